@@ -1,0 +1,66 @@
+"""Batch form of the executor over lists, pandas Series or Arrow arrays.
+
+The executor UDF and the plain-Python pipeline both call this, so a Spark run and a notebook run of the
+same inputs give identical rows. Per-document work is string processing (no array kernel does
+``str.replace`` chains and line masks with per-op audit), so the batch is a tight loop over ``execute``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+
+from prox_spark.programs.config import ExecutorConfig
+from prox_spark.programs.executor import Dialect, Stage, _check_mode, execute
+
+BATCH_COLUMNS = (
+    "text",
+    "kept",
+    "outcome",
+    "reason",
+    "errors",
+    "n_ops",
+    "words_before",
+    "words_after",
+    "lines_before",
+    "lines_after",
+    "ops",
+)
+
+OP_FIELDS = ("line", "op", "start", "end", "source", "target", "status", "errors", "detail")
+
+
+def _as_list(values: Any) -> list:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_pylist()
+    if isinstance(values, pd.Series):
+        return [None if _is_missing(v) else v for v in values.tolist()]
+    return list(values)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def execute_batch(
+    texts: Sequence[Any] | pd.Series | pa.Array | Iterable[Any],
+    programs: Sequence[Any] | pd.Series | pa.Array | Iterable[Any],
+    *,
+    stage: Stage,
+    dialect: Dialect = "reference",
+    config: ExecutorConfig | None = None,
+) -> pd.DataFrame:
+    """Execute one program per document; returns a DataFrame with ``BATCH_COLUMNS``, one row per input."""
+    _check_mode(stage, dialect)
+    text_list, program_list = _as_list(texts), _as_list(programs)
+    if len(text_list) != len(program_list):
+        raise ValueError(f"{len(text_list)} texts but {len(program_list)} programs: one program per document")
+    records = [
+        execute(text, program, stage=stage, dialect=dialect, config=config).as_record()
+        for text, program in zip(text_list, program_list)
+    ]
+    if not records:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in BATCH_COLUMNS})
+    return pd.DataFrame.from_records(records, columns=list(BATCH_COLUMNS))

@@ -1,0 +1,213 @@
+"""Apply a parsed program to one document and take the keep/drop decision.
+
+Semantics are the released ProX executor's (prox-reference.md §1.2–1.3), shared by both dialects:
+
+- doc stage: ``drop_doc`` drops; anything else keeps.
+- chunk stage: normalizations run first, in program order, each a global ``str.replace``; line removals
+  (0-based, inclusive) are applied afterwards to the normalised text, whatever their position in the
+  program. Out-of-range removals are counted once per *merged* interval, as the reference counts them.
+- decision rules, in order: kept fraction ≤ 5% (with < 2 errors) → drop; ≤ 10 words left → drop;
+  < 2 errors → processed text; else the original text (program ignored).
+
+Unlike the reference, cost is O(lines + ops) rather than O(size of the ranges), and whitespace-only or
+missing text is a defined ``empty_text`` drop instead of a ZeroDivisionError.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prox_spark.programs.config import REFERENCE_CONFIG, ExecutorConfig
+from prox_spark.programs.ops import (
+    DropDoc,
+    Normalize,
+    OpStatus,
+    ParsedLine,
+    ParsedProgram,
+    RemoveAllLines,
+    RemoveLines,
+)
+from prox_spark.programs.reference import parse_reference_chunk, parse_reference_doc
+from prox_spark.programs.result import ExecutionResult, Outcome, Reason
+from prox_spark.programs.strict import parse_strict_chunk, parse_strict_doc
+
+Stage = Literal["doc", "chunk"]
+Dialect = Literal["reference", "strict"]
+
+_PARSERS = {
+    ("reference", "doc"): parse_reference_doc,
+    ("reference", "chunk"): parse_reference_chunk,
+    ("strict", "doc"): parse_strict_doc,
+    ("strict", "chunk"): parse_strict_chunk,
+}
+
+
+def parse(program: str, *, stage: Stage, dialect: Dialect = "reference") -> ParsedProgram:
+    """Parse a program's text into typed ops with per-line status (nothing is applied)."""
+    try:
+        parser = _PARSERS[(dialect, stage)]
+    except KeyError:
+        raise ValueError(
+            f"unknown stage/dialect {stage!r}/{dialect!r}: stage is 'doc' or 'chunk', dialect 'reference' or 'strict'"
+        ) from None
+    return parser(program)
+
+
+def execute(
+    text: Any,
+    program: Any,
+    *,
+    stage: Stage,
+    dialect: Dialect = "reference",
+    config: ExecutorConfig | None = None,
+) -> ExecutionResult:
+    """Run ``program`` (model output, untrusted) on ``text`` and decide keep/drop. Never raises on bad input.
+
+    The reference dialect always uses the released thresholds; ``config`` applies to the strict dialect.
+    """
+    _check_mode(stage, dialect)
+    rules = REFERENCE_CONFIG if dialect == "reference" or config is None else config
+    program_text, program_problem = _coerce_program(program)
+    text_value = _coerce_text(text)
+    if text_value is None:
+        return ExecutionResult("", Outcome.DROPPED, Reason.INVALID_TEXT)
+    if program_problem is not None:
+        parsed = ParsedProgram([ParsedLine(0, "", None, OpStatus.PARSE_ERROR, rules.error_fallback_at, program_problem)])
+    else:
+        parsed = parse(program_text, stage=stage, dialect=dialect)
+    if stage == "doc":
+        return _execute_doc(text_value, parsed)
+    return _execute_chunk(text_value, parsed, rules)
+
+
+def _check_mode(stage: str, dialect: str) -> None:
+    if (dialect, stage) not in _PARSERS:
+        raise ValueError(
+            f"unknown stage/dialect {stage!r}/{dialect!r}: stage is 'doc' or 'chunk', dialect 'reference' or 'strict'"
+        )
+
+
+def _coerce_text(text: Any) -> str | None:
+    """Documents arrive from untrusted readers: bytes are decoded, None is empty, other types are invalid."""
+    if text is None:
+        return ""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text).decode("utf-8", errors="replace")
+    return None
+
+
+def _coerce_program(program: Any) -> tuple[str, str | None]:
+    """Programs are model output: None is an empty program; a non-string one is unreadable (≥2 errors)."""
+    if program is None:
+        return "", None
+    if isinstance(program, str):
+        return program, None
+    if isinstance(program, (bytes, bytearray)):
+        return bytes(program).decode("utf-8", errors="replace"), None
+    return "", f"program is not a string ({type(program).__name__})"
+
+
+def _count_lines(text: str) -> int:
+    return text.count("\n") + 1
+
+
+def _execute_doc(text: str, parsed: ParsedProgram) -> ExecutionResult:
+    words = len(text.split())
+    lines = _count_lines(text)
+    if words == 0:
+        return ExecutionResult("", Outcome.DROPPED, Reason.EMPTY_TEXT, parsed.lines, parsed.parse_errors, 0, 0, lines, 0)
+    if any(isinstance(line.op, DropDoc) and line.status is OpStatus.APPLIED for line in parsed.lines):
+        return ExecutionResult("", Outcome.DROPPED, Reason.DOC_PROGRAM_DROP, parsed.lines, parsed.parse_errors, words, 0, lines, 0)
+    return ExecutionResult(text, Outcome.KEPT, None, parsed.lines, parsed.parse_errors, words, words, lines, lines)
+
+
+def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> ExecutionResult:
+    words_before = len(text.split())
+    lines_before = _count_lines(text)
+    normalized = _apply_normalizations(text, parsed.lines, rules.max_normalize_ops)
+    lines = normalized.split("\n")
+    removed = _removal_mask(parsed.lines, len(lines))
+    kept_lines = [line for line, gone in zip(lines, removed) if not gone]
+    processed = "\n".join(kept_lines)
+    errors = sum(line.errors for line in parsed.lines)
+    words_after = len(processed.split())
+    lines_after = len(kept_lines)
+    stats = dict(ops=parsed.lines, errors=errors, words_before=words_before, lines_before=lines_before)
+
+    if words_before == 0:
+        return ExecutionResult("", Outcome.DROPPED, Reason.EMPTY_TEXT, **stats, words_after=0, lines_after=0)
+    kept_fraction = words_after / words_before * 1.0
+    too_many_errors = errors >= rules.error_fallback_at
+    if kept_fraction <= (1 - rules.max_removed_fraction) and not too_many_errors:
+        return ExecutionResult("", Outcome.DROPPED, Reason.KEPT_FRACTION_TOO_LOW, **stats, words_after=0, lines_after=0)
+    if words_after <= rules.drop_at_or_below_words:
+        # The reference applies this to the processed text even when the program is then ignored.
+        return ExecutionResult("", Outcome.DROPPED, Reason.TOO_FEW_WORDS, **stats, words_after=0, lines_after=0)
+    if kept_fraction >= rules.min_kept_fraction and not too_many_errors:
+        return ExecutionResult(processed, Outcome.KEPT, None, **stats, words_after=words_after, lines_after=lines_after)
+    return ExecutionResult(
+        text, Outcome.KEPT_ORIGINAL, Reason.TOO_MANY_ERRORS, **stats, words_after=words_before, lines_after=lines_before
+    )
+
+
+def _apply_normalizations(text: str, lines: list[ParsedLine], max_ops: int) -> str:
+    """Global replacements in program order; a later one sees earlier results (as the reference)."""
+    applied = 0
+    for line in lines:
+        if not isinstance(line.op, Normalize) or line.status is not OpStatus.APPLIED:
+            continue
+        if applied >= max_ops:
+            line.status, line.errors = OpStatus.PARSE_ERROR, line.errors + 1
+            line.detail = f"more than {max_ops} normalize ops in one program: not applied"
+            continue
+        applied += 1
+        source = line.op.source
+        if source and source in text:
+            text = text.replace(source, line.op.target)
+        else:
+            line.status = OpStatus.NOT_FOUND
+    return text
+
+
+def _removal_mask(lines: list[ParsedLine], n_lines: int) -> list[bool]:
+    """Which of the ``n_lines`` lines go, and the reference's out-of-range errors, in O(lines + ops)."""
+    removals = [line for line in lines if isinstance(line.op, RemoveLines) and line.status is OpStatus.APPLIED]
+    _count_out_of_range(removals, n_lines)
+    if any(isinstance(line.op, RemoveAllLines) and line.status is OpStatus.APPLIED for line in lines):
+        return [True] * n_lines
+    delta = [0] * (n_lines + 1)
+    for line in removals:
+        first, last = max(line.op.start, 0), min(line.op.end, n_lines - 1)
+        if first <= last:
+            delta[first] += 1
+            delta[last + 1] -= 1
+    mask, depth = [], 0
+    for step in delta[:n_lines]:
+        depth += step
+        mask.append(depth > 0)
+    return mask
+
+
+def _count_out_of_range(removals: list[ParsedLine], n_lines: int) -> None:
+    """Merge intervals as the reference does (sorted by start, touching ones merge) and charge one
+    error per merged interval that starts past the end or runs past it, to its first offending op."""
+    ordered = sorted(removals, key=lambda line: line.op.start)
+    groups: list[tuple[int, int, list[ParsedLine]]] = []
+    for line in ordered:
+        start, end = line.op.start, line.op.end
+        if groups and start <= groups[-1][1] + 1:
+            g_start, g_end, members = groups[-1]
+            members.append(line)
+            groups[-1] = (g_start, max(g_end, end), members)
+        else:
+            groups.append((start, end, [line]))
+    for g_start, g_end, members in groups:
+        if g_start < n_lines and g_end < n_lines:
+            continue
+        offenders = [m for m in members if m.op.end >= n_lines] or members
+        for member in offenders:
+            member.status = OpStatus.OUT_OF_RANGE
+            member.detail = f"range {member.op.start}..{member.op.end} past the last line ({n_lines - 1})"
+        offenders[0].errors += 1
