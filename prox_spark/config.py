@@ -1,0 +1,211 @@
+"""Typed job configuration: YAML file + ``key=value`` overrides, validated with errors that name the key.
+
+A data-platform job fails fast on a typo: every unknown key, wrong type or bad value is reported with its
+dotted path (``models.chunk.batch_size: expected int, got 'eight'``) before any Spark stage starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from prox_spark.programs import ExecutorConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """Where the corpus is and how to read it."""
+
+    path: str = ""
+    #: jsonl | parquet | delta | warc | auto (from the file extension)
+    format: Literal["auto", "jsonl", "parquet", "delta", "warc"] = "auto"
+    id_column: str = "id"
+    text_column: str = "text"
+    #: documents larger than this go to quarantine (never silently truncated)
+    max_text_bytes: int = 8 * 1024 * 1024
+    #: Spark partitions the documents are spread over before the model stages (0: keep the reader's)
+    partitions: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One refining model (doc or chunk stage) exported to ONNX with a ``prox_model.json`` manifest."""
+
+    path: str = ""
+    batch_size: int = 16
+    max_new_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    doc: ModelConfig = field(default_factory=ModelConfig)
+    chunk: ModelConfig = field(default_factory=ModelConfig)
+    #: doc stage: "score" compares keep_doc() / drop_doc() in one forward pass; "generate" decodes
+    doc_mode: Literal["score", "generate"] = "score"
+    #: chunk size in tokens of the chunk model's tokenizer (reference: 1500)
+    max_chunk_tokens: int = 1500
+    #: "auto" uses CUDA when onnxruntime-gpu sees a GPU, else CPU
+    provider: Literal["auto", "cpu", "cuda"] = "auto"
+    #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)
+    intra_op_threads: int = 0
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    dialect: Literal["reference", "strict"] = "reference"
+    max_removed_fraction: float = 0.95
+    min_kept_fraction: float = 0.0
+    drop_at_or_below_words: int = 10
+    error_fallback_at: int = 2
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Delta outputs: tables under ``path`` (path-based), or in ``database`` when set (metastore tables)."""
+
+    path: str = ""
+    database: str = ""
+    refined_table: str = "refined"
+    programs_table: str = "programs"
+    quarantine_table: str = "quarantine"
+    runs_table: str = "runs"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Only used when the job builds its own session (local runs); on Databricks/EMR the platform's is used."""
+
+    master: str = "local[2]"
+    shuffle_partitions: int = 4
+    conf: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    run_id: str = ""
+    input: InputConfig = field(default_factory=InputConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = RefineConfig):
+    """Read ``path`` (YAML), apply ``key.sub=value`` overrides (values parsed as YAML scalars), validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping, got {type(loaded).__name__}")
+        raw = loaded or {}
+    for override in overrides:
+        _apply_override(raw, override)
+    return build(cls, raw, "")
+
+
+def _apply_override(raw: dict, override: str) -> None:
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r} is not of the form key.sub=value")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part} is not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def build(cls: type, raw: Any, prefix: str):
+    """Turn a mapping into the dataclass ``cls``, checking keys and types recursively."""
+    where = prefix or "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{_join(prefix, unknown[0])}: unknown key (known: {', '.join(sorted(fields))})")
+    hints = typing.get_type_hints(cls)
+    values = {name: _coerce(hints[name], raw[name], _join(prefix, name)) for name in raw}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value if value is not None else {}, key)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(inner[0], value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def as_dict(config: Any) -> dict:
+    """Plain nested dict (for the runs table and logs)."""
+    return dataclasses.asdict(config)
+
+
+def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
+    """The executor thresholds of a job config."""
+    return ExecutorConfig(
+        max_removed_fraction=settings.max_removed_fraction,
+        min_kept_fraction=settings.min_kept_fraction,
+        drop_at_or_below_words=settings.drop_at_or_below_words,
+        error_fallback_at=settings.error_fallback_at,
+    )

@@ -1,0 +1,47 @@
+"""Typed config: YAML + overrides, and errors that name the bad key."""
+
+import pytest
+
+from prox_spark.config import ConfigError, RefineConfig, as_dict, executor_config, load_config
+
+
+def test_defaults_and_overrides(tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text("input:\n  path: /data/corpus\nmodels:\n  doc:\n    batch_size: 4\n")
+    config = load_config(conf, ["models.doc.batch_size=8", "executor.dialect=strict", "spark.conf.spark.x=1"])
+    assert isinstance(config, RefineConfig)
+    assert config.input.path == "/data/corpus"
+    assert config.models.doc.batch_size == 8
+    assert config.executor.dialect == "strict"
+    assert config.models.chunk.max_new_tokens == 256
+    assert as_dict(config)["input"]["format"] == "auto"
+    assert executor_config(config.executor).max_removed_fraction == 0.95
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("models.doc.batchsize=8", r"models\.doc\.batchsize: unknown key"),
+        ("models.doc.batch_size=eight", r"models\.doc\.batch_size: expected an integer"),
+        ("executor.dialect=lenient", r"executor\.dialect: expected one of 'reference', 'strict'"),
+        ("executor.max_removed_fraction=yes", r"executor\.max_removed_fraction: expected a number"),
+        ("input=3", r"input: expected a mapping"),
+        ("nonsense", r"not of the form key\.sub=value"),
+    ],
+)
+def test_errors_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(listy)
