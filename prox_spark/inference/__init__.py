@@ -1,0 +1,48 @@
+"""Model runtime: verified onnxruntime sessions, batched greedy decoding, doc-level choice scoring.
+
+Imports onnxruntime and numpy only (no torch, no pyspark), so it runs inside a pandas UDF worker.
+
+- ``verify_model_dir(path) -> Manifest``: driver-side check before any Spark stage
+- ``load_model(path, *, provider, intra_op_threads, concurrent_tasks) -> LoadedModel``: per-process cache
+- ``GreedyDecoder.from_model(model)``: ``.generate(prompts, max_new_tokens)``, ``.score_choices(prompts, choices)``
+- ``map_in_length_buckets(items, batch_size, fn)``: length-sorted batches, results in input order
+"""
+
+from prox_spark.inference.decode import Generation, GreedyDecoder, length_batches, map_in_length_buckets
+from prox_spark.inference.manifest import (
+    MANIFEST_NAME,
+    MODEL_FILE,
+    Manifest,
+    ModelLoadError,
+    check_files,
+    load_manifest,
+    sha256_file,
+    write_manifest,
+)
+from prox_spark.inference.session import (
+    LoadedModel,
+    load_model,
+    open_session,
+    resolve_intra_op_threads,
+    verify_model_dir,
+)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MODEL_FILE",
+    "Generation",
+    "GreedyDecoder",
+    "LoadedModel",
+    "Manifest",
+    "ModelLoadError",
+    "check_files",
+    "length_batches",
+    "load_manifest",
+    "load_model",
+    "map_in_length_buckets",
+    "open_session",
+    "resolve_intra_op_threads",
+    "sha256_file",
+    "verify_model_dir",
+    "write_manifest",
+]
