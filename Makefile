@@ -1,0 +1,90 @@
+# prox-spark developer entry points. `make demo` and `make test` work on a fresh machine: they build the
+# virtualenv and fetch the Delta jars first (both cached under ~/.cache/prox-spark, shared by all clones).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+# Shared across clones, so CI's fresh clone reuses the installed packages.
+VENV ?= $(HOME)/.cache/prox-spark/venv
+PYTHON ?= python3.11
+EXTRAS ?= spark,cpu,train,dev
+JARS_DIR ?= $(HOME)/.cache/prox-spark/jars
+DEMO_OUT ?= out/demo
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.prox-spark-stamp
+REPO_DIR := $(abspath $(CURDIR))
+
+# Sessions and `make jars` read the jar folder from here.
+export PROX_SPARK_JARS_DIR := $(JARS_DIR)
+
+.PHONY: help venv jars test demo bench
+
+help:
+	@echo "make demo    build venv + jars if needed, run the demo job on the bundled sample corpus -> $(DEMO_OUT)"
+	@echo "make test    build venv + jars if needed, run pytest (PYTEST_ARGS='-k udf' passes through)"
+	@echo "make venv    create/refresh $(VENV) with -e .[$(EXTRAS)] (skipped when up to date)"
+	@echo "make jars    fetch the Delta jars once into $(JARS_DIR) (no network when present)"
+	@echo "make bench   run the benchmarks in benchmarks/ (BENCH_ARGS passes through)"
+
+# pip runs only when pyproject.toml (sha256) or EXTRAS changed since the stamp was written; when only the
+# checkout differs (another clone installed last), only the editable link is redone (--no-deps).
+venv:
+	@mkdir -p "$(dir $(VENV))"
+	exec 9>"$(VENV).lock"
+	if command -v flock >/dev/null; then flock 9; fi   # two clones running make at once
+	if [ ! -x "$(PY)" ]; then
+	  echo "venv: creating $(VENV) with $(PYTHON)"
+	  $(PYTHON) -m venv "$(VENV)"
+	  "$(PY)" -m pip install -q --upgrade pip
+	fi
+	want_hash="$$(sha256sum pyproject.toml | cut -d' ' -f1)"
+	stamp_hash=""; stamp_extras=""; stamp_repo=""
+	if [ -f "$(STAMP)" ]; then
+	  stamp_hash="$$(sed -n 's/^pyproject_sha256=//p' "$(STAMP)")"
+	  stamp_extras="$$(sed -n 's/^extras=//p' "$(STAMP)")"
+	  stamp_repo="$$(sed -n 's/^repo=//p' "$(STAMP)")"
+	fi
+	# Where the editable install really points (pip's direct_url.json), whatever the stamp says.
+	linked_repo="$$(cd / && "$(PY)" -c 'import json, urllib.parse as u, importlib.metadata as m; d = json.loads(m.distribution("prox-spark").read_text("direct_url.json") or "{}"); print(u.unquote(u.urlparse(d.get("url", "")).path) if d.get("dir_info", {}).get("editable") else "")' 2>/dev/null || true)"
+	if [ "$$stamp_hash" != "$$want_hash" ] || [ "$$stamp_extras" != "$(EXTRAS)" ]; then
+	  echo "venv: installing -e .[$(EXTRAS)] into $(VENV) (pyproject.toml or extras changed)"
+	  "$(PY)" -m pip install -q -e ".[$(EXTRAS)]"
+	elif [ "$$stamp_repo" != "$(REPO_DIR)" ] || [ "$$linked_repo" != "$(REPO_DIR)" ]; then
+	  echo "venv: pointing the editable install at $(REPO_DIR) (was: $${linked_repo:-none})"
+	  "$(PY)" -m pip install -q --no-deps -e .
+	else
+	  echo "venv: up to date ($(VENV))"
+	fi
+	printf 'pyproject_sha256=%s\nextras=%s\nrepo=%s\n' "$$want_hash" "$(EXTRAS)" "$(REPO_DIR)" > "$(STAMP)"
+
+# Resolved once at set-up (checksum-pinned download from Maven Central); jobs and tests never download.
+jars: venv
+	@"$(PY)" -m jobs.delta_jars fetch --dest "$(JARS_DIR)"
+
+test: venv jars
+	@rc=0
+	"$(PY)" -m pytest -q $(PYTEST_ARGS) || rc=$$?
+	if [ "$$rc" -eq 5 ]; then echo "error: pytest collected no tests (exit 5) - treated as a failure" >&2; fi
+	exit "$$rc"
+
+demo: venv jars
+	@"$(PY)" -m jobs.execute_programs --output "$(DEMO_OUT)" $(DEMO_ARGS)
+
+bench: venv
+	@ran=0
+	for file in benchmarks/*.py; do
+	  [ -e "$$file" ] || continue
+	  name="$$(basename "$$file" .py)"
+	  [ "$$name" = "__init__" ] && continue
+	  grep -q "__name__ == \"__main__\"" "$$file" || continue   # helpers, not benchmarks
+	  echo "== benchmarks/$$name"
+	  "$(PY)" -m "benchmarks.$$name" $(BENCH_ARGS)
+	  ran=$$((ran + 1))
+	done
+	if [ "$$ran" -eq 0 ]; then echo "bench: no benchmarks in benchmarks/"; fi

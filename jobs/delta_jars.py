@@ -1,0 +1,168 @@
+"""The Delta Lake jars a *local* SparkSession loads, cached once at set-up.
+
+``make jars`` (or ``python -m jobs.delta_jars fetch``) downloads them from Maven Central into
+``~/.cache/prox-spark/jars`` (override with ``PROX_SPARK_JARS_DIR``) and checks each file's SHA-1
+against the value pinned here *and* the ``.sha1`` Maven publishes. When the files are present and
+intact, nothing touches the network. Sessions never download: they point ``spark.jars`` at these files
+and fail with a message naming ``make jars`` when one is missing.
+
+Only ``delta-spark`` and ``delta-storage`` are needed: delta-spark's other compile dependencies
+(``antlr4-runtime`` 4.13.1, ``scala-library``) already ship in pyspark's own ``jars/`` folder.
+On Databricks and EMR the platform provides Delta; none of this is used there.
+
+Stdlib only, so ``make jars`` runs without starting a JVM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+DELTA_VERSION = "4.0.1"
+SCALA_BINARY = "2.13"
+DEFAULT_JARS_DIR = Path.home() / ".cache" / "prox-spark" / "jars"
+DEFAULT_MAVEN_REPO = "https://repo1.maven.org/maven2"
+JARS_DIR_ENV = "PROX_SPARK_JARS_DIR"
+MAVEN_REPO_ENV = "PROX_SPARK_MAVEN_REPO"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    group: str
+    name: str
+    version: str
+    #: SHA-1 of the released jar (the value Maven Central publishes), pinned so a mirror cannot swap it
+    sha1: str
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.group}:{self.name}:{self.version}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}-{self.version}.jar"
+
+    def url(self, repo: str) -> str:
+        return f"{repo.rstrip('/')}/{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.file_name}"
+
+
+DELTA_ARTIFACTS = (
+    Artifact("io.delta", f"delta-spark_{SCALA_BINARY}", DELTA_VERSION, "3e469898dc4ed083c735ae360beb063adcd12e9d"),
+    Artifact("io.delta", "delta-storage", DELTA_VERSION, "ebc5384d953c1d70d0ce4ceee42892da74051a81"),
+)
+
+
+class DeltaJarsMissing(RuntimeError):
+    """The cached Delta jars are absent or damaged; the message says how to fetch them."""
+
+
+def jars_dir() -> Path:
+    """The jar cache: ``$PROX_SPARK_JARS_DIR`` when set, else ``~/.cache/prox-spark/jars``."""
+    value = os.environ.get(JARS_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else DEFAULT_JARS_DIR
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def delta_jar_paths(directory: Path | str | None = None) -> list[Path]:
+    """Paths of the cached Delta jars, for ``spark.jars``. Raises ``DeltaJarsMissing`` naming ``make jars``.
+
+    Only checks presence (cheap, runs at every session start); ``fetch`` verifies checksums.
+    """
+    root = Path(directory).expanduser() if directory is not None else jars_dir()
+    paths = [root / artifact.file_name for artifact in DELTA_ARTIFACTS]
+    missing = [path.name for path in paths if not path.is_file() or path.stat().st_size == 0]
+    if missing:
+        raise DeltaJarsMissing(
+            f"Delta jars missing from {root}: {', '.join(missing)}. Run `make jars` once at set-up "
+            f"(or `python -m jobs.spark fetch-jars`); jobs and tests never download jars at start. "
+            f"Set {JARS_DIR_ENV} to use another folder."
+        )
+    return paths
+
+
+def fetch(directory: Path | str | None = None, *, repo: str | None = None, quiet: bool = False) -> list[Path]:
+    """Make sure every Delta jar is in ``directory`` with its pinned SHA-1; download only what is not.
+
+    Idempotent: a present jar whose checksum matches is left alone and no network is used.
+    """
+    root = Path(directory).expanduser() if directory is not None else jars_dir()
+    repo = repo or os.environ.get(MAVEN_REPO_ENV, "").strip() or DEFAULT_MAVEN_REPO
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for artifact in DELTA_ARTIFACTS:
+        target = root / artifact.file_name
+        if target.is_file() and _sha1(target) == artifact.sha1:
+            if not quiet:
+                print(f"ok       {target}")
+            paths.append(target)
+            continue
+        _download(artifact, target, repo)
+        if not quiet:
+            print(f"fetched  {target}  ({artifact.coordinate})")
+        paths.append(target)
+    return paths
+
+
+def _download(artifact: Artifact, target: Path, repo: str) -> None:
+    url = artifact.url(repo)
+    try:
+        with urllib.request.urlopen(url + ".sha1", timeout=60) as response:
+            published = response.read().decode("ascii", "replace").split()[0].strip().lower()
+    except Exception as exc:  # noqa: BLE001 - any network failure gets the same explanation
+        raise RuntimeError(f"cannot read {url}.sha1: {exc}") from exc
+    if published != artifact.sha1:
+        raise RuntimeError(
+            f"{url}.sha1 says {published}, but {artifact.coordinate} is pinned to {artifact.sha1}: refusing it"
+        )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{artifact.file_name}.", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=300) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+        actual = _sha1(tmp)
+        if actual != artifact.sha1:
+            raise RuntimeError(f"{url}: downloaded SHA-1 {actual} does not match the pinned {artifact.sha1}")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is shared by clones and users
+        tmp.replace(target)  # atomic: a killed download never leaves a half jar under the real name
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, RuntimeError):
+            raise
+        raise RuntimeError(f"cannot download {url}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.delta_jars", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch_cmd = sub.add_parser("fetch", help="download missing Delta jars (idempotent, checksum-verified)")
+    fetch_cmd.add_argument("--dest", default=None, help=f"jar folder (default ${JARS_DIR_ENV} or {DEFAULT_JARS_DIR})")
+    fetch_cmd.add_argument("--repo", default=None, help=f"Maven repository URL (default {DEFAULT_MAVEN_REPO})")
+    sub.add_parser("paths", help="print the comma-separated spark.jars value (fails when missing)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            fetch(args.dest, repo=args.repo)
+        else:
+            print(",".join(str(path) for path in delta_jar_paths()))
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

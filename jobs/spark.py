@@ -1,0 +1,176 @@
+"""SparkSession set-up: the platform's session when there is one, else a local session with Delta.
+
+- ``get_session()`` is what jobs call. On Databricks (and in any notebook or shell that already has a
+  session) it returns the active session unchanged; under ``spark-submit`` (EMR, a cluster) it joins the
+  JVM that spark-submit started, with the cluster's own configuration (Delta ships there). Only when
+  Python runs on its own does it build a local session.
+- ``build_local_session()`` is for local runs and tests: Delta extensions + catalog, ``spark.jars`` on the
+  jars cached by ``make jars`` (never downloaded at start), workers on this interpreter, UTC, few
+  shuffle partitions, no UI.
+
+``python -m jobs.spark fetch-jars`` fetches the jars (what ``make jars`` runs);
+``python -m jobs.spark check`` starts a local session and round-trips a tiny Delta table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from pyspark.sql import SparkSession
+
+from jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
+
+__all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "local_session_conf"]
+
+log = logging.getLogger(__name__)
+
+#: the checkout (or site-packages) folder holding ``prox_spark``, ``udfs`` and ``jobs``
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def local_session_conf(
+    app_name: str = "prox-spark",
+    *,
+    shuffle_partitions: int = 4,
+    master: str = "local[2]",
+    warehouse_dir: str | os.PathLike | None = None,
+    driver_memory: str = "2g",
+    ui: bool = False,
+    extra_conf: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The configuration ``build_local_session`` applies (raises ``DeltaJarsMissing`` naming ``make jars``)."""
+    if shuffle_partitions < 1:
+        raise ValueError(f"shuffle_partitions must be >= 1, got {shuffle_partitions}")
+    jars = ",".join(str(path) for path in delta_jar_paths())
+    conf = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.jars": jars,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.default.parallelism": str(shuffle_partitions),
+        # Delta rebuilds table state with 50 partitions by default: far too many for a laptop or a test.
+        "spark.databricks.delta.snapshotPartitions": str(shuffle_partitions),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.memory": driver_memory,
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "true" if ui else "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.python.worker.faulthandler.enabled": "true",
+    }
+    if warehouse_dir is not None:
+        conf["spark.sql.warehouse.dir"] = str(Path(warehouse_dir).resolve())
+    conf.update({str(key): str(value) for key, value in (extra_conf or {}).items()})
+    return conf
+
+
+def build_local_session(
+    app_name: str = "prox-spark",
+    *,
+    shuffle_partitions: int = 4,
+    master: str = "local[2]",
+    extra_conf: Mapping[str, str] | None = None,
+    warehouse_dir: str | os.PathLike | None = None,
+    driver_memory: str = "2g",
+    ui: bool = False,
+    log_level: str = "WARN",
+) -> SparkSession:
+    """A local SparkSession with Delta for development and tests (see the module doc).
+
+    JVM-level settings (jars, driver memory) only take effect when this call starts the JVM; if a
+    session already runs in this process it is returned with a warning.
+    """
+    conf = local_session_conf(
+        app_name,
+        shuffle_partitions=shuffle_partitions,
+        master=master,
+        warehouse_dir=warehouse_dir,
+        driver_memory=driver_memory,
+        ui=ui,
+        extra_conf=extra_conf,
+    )
+    # pandas UDF workers are started by the JVM from its environment: without these they run whatever
+    # `python3` is on PATH, which lacks the project's packages.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    _prepend_pythonpath(SOURCE_ROOT)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup, no loopback warning
+    if SparkSession.getActiveSession() is not None:
+        log.warning("a SparkSession is already running in this process: reusing it, JVM settings unchanged")
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(log_level)
+    return session
+
+
+def get_session(app_name: str = "prox-spark", **local_kwargs) -> SparkSession:
+    """The session a job should use: the platform's when there is one, else ``build_local_session``.
+
+    - an active session (Databricks notebook/job, pyspark shell): returned as-is;
+    - a JVM started by spark-submit (``PYSPARK_GATEWAY_PORT`` set): ``getOrCreate`` with the cluster's
+      configuration, nothing local added;
+    - otherwise: ``build_local_session(app_name, **local_kwargs)``.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return SparkSession.builder.appName(app_name).getOrCreate()
+    return build_local_session(app_name, **local_kwargs)
+
+
+def _prepend_pythonpath(path: Path) -> None:
+    """Let local Python workers import the project even when it is run from a checkout, not installed."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(path) not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(path), *parts])
+
+
+def _check(tmp: str | None) -> int:
+    import tempfile
+
+    spark = build_local_session("prox-spark-check", shuffle_partitions=1)
+    try:
+        with tempfile.TemporaryDirectory(dir=tmp) as folder:
+            path = os.path.join(folder, "t")
+            spark.range(3).write.format("delta").save(path)
+            rows = spark.read.format("delta").load(path).count()
+        print(f"spark {spark.version}, python {sys.executable}, delta round trip ok ({rows} rows)")
+        return 0
+    finally:
+        spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.spark")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch_cmd = sub.add_parser("fetch-jars", help="fetch the Delta jars into the cache (idempotent)")
+    fetch_cmd.add_argument("--dest", default=None)
+    check_cmd = sub.add_parser("check", help="start a local session and round-trip a tiny Delta table")
+    check_cmd.add_argument("--tmp", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch-jars":
+            fetch(args.dest)
+            return 0
+        return _check(args.tmp)
+    except (DeltaJarsMissing, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
