@@ -67,7 +67,7 @@ def exported(tmp_path_factory):
         model_id="tiny-random",
         kind="chunk",
         tokenizer_file="tokenizer.json",
-        prompt_template="plain",
+        prompt_template="compact",
         max_prompt_tokens=128,
         max_new_tokens=MAX_NEW,
     )
@@ -315,7 +315,7 @@ def test_export_refuses_non_empty_output(exported, tmp_path):
             model_id="m",
             kind="doc",
             tokenizer_file="tokenizer.json",
-            prompt_template="plain",
+            prompt_template="compact",
             max_prompt_tokens=8,
             max_new_tokens=8,
         )
