@@ -35,6 +35,8 @@ class InputConfig:
     max_text_bytes: int = 8 * 1024 * 1024
     #: Spark partitions the documents are spread over before the model stages (0: keep the reader's)
     partitions: int = 0
+    #: input shards (files) written per commit; a resumed run skips committed ones (0: all in one commit)
+    shards_per_commit: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ModelsConfig:
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)
     intra_op_threads: int = 0
+    #: documents per Arrow batch handed to a model UDF (Spark's default of 10,000 is too many texts)
+    udf_batch_rows: int = 256
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class OutputConfig:
     programs_table: str = "programs"
     quarantine_table: str = "quarantine"
     runs_table: str = "runs"
+    shards_table: str = "shards"
 
 
 @dataclass(frozen=True)
@@ -91,13 +96,23 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class FaultInjection:
+    """Test hooks for reliability checks: fail a task's first attempt on purpose (off by default)."""
+
+    #: Spark partition id of the model stage whose first attempt raises (-1: never)
+    fail_first_attempt_of_partition: int = -1
+
+
+@dataclass(frozen=True)
 class RefineConfig:
+    #: a rerun with the same run_id replaces that run's rows; empty: derived from config + input files
     run_id: str = ""
     input: InputConfig = field(default_factory=InputConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     output: OutputConfig = field(default_factory=OutputConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    faults: FaultInjection = field(default_factory=FaultInjection)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = RefineConfig):

@@ -38,3 +38,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared real-data folder {SHARED_DATA} is absent: tests that read real documents are skipped")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def untrained_models(tmp_path_factory) -> dict[str, Path]:
+    """Random-weight tiny doc and chunk models with a tokenizer trained on the bundled sample corpus.
+
+    They run the whole serving path in seconds; what they write is arbitrary, the executor decides."""
+    import json
+
+    from prox_spark.training.untrained import build_untrained_refiners
+
+    sample = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
+    texts = [json.loads(line)["text"] for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return build_untrained_refiners(tmp_path_factory.mktemp("untrained-models"), texts * 4, max_prompt_tokens=192)

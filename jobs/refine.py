@@ -1,0 +1,241 @@
+"""spark-submit entry point of the refine job: corpus → ProX programs → Delta tables.
+
+    spark-submit jobs/refine.py --conf conf/emr.yaml input.path=s3://... run_id=2026-11-29
+    python -m jobs.refine --conf conf/local.yaml            (local Spark + Delta)
+    prox-spark refine --conf conf/local.yaml
+
+Order of work: validate the config, the input listing and both model directories *before* any Spark
+stage (a typo or a corrupt model fails in seconds, not after an hour of reading); then, per commit of
+``input.shards_per_commit`` shards not yet committed by this run, read → refine → write quarantine,
+programs, refined and the shard commit log; then check input = kept + dropped + quarantined for the
+whole run and write its row to ``runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs import refine_plan as plan
+from jobs.summary import RunSummary, print_summary, summarize_run
+from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows
+from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config
+from prox_spark.inference import ModelLoadError, verify_model_dir
+from prox_spark.readers.dispatch import list_input_files
+
+log = logging.getLogger("prox_spark.refine")
+
+
+class RunCheckError(RuntimeError):
+    """The run's counts do not add up: some input is unaccounted for."""
+
+
+@dataclass
+class Preflight:
+    """What was checked before Spark starts: the input files and both model manifests."""
+
+    files: list[str]
+    doc_model_id: str
+    chunk_model_id: str
+    versions: dict = field(default_factory=dict)
+
+
+def preflight(config: RefineConfig) -> Preflight:
+    """Fail fast with a message naming the problem: missing input, bad model, missing output location."""
+    if not config.input.path:
+        raise ConfigError("input.path: required (a file, a directory or a glob)")
+    if not (config.output.path or config.output.database):
+        raise ConfigError("output.path or output.database: one is required")
+    if config.input.format == "delta":
+        files = [config.input.path]
+    else:
+        try:
+            files = list_input_files(config.input.path)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"input.path: {exc}") from None
+    manifests = {}
+    for stage in ("doc", "chunk"):
+        path = getattr(config.models, stage).path
+        if not path:
+            raise ConfigError(f"models.{stage}.path: required (an exported model directory)")
+        try:
+            manifests[stage] = verify_model_dir(path)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"models.{stage}.path: {exc}") from None
+        if manifests[stage].kind != stage:
+            raise ModelLoadError(f"models.{stage}.path: {path} holds a {manifests[stage].kind}-stage model")
+    versions = {name: _version(name) for name in ("prox-spark", "pyspark", "delta-spark", "onnxruntime", "onnxruntime-gpu")}
+    versions.update({f"model.{k}": m.model_id + "@" + m.checksum[:12] for k, m in manifests.items()})
+    return Preflight(files, manifests["doc"].model_id, manifests["chunk"].model_id, versions)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def derive_run_id(config: RefineConfig, files: list[str]) -> str:
+    """Stable id from the config and the input listing: rerunning the same job over the same input
+    replaces its own rows instead of adding a second copy."""
+    if config.run_id:
+        return config.run_id
+    listing = [(path, os.path.getsize(path) if os.path.exists(path) else None) for path in files]
+    payload = json.dumps([as_dict(config), listing], sort_keys=True, default=str)
+    return "run-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def concurrent_tasks(spark: SparkSession) -> int:
+    """Tasks that share one executor's cores (sizes onnxruntime's threads: cores ÷ tasks)."""
+    cores = spark.conf.get("spark.executor.cores", None)
+    if cores:
+        return max(1, int(cores) // int(spark.conf.get("spark.task.cpus", "1")))
+    return max(1, spark.sparkContext.defaultParallelism)
+
+
+def committed_shards(spark: SparkSession, config: RefineConfig, run_id: str) -> set[str]:
+    rows = read_table(spark, config.output, SHARDS).filter(F.col("run_id") == run_id).select("shard").collect()
+    return {row.shard for row in rows}
+
+
+def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) -> RunSummary:
+    """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
+    started = datetime.now(timezone.utc)
+    run_id = derive_run_id(config, checked.files)
+    sc = spark.sparkContext
+    sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
+    ensure_tables(spark, config.output)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
+    done = committed_shards(spark, config, run_id)
+    pending = [path for path in checked.files if plan.shard_of(path) not in done]
+    log.info("run %s: %d shards, %d already committed, %d to do", run_id, len(checked.files), len(done), len(pending))
+    step = config.input.shards_per_commit or max(1, len(pending))
+    timings = {"read": 0.0, "refine": 0.0, "write": 0.0}
+    tasks = concurrent_tasks(spark)
+    for first in range(0, len(pending), step):
+        batch = pending[first : first + step]
+        _refine_shards(spark, config, checked, run_id, batch, tasks, timings)
+        log.info("run %s: committed %d/%d shards", run_id, first + len(batch), len(pending))
+    summary = summarize_run(spark, config.output, run_id, len(checked.files))
+    finished = datetime.now(timezone.utc)
+    status = "succeeded" if summary.balanced else "failed"
+    _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings)
+    if not summary.balanced:
+        raise RunCheckError(
+            f"run {run_id}: {summary.records_read} records read but {summary.kept} kept + {summary.dropped} dropped + "
+            f"{summary.quarantined} quarantined = {summary.kept + summary.dropped + summary.quarantined}"
+        )
+    return summary
+
+
+def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> None:
+    sc = spark.sparkContext
+    shards = [plan.shard_of(path) for path in files]
+    t0 = time.perf_counter()
+    sc.setJobDescription(f"prox read: {len(files)} shards")
+    records = plan.persist(plan.read_records(spark, files, config))
+    read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
+    docs, quarantine = plan.split_records(records)
+    timings["read"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sc.setJobDescription(f"prox doc + chunk stages: {len(files)} shards")
+    staged = plan.persist(plan.refine_documents(docs, config, tasks))
+    staged.count()
+    timings["refine"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sc.setJobDescription("prox write quarantine")
+    replace_rows(plan.quarantine_rows(quarantine, run_id), config.output, QUARANTINE, run_id, shards)
+    sc.setJobDescription("prox write programs")
+    replace_rows(plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id),
+                 config.output, PROGRAMS, run_id, shards)
+    sc.setJobDescription("prox write refined")
+    refined = plan.refined_rows(staged, run_id)
+    replace_rows(refined, config.output, REFINED, run_id, shards)
+    sc.setJobDescription("prox commit shards")
+    per_shard = {
+        row.shard: row
+        for row in read_table(spark, config.output, REFINED)
+        .filter((F.col("run_id") == run_id) & F.col("shard").isin(shards))
+        .groupBy("shard")
+        .agg(F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept"))
+        .collect()
+    }
+    quarantined = {
+        row.shard: row["count"]
+        for row in read_table(spark, config.output, QUARANTINE)
+        .filter((F.col("run_id") == run_id) & F.col("shard").isin(shards))
+        .groupBy("shard").count().collect()
+    }
+    now = datetime.now(timezone.utc)
+    commits = [
+        (run_id, shard, int(read_per_shard.get(shard, 0)), int(getattr(per_shard.get(shard), "documents", 0) or 0),
+         int(getattr(per_shard.get(shard), "kept", 0) or 0), int(quarantined.get(shard, 0)), now)
+        for shard in shards
+    ]
+    replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
+    timings["write"] += time.perf_counter() - t0
+    staged.unpersist()
+    records.unpersist()
+
+
+def _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings) -> None:
+    row = (
+        run_id, started, finished, status, json.dumps(as_dict(config), sort_keys=True), json.dumps(checked.versions),
+        config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped, summary.quarantined,
+        summary.words_before, summary.words_after, json.dumps({k: round(v, 3) for k, v in timings.items()}),
+    )
+    replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None)
+
+
+def _session(config: RefineConfig) -> SparkSession:
+    from jobs.spark import get_session
+
+    return get_session(
+        "prox-spark-refine",
+        master=config.spark.master,
+        shuffle_partitions=config.spark.shuffle_partitions,
+        extra_conf=config.spark.conf,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prox-spark refine",
+        description="Refine a web corpus with ProX programs into Delta tables (refined, programs, quarantine, runs, shards).",
+    )
+    parser.add_argument("--conf", help="YAML config (conf/local.yaml, conf/databricks.yaml, conf/emr.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. input.path=/data run_id=r1")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.conf, args.overrides)
+        checked = preflight(config)
+    except (ConfigError, ModelLoadError) as exc:
+        print(f"prox-spark refine: {exc}", file=sys.stderr)
+        return 2
+    spark = _session(config)
+    summary = run_refine(spark, config, checked)
+    print_summary(summary, config.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The refine job's DataFrame plan: files → records → doc stage → chunk stage → executor → table rows.
+
+The plan is one linear chain of pandas UDFs (doc program, doc executor, chunk programs, chunk
+executor), so every model runs once per document; documents dropped at the doc stage reach the chunk
+UDF with empty text and cost no model call. The result is persisted before the tables are written
+from it, so the models never run twice for the same documents.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark import StorageLevel, TaskContext
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.tables import PROGRAMS, QUARANTINE, REFINED
+from prox_spark.config import RefineConfig, executor_config
+from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
+from udfs.executor import make_executor_udf
+from udfs.stages import ModelSettings, make_chunk_programs_udf, make_doc_program_udf
+
+
+def shard_of(path: str) -> str:
+    """The shard key of an input file: its path relative to nothing but its name (stable across mounts)."""
+    return os.path.basename(path)
+
+
+def read_records(spark: SparkSession, files: list[str], config: RefineConfig) -> DataFrame:
+    """One task per input file; each yields documents and quarantine records (``RECORD_SPARK_DDL`` + shard)."""
+    inp = config.input
+    options = {"max_text_bytes": inp.max_text_bytes}
+    if inp.format in ("auto", "jsonl", "parquet"):
+        options.update(id_field=inp.id_column or None, text_field=inp.text_column)
+    fmt = inp.format
+
+    def read_partition(frames):
+        for frame in frames:
+            for path in frame["path"].tolist():
+                for records in iter_record_frames(read_file(path, fmt, **options)):
+                    records["shard"] = shard_of(path)
+                    yield records
+
+    rows = [(path, shard_of(path)) for path in files]
+    files_df = spark.createDataFrame(rows, "path string, shard string").repartition(max(1, len(rows)), "path")
+    return files_df.mapInPandas(read_partition, schema=RECORD_SPARK_DDL + ", shard string")
+
+
+def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(documents, quarantine rows); a repeated doc_id is quarantined as ``duplicate_doc_id`` (first kept)."""
+    docs = records.filter(F.col("kind") == "document")
+    order = Window.partitionBy("doc_id").orderBy("source_file", "record_index")
+    ranked = docs.withColumn("_n", F.row_number().over(order))
+    unique = ranked.filter(F.col("_n") == 1).drop("_n", "kind", "raw", "reason", "detail")
+    duplicates = ranked.filter(F.col("_n") > 1).select(
+        "shard", "source_file", "record_index", "doc_id",
+        F.substring("text", 1, 65536).alias("raw"),
+        F.lit("duplicate_doc_id").alias("reason"),
+        F.concat(F.lit("doc_id already read from an earlier record: "), F.col("doc_id")).alias("detail"),
+    )
+    bad = records.filter(F.col("kind") == "quarantine").select(
+        "shard", "source_file", "record_index", F.lit(None).cast("string").alias("doc_id"), "raw", "reason", "detail"
+    )
+    return unique, bad.unionByName(duplicates)
+
+
+def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: int) -> DataFrame:
+    """Add the doc and chunk programs and both executor results to each document row."""
+    models = config.models
+    common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
+    doc_settings = ModelSettings(models.doc.path, batch_size=models.doc.batch_size,
+                                 max_new_tokens=models.doc.max_new_tokens, **common)
+    chunk_settings = ModelSettings(models.chunk.path, batch_size=models.chunk.batch_size,
+                                   max_new_tokens=models.chunk.max_new_tokens, **common)
+    dialect, rules = config.executor.dialect, executor_config(config.executor)
+    doc_programs = make_doc_program_udf(doc_settings, models.doc_mode)
+    chunk_programs = make_chunk_programs_udf(chunk_settings, models.max_chunk_tokens)
+    execute_doc = make_executor_udf("doc", dialect, rules)
+    execute_chunk = make_executor_udf("chunk", dialect, rules)
+
+    if config.input.partitions > 0:
+        docs = docs.repartition(config.input.partitions, "doc_id")
+    fail_partition = config.faults.fail_first_attempt_of_partition
+    if fail_partition >= 0:
+        docs = docs.mapInPandas(_failing_first_attempt(fail_partition), schema=docs.schema)
+    staged = docs.withColumn("doc", doc_programs("text"))
+    staged = staged.withColumn("doc_exec", execute_doc("text", F.col("doc.program")))
+    survivor_text = F.when(F.col("doc_exec.kept"), F.col("text")).otherwise(F.lit(""))
+    staged = staged.withColumn("chunks", chunk_programs(survivor_text))
+    staged = staged.withColumn("chunk_program", F.concat_ws("\n", F.transform("chunks", lambda c: c["program"])))
+    return staged.withColumn("chunk_exec", execute_chunk(survivor_text, F.col("chunk_program")))
+
+
+def _failing_first_attempt(partition: int):
+    """Fault injection: the first attempt of one partition raises, retries pass through unchanged."""
+
+    def passthrough(frames):
+        context = TaskContext.get()
+        if context is not None and context.partitionId() == partition and context.attemptNumber() == 0:
+            raise RuntimeError(f"injected failure: first attempt of partition {partition}")
+        yield from frames
+
+    return passthrough
+
+
+def refined_rows(staged: DataFrame, run_id: str) -> DataFrame:
+    kept_at_doc = F.col("doc_exec.kept")
+    final = F.when(kept_at_doc, F.col("chunk_exec")).otherwise(F.col("doc_exec"))
+    return staged.select(
+        F.lit(run_id).alias("run_id"),
+        "shard",
+        "doc_id",
+        final["text"].alias("text"),
+        final["kept"].alias("kept"),
+        F.when(~final["kept"], F.when(kept_at_doc, F.lit("chunk")).otherwise(F.lit("doc"))).alias("drop_stage"),
+        F.when(~final["kept"], final["reason"]).alias("drop_reason"),
+        (final["outcome"] == "kept_original").alias("program_ignored"),
+        F.col("doc_exec.words_before").alias("words_before"),
+        final["words_after"].alias("words_after"),
+        F.col("doc_exec.lines_before").alias("lines_before"),
+        final["lines_after"].alias("lines_after"),
+        "source_file",
+        "record_index",
+        "url",
+        "metadata_json",
+    ).select(*[c.name for c in REFINED.columns])
+
+
+def program_rows(staged: DataFrame, run_id: str, doc_model_id: str, chunk_model_id: str) -> DataFrame:
+    doc = staged.select(
+        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("doc").alias("stage"),
+        F.lit(None).cast("long").alias("chunk_index"), F.lit(None).cast("long").alias("first_line"),
+        F.lit(None).cast("long").alias("last_line"), F.lit(doc_model_id).alias("model_id"),
+        F.col("doc.program").alias("program"), F.col("doc_exec.ops").alias("ops"),
+        F.col("doc_exec.errors").alias("errors"), F.col("doc_exec.outcome").alias("outcome"),
+        F.col("doc_exec.reason").alias("reason"), F.col("doc_exec.words_before").alias("words_before"),
+        F.col("doc_exec.words_after").alias("words_after"), F.col("doc_exec.lines_before").alias("lines_before"),
+        F.col("doc_exec.lines_after").alias("lines_after"), F.col("doc.prompt_tokens").alias("prompt_tokens"),
+        F.col("doc.latency_ms").alias("latency_ms"),
+    )
+    exploded = staged.filter(F.col("doc_exec.kept")).select(
+        "shard", "doc_id", "chunk_exec", F.explode("chunks").alias("c")
+    )
+    start, stop = F.col("c.program_line_offset"), F.col("c.program_line_offset") + F.col("c.program_lines")
+    chunk_ops = F.filter("chunk_exec.ops", lambda op: (op["line"] >= start) & (op["line"] < stop))
+    chunk = exploded.select(
+        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("chunk").alias("stage"),
+        F.col("c.chunk_index").alias("chunk_index"), F.col("c.first_line").alias("first_line"),
+        F.col("c.last_line").alias("last_line"), F.lit(chunk_model_id).alias("model_id"),
+        F.col("c.program").alias("program"), chunk_ops.alias("ops"),
+        F.aggregate(chunk_ops, F.lit(0).cast("long"), lambda acc, op: acc + op["errors"]).alias("errors"),
+        F.col("chunk_exec.outcome").alias("outcome"), F.col("chunk_exec.reason").alias("reason"),
+        F.col("chunk_exec.words_before").alias("words_before"), F.col("chunk_exec.words_after").alias("words_after"),
+        F.col("chunk_exec.lines_before").alias("lines_before"), F.col("chunk_exec.lines_after").alias("lines_after"),
+        F.col("c.prompt_tokens").alias("prompt_tokens"), F.col("c.latency_ms").alias("latency_ms"),
+    )
+    return doc.unionByName(chunk).select(*[c.name for c in PROGRAMS.columns])
+
+
+def quarantine_rows(quarantine: DataFrame, run_id: str) -> DataFrame:
+    return quarantine.withColumn("run_id", F.lit(run_id)).select(*[c.name for c in QUARANTINE.columns])
+
+
+def persist(df: DataFrame) -> DataFrame:
+    return df.persist(StorageLevel.MEMORY_AND_DISK)

@@ -1,0 +1,28 @@
+"""The refining pipeline without Spark: doc stage → executor → chunk stage → executor, on a batch.
+
+The Spark job's UDFs, ``prox-spark clean`` and notebooks all call these functions, so a document is
+refined the same way wherever it runs.
+"""
+
+from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, RefineSettings, refine_batch
+from prox_spark.pipeline.stages import (
+    ChunkProgram,
+    DocProgram,
+    merge_programs,
+    write_chunk_programs,
+    write_doc_programs,
+)
+
+__all__ = [
+    "DOC_COLUMNS",
+    "PROGRAM_COLUMNS",
+    "ChunkProgram",
+    "DocProgram",
+    "RefineSettings",
+    "StageModel",
+    "merge_programs",
+    "refine_batch",
+    "write_chunk_programs",
+    "write_doc_programs",
+]

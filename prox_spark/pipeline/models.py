@@ -1,0 +1,76 @@
+"""A refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format.
+
+Workers load this once per process (the session cache lives in ``prox_spark.inference``); only
+onnxruntime, numpy and ``tokenizers`` are needed, no torch or transformers.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, load_model
+from prox_spark.prompts import Kind, encode_prompt, encode_text, prompt_format
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """Everything a stage needs to turn document text into program text."""
+
+    loaded: LoadedModel
+    decoder: GreedyDecoder
+    tokenizer: Tokenizer
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.loaded.manifest
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        provider: str = "auto",
+        intra_op_threads: int = 0,
+        concurrent_tasks: int = 1,
+    ) -> StageModel:
+        """Load (or reuse this process's) session and tokenizer; raises ``ModelLoadError`` on any problem."""
+        loaded = load_model(
+            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks
+        )
+        manifest = loaded.manifest
+        try:
+            prompt_format(manifest.prompt_template, manifest.kind)
+        except ValueError as exc:
+            raise ModelLoadError(f"{model_dir}: {exc}") from None
+        tokenizer = _tokenizer(str(Path(loaded.model_dir) / manifest.tokenizer_file), manifest.checksum)
+        return cls(loaded, GreedyDecoder.from_model(loaded), tokenizer)
+
+    def encode_prompt(self, kind: Kind, text: str) -> list[int]:
+        """Prompt ids as the model was trained on, cut to the manifest's prompt limit."""
+        return encode_prompt(
+            self.manifest.prompt_template, kind, text, self.tokenizer, max_tokens=self.manifest.max_prompt_tokens
+        )
+
+    def encode_continuation(self, text: str) -> list[int]:
+        """Ids of ``text`` as it follows a prompt (no special tokens): for choice scoring."""
+        return encode_text(self.tokenizer, text, add_special_tokens=False)
+
+    def count_tokens(self, line: str) -> int:
+        """Token cost of one numbered line for chunk packing (with BOS, the reference's way)."""
+        return len(self.tokenizer.encode(line, add_special_tokens=True).ids)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str, _checksum: str) -> Tokenizer:
+    return Tokenizer.from_file(path)

@@ -1,0 +1,141 @@
+"""Model stages: documents → doc programs, documents → per-chunk programs.
+
+Both stages batch by prompt length (``map_in_length_buckets``): sorting a batch's prompts by length cuts
+padding, which is where a prefill-bound stage spends its time. The chunk stage packs all chunks of all
+documents in the call into shared batches and regroups them by document in chunk order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from prox_spark.chunking import Chunk, chunk_document
+from prox_spark.inference import map_in_length_buckets
+from prox_spark.pipeline.models import StageModel
+
+DocMode = Literal["score", "generate"]
+DOC_CHOICES = ("keep_doc()", "drop_doc()")
+#: tokens the compact/llama2 chunk frame needs around the numbered lines
+_FRAME_ALLOWANCE = 64
+
+
+@dataclass(frozen=True)
+class DocProgram:
+    program: str
+    prompt_tokens: int
+    latency_ms: float
+    #: the model hit max_new_tokens before EOS (generate mode)
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkProgram:
+    chunk_index: int
+    first_line: int
+    last_line: int
+    program: str
+    prompt_tokens: int
+    latency_ms: float
+    #: a single line over the token budget: not sent to the model (the reference's vLLM ignores such prompts)
+    oversize: bool = False
+    truncated: bool = False
+    #: first line of this chunk's program within the document's merged program (see ``merge_programs``)
+    program_line_offset: int = 0
+    program_lines: int = 1
+
+
+def merge_programs(chunks: Sequence[ChunkProgram]) -> str:
+    """The document's program: chunk programs joined with ``"\\n"`` in chunk order (the reference's merge)."""
+    return "\n".join(chunk.program for chunk in chunks)
+
+
+def write_doc_programs(
+    model: StageModel,
+    texts: Sequence[str],
+    *,
+    mode: DocMode = "score",
+    batch_size: int = 16,
+    max_new_tokens: int | None = None,
+) -> list[DocProgram]:
+    """One doc program per text. Blank texts get an empty program without a model call.
+
+    ``score`` compares ``keep_doc()`` and ``drop_doc()`` in one forward pass; ``generate`` decodes
+    greedily (up to the manifest's ``max_new_tokens``). Both give the program text the executor reads.
+    """
+    results: list[DocProgram | None] = [None] * len(texts)
+    work = [(i, model.encode_prompt("doc", text)) for i, text in enumerate(texts) if text and text.strip()]
+    for i, text in enumerate(texts):
+        if not (text and text.strip()):
+            results[i] = DocProgram("", 0, 0.0)
+    choices = {choice: model.encode_continuation(choice) for choice in DOC_CHOICES}
+    limit = max_new_tokens or model.manifest.max_new_tokens
+
+    def run(batch: list[tuple[int, list[int]]]) -> list[DocProgram]:
+        started = time.perf_counter()
+        prompts = [ids for _, ids in batch]
+        if mode == "score":
+            programs = [(p, False) for p in model.decoder.score_choices(prompts, choices)]
+        else:
+            programs = [
+                (model.decode(g.tokens).strip(" "), not g.stopped_at_eos)
+                for g in model.decoder.generate(prompts, limit)
+            ]
+        each = (time.perf_counter() - started) * 1000 / len(batch)
+        return [DocProgram(p, len(ids), each, cut) for (p, cut), ids in zip(programs, prompts)]
+
+    if mode not in ("score", "generate"):
+        raise ValueError(f"doc mode must be 'score' or 'generate', got {mode!r}")
+    for (i, _), result in zip(work, map_in_length_buckets(work, batch_size, run, key=lambda item: len(item[1]))):
+        results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def chunk_budget(model: StageModel, max_chunk_tokens: int) -> int:
+    """Chunk size in tokens: the configured size, capped so a chunk plus its frame fits the model's prompt."""
+    return max(1, min(max_chunk_tokens, model.manifest.max_prompt_tokens - _FRAME_ALLOWANCE))
+
+
+def write_chunk_programs(
+    model: StageModel,
+    texts: Sequence[str],
+    *,
+    max_chunk_tokens: int = 1500,
+    batch_size: int = 16,
+    max_new_tokens: int | None = None,
+) -> list[list[ChunkProgram]]:
+    """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text)."""
+    budget = chunk_budget(model, max_chunk_tokens)
+    limit = max_new_tokens or model.manifest.max_new_tokens
+    per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
+    work = [
+        (d, chunk, model.encode_prompt("chunk", chunk.text))
+        for d, chunks in enumerate(per_doc)
+        for chunk in chunks
+        if not chunk.oversize
+    ]
+
+    def run(batch: list[tuple[int, Chunk, list[int]]]) -> list[tuple[str, bool, float]]:
+        started = time.perf_counter()
+        generations = model.decoder.generate([ids for _, _, ids in batch], limit)
+        each = (time.perf_counter() - started) * 1000 / len(batch)
+        return [(model.decode(g.tokens).strip(" "), not g.stopped_at_eos, each) for g in generations]
+
+    done = map_in_length_buckets(work, batch_size, run, key=lambda item: len(item[2]))
+    by_chunk = {(d, chunk.chunk_index): (ids, out) for (d, chunk, ids), out in zip(work, done)}
+    results: list[list[ChunkProgram]] = []
+    for d, chunks in enumerate(per_doc):
+        programs, offset = [], 0
+        for chunk in chunks:
+            ids, (program, truncated, latency) = by_chunk.get((d, chunk.chunk_index), ([], ("", False, 0.0)))
+            n_lines = program.count("\n") + 1
+            programs.append(
+                ChunkProgram(
+                    chunk.chunk_index, chunk.first_line, chunk.last_line, program, len(ids), latency,
+                    chunk.oversize, truncated, offset, n_lines,
+                )
+            )
+            offset += n_lines
+        results.append(programs)
+    return results
