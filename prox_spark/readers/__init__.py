@@ -1,0 +1,60 @@
+"""Corpus readers: one file -> an iterator of :class:`Document` | :class:`Quarantined`.
+
+Every input record ends up as a document or as a quarantine record with a reason code; no reader
+raises for bad data. Plain Python generators over ONE file (no pyspark), so the Spark job can call
+them inside ``mapInPandas`` over a DataFrame of file paths. See :mod:`prox_spark.readers.dispatch`
+for the output schema.
+"""
+
+from prox_spark.readers.dispatch import (
+    DOCUMENT_COLUMNS,
+    FORMATS,
+    QUARANTINE_COLUMNS,
+    RECORD_COLUMNS,
+    RECORD_SCHEMA,
+    RECORD_SPARK_DDL,
+    detect_format,
+    frame_to_arrow,
+    iter_record_frames,
+    list_input_files,
+    read_file,
+    records_to_frame,
+    to_frames,
+)
+from prox_spark.readers.jsonl import read_jsonl, read_parquet
+from prox_spark.readers.records import (
+    DEFAULT_MAX_TEXT_BYTES,
+    MAX_RAW_BYTES,
+    Document,
+    Quarantined,
+    Reason,
+    Record,
+    content_doc_id,
+)
+from prox_spark.readers.warc import read_warc
+
+__all__ = [
+    "DEFAULT_MAX_TEXT_BYTES",
+    "DOCUMENT_COLUMNS",
+    "FORMATS",
+    "MAX_RAW_BYTES",
+    "QUARANTINE_COLUMNS",
+    "RECORD_COLUMNS",
+    "RECORD_SCHEMA",
+    "RECORD_SPARK_DDL",
+    "Document",
+    "Quarantined",
+    "Reason",
+    "Record",
+    "content_doc_id",
+    "detect_format",
+    "frame_to_arrow",
+    "iter_record_frames",
+    "list_input_files",
+    "read_file",
+    "read_jsonl",
+    "read_parquet",
+    "read_warc",
+    "records_to_frame",
+    "to_frames",
+]

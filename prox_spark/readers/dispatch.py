@@ -1,0 +1,263 @@
+"""Pick the reader for a file, list a corpus' files, and turn records into pandas/Arrow frames.
+
+The Spark job lists the input files on the driver (:func:`list_input_files`, :func:`detect_format`),
+builds a DataFrame of paths (one row = one file = one task) and calls :func:`read_file` +
+:func:`iter_record_frames` inside ``mapInPandas`` with :data:`RECORD_SPARK_DDL` as the output schema.
+The output is ONE frame with a ``kind`` column so documents and quarantine records of a file travel
+together; the job splits them by ``kind`` (``to_frames`` does the same in plain pandas)::
+
+    files = spark.createDataFrame([(p,) for p in list_input_files(conf.input.path)], "path string")
+
+    def read_files(batches):  # runs on the executors; plain Python inside
+        for batch in batches:
+            for path in batch["path"]:
+                yield from iter_record_frames(read_file(path, conf.input.format, **opts))
+
+    records = files.repartition(n_files).mapInPandas(read_files, schema=RECORD_SPARK_DDL)
+
+Output columns (:data:`RECORD_COLUMNS`, :data:`RECORD_SCHEMA`):
+
+=============== ======== ======================================================================
+column          type     meaning
+=============== ======== ======================================================================
+kind            string   ``document`` or ``quarantine`` (never null)
+doc_id          string   document id (null for quarantine)
+text            string   document text (null for quarantine)
+source_file     string   the file the record came from (never null)
+record_index    int64    position in the file (line / row / WARC record ordinal; for failures that
+                         end the file early: where reading stopped); null when the file could
+                         not be opened
+url             string   document URL when known (null otherwise)
+metadata_json   string   JSON object of the record's other fields (null for quarantine)
+raw             string   the raw record, capped at 64 KiB (null for documents)
+reason          string   quarantine reason code (null for documents)
+detail          string   human-readable quarantine message (null for documents)
+=============== ======== ======================================================================
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import inspect
+import os
+from typing import Any, Iterable, Iterator, Optional
+
+import pandas as pd
+import pyarrow as pa
+
+from prox_spark.readers.jsonl import read_jsonl, read_parquet
+from prox_spark.readers.records import Document, Quarantined, Record
+from prox_spark.readers.warc import read_warc
+
+#: file name endings -> format (checked longest first, case-insensitively)
+FORMAT_EXTENSIONS: dict[str, str] = {
+    ".jsonl": "jsonl",
+    ".jsonl.gz": "jsonl",
+    ".json.gz": "jsonl",
+    ".parquet": "parquet",
+    ".warc": "warc",
+    ".warc.gz": "warc",
+}
+READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "warc": read_warc}
+FORMATS = tuple(READERS)
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "doc_id",
+    "text",
+    "source_file",
+    "record_index",
+    "url",
+    "metadata_json",
+    "raw",
+    "reason",
+    "detail",
+)
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("record_index", pa.int64()),
+        pa.field("url", pa.string()),
+        pa.field("metadata_json", pa.string()),
+        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
+    ]
+)
+#: the same schema as a Spark DDL string, for ``mapInPandas(fn, schema=RECORD_SPARK_DDL)``
+RECORD_SPARK_DDL = (
+    "kind string, doc_id string, text string, source_file string, record_index bigint, url string, "
+    "metadata_json string, raw string, reason string, detail string"
+)
+DOCUMENT_COLUMNS: tuple[str, ...] = ("doc_id", "text", "source_file", "record_index", "url", "metadata_json")
+QUARANTINE_COLUMNS: tuple[str, ...] = ("source_file", "record_index", "raw", "reason", "detail")
+KIND_DOCUMENT = "document"
+KIND_QUARANTINE = "quarantine"
+
+
+# --------------------------------------------------------------------------------------------------
+# formats and files
+# --------------------------------------------------------------------------------------------------
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """``jsonl`` | ``parquet`` | ``warc`` from the file name; ValueError for anything else."""
+    name = os.path.basename(os.fspath(path)).lower()
+    for ext in sorted(FORMAT_EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext):
+            return FORMAT_EXTENSIONS[ext]
+    known = ", ".join(sorted(FORMAT_EXTENSIONS))
+    raise ValueError(
+        f"cannot tell the input format of {os.fspath(path)!r} from its name: expected one of {known} "
+        f"(or set input.format to one of {', '.join(FORMATS)})"
+    )
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def list_input_files(path_or_glob: str | os.PathLike) -> list[str]:
+    """The input files of a corpus, sorted: a single file, every file under a directory (recursively),
+    or the files matching a glob (``**`` allowed).
+
+    Hidden and underscore-prefixed files and directories (``_SUCCESS``, ``_delta_log/``, ``.crc``
+    files, ``.ipynb_checkpoints/``) are skipped, as Spark and Hadoop skip them. A path that does not
+    exist, or a glob that matches nothing, raises FileNotFoundError (an empty run is a config error).
+    """
+    spec = os.fspath(path_or_glob)
+    if os.path.isfile(spec):
+        return [spec]
+    if os.path.isdir(spec):
+        found = []
+        for root, dirs, files in os.walk(spec, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not _hidden(d))
+            found.extend(os.path.join(root, f) for f in files if not _hidden(f))
+        return sorted(found)
+    if _glob.has_magic(spec):
+        matches = _glob.glob(spec, recursive=True)
+        if not matches:
+            raise FileNotFoundError(f"no input files match {spec!r}")
+        literal_root = os.path.dirname(spec[: min(spec.find(c) for c in "*?[" if c in spec)])
+        found = set()
+        for match in matches:
+            rel = os.path.relpath(match, literal_root) if literal_root else match
+            if any(_hidden(part) for part in rel.split(os.sep) if part not in ("", ".", "..")):
+                continue
+            if os.path.isdir(match):
+                found.update(list_input_files(match))
+            elif os.path.isfile(match):
+                found.add(match)
+        return sorted(found)
+    raise FileNotFoundError(f"input path does not exist: {spec!r}")
+
+
+def reader_options() -> frozenset:
+    """Every keyword option some reader accepts."""
+    return frozenset(
+        name
+        for reader in READERS.values()
+        for name, p in inspect.signature(reader).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+def read_file(path: str | os.PathLike, fmt: Optional[str] = None, **opts: Any) -> Iterator[Record]:
+    """Documents and quarantine records of ONE file (``fmt`` None or ``auto``: from its name).
+
+    ``opts`` go to the format's reader (``id_field``, ``text_field``, ``url_field``,
+    ``max_text_bytes``, ...). Options that only another format's reader knows are ignored (so one
+    config can serve a mixed corpus); an option no reader knows raises TypeError (a typo).
+    """
+    if fmt in (None, "auto"):
+        fmt = detect_format(path)
+    if fmt not in READERS:
+        raise ValueError(
+            f"unsupported input format {fmt!r} for {os.fspath(path)!r}: expected one of {', '.join(FORMATS)}"
+            + (" (read Delta tables with Spark)" if fmt == "delta" else "")
+        )
+    unknown = set(opts) - reader_options()
+    if unknown:
+        raise TypeError(f"unknown reader option(s): {', '.join(sorted(unknown))}")
+    reader = READERS[fmt]
+    accepted = inspect.signature(reader).parameters
+    return reader(path, **{k: v for k, v in opts.items() if k in accepted})
+
+
+# --------------------------------------------------------------------------------------------------
+# frames
+# --------------------------------------------------------------------------------------------------
+
+
+def _empty_columns() -> dict[str, list]:
+    return {name: [] for name in RECORD_COLUMNS}
+
+
+def _append(cols: dict[str, list], rec: Record) -> int:
+    """Append one record; returns its approximate size in bytes (for batching)."""
+    if isinstance(rec, Document):
+        values = (KIND_DOCUMENT, rec.doc_id, rec.text, rec.source_file, rec.record_index, rec.url,
+                  rec.metadata_json, None, None, None)
+        size = len(rec.text) + len(rec.metadata_json)
+    elif isinstance(rec, Quarantined):
+        values = (KIND_QUARANTINE, None, None, rec.source_file, rec.record_index, None, None,
+                  rec.raw, rec.reason, rec.detail)
+        size = len(rec.raw) + len(rec.detail)
+    else:
+        raise TypeError(f"not a reader record: {type(rec).__name__}")
+    for name, value in zip(RECORD_COLUMNS, values):
+        cols[name].append(value)
+    return size + 200
+
+
+def _frame(cols: dict[str, list]) -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(cols[name], dtype=object) for name in RECORD_COLUMNS})
+    frame["record_index"] = pd.array(cols["record_index"], dtype="Int64")
+    return frame
+
+
+def records_to_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """All records in one pandas frame with :data:`RECORD_COLUMNS` (strings as ``object``,
+    ``record_index`` as nullable ``Int64``); an empty iterable gives an empty frame with those columns."""
+    cols = _empty_columns()
+    for rec in records:
+        _append(cols, rec)
+    return _frame(cols)
+
+
+def iter_record_frames(
+    records: Iterable[Record], *, max_rows: int = 2048, max_bytes: int = 64 << 20
+) -> Iterator[pd.DataFrame]:
+    """Like :func:`records_to_frame` but in frames of at most ``max_rows`` rows / about ``max_bytes``
+    of text, so a large file never becomes one huge frame (what ``mapInPandas`` should yield).
+    Yields nothing for no records."""
+    cols = _empty_columns()
+    rows = size = 0
+    for rec in records:
+        size += _append(cols, rec)
+        rows += 1
+        if rows >= max_rows or size >= max_bytes:
+            yield _frame(cols)
+            cols = _empty_columns()
+            rows = size = 0
+    if rows:
+        yield _frame(cols)
+
+
+def to_frames(records: Iterable[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(documents, quarantine)`` frames with :data:`DOCUMENT_COLUMNS` (``record_index`` int64) and
+    :data:`QUARANTINE_COLUMNS` (``record_index`` nullable Int64)."""
+    frame = records_to_frame(records)
+    is_doc = frame["kind"] == KIND_DOCUMENT
+    docs = frame.loc[is_doc, list(DOCUMENT_COLUMNS)].reset_index(drop=True)
+    docs["record_index"] = docs["record_index"].astype("int64")
+    quarantine = frame.loc[~is_doc, list(QUARANTINE_COLUMNS)].reset_index(drop=True)
+    return docs, quarantine
+
+
+def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A records frame as an Arrow table with exactly :data:`RECORD_SCHEMA`."""
+    return pa.Table.from_pandas(frame[list(RECORD_COLUMNS)], schema=RECORD_SCHEMA, preserve_index=False)

@@ -1,0 +1,106 @@
+"""Reliability of the refine job: a SIGKILL mid-write and a failed task attempt leave tables identical
+to a clean run (no duplicates, same row set)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs.refine import preflight, run_refine
+from prox_spark.config import load_config
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[1]
+RUN_ID = "reliability"
+
+
+def _overrides(models, corpus, output):
+    return [
+        f"input.path={corpus}",
+        f"output.path={output}",
+        f"models.doc.path={models['doc']}",
+        f"models.chunk.path={models['chunk']}",
+        "models.provider=cpu",
+        "models.max_chunk_tokens=128",
+        "input.partitions=2",
+        f"run_id={RUN_ID}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reliability-corpus")
+    sample = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
+    records = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for shard in range(3):
+        with open(root / f"part-{shard}.jsonl", "w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps({"id": f"{shard}-{record['id']}", "text": record["text"]}) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_run(spark, untrained_models, corpus, tmp_path_factory):
+    output = tmp_path_factory.mktemp("clean") / "out"
+    config = load_config(None, _overrides(untrained_models, corpus, output))
+    run_refine(spark, config, preflight(config))
+    return output
+
+
+def _job(args, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "jobs.refine", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _rows(spark, output: Path, table: str, drop: tuple[str, ...] = ()) -> list[tuple]:
+    df = spark.read.format("delta").load(str(output / table))
+    return sorted(tuple(row) for row in df.drop(*drop).collect())
+
+
+def _assert_same_tables(spark, expected: Path, actual: Path) -> None:
+    assert _rows(spark, actual, "refined") == _rows(spark, expected, "refined")
+    assert _rows(spark, actual, "programs", ("latency_ms",)) == _rows(spark, expected, "programs", ("latency_ms",))
+    assert _rows(spark, actual, "quarantine") == _rows(spark, expected, "quarantine")
+    assert _rows(spark, actual, "shards", ("committed_at",)) == _rows(spark, expected, "shards", ("committed_at",))
+
+
+def _delta_commits(table: Path) -> int:
+    log = table / "_delta_log"
+    return len(list(log.glob("*.json"))) if log.is_dir() else 0
+
+
+def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_models, corpus, clean_run, tmp_path):
+    output = tmp_path / "out"
+    job = _job(_overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"],
+               start_new_session=True)
+    deadline = time.monotonic() + 300
+    # kill once the first shard's refined rows are committed, i.e. in the middle of the run's writes
+    while _delta_commits(output / "refined") < 2 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.poll() is None, job.communicate()[0][-3000:]
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    partial = spark.read.format("delta").load(str(output / "refined")).count()
+    assert partial < 3 * 24  # the kill really interrupted the run
+    config = load_config(None, _overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"])
+    summary = run_refine(spark, config, preflight(config))
+    assert summary.balanced
+    _assert_same_tables(spark, clean_run, output)
+
+
+def test_failed_first_task_attempt_gives_identical_output(spark, untrained_models, corpus, clean_run, tmp_path):
+    output = tmp_path / "out"
+    job = _job(_overrides(untrained_models, corpus, output)
+               + ["spark.master=local[2,2]", "faults.fail_first_attempt_of_partition=0"])
+    log, _ = job.communicate(timeout=600)
+    assert job.returncode == 0, log[-3000:]
+    assert "injected failure" in log
+    _assert_same_tables(spark, clean_run, output)
