@@ -9,10 +9,11 @@ SHELL := bash
 # Shared across clones, so CI's fresh clone reuses the installed packages.
 VENV ?= $(HOME)/.cache/prox-spark/venv
 PYTHON ?= python3.11
-EXTRAS ?= spark,cpu,train,dev
+EXTRAS ?= spark,cpu,train,dev,notebooks
 JARS_DIR ?= $(HOME)/.cache/prox-spark/jars
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
+DIST_DIR ?= dist
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
@@ -23,7 +24,7 @@ REPO_DIR := $(abspath $(CURDIR))
 # Sessions and `make jars` read the jar folder from here.
 export PROX_SPARK_JARS_DIR := $(JARS_DIR)
 
-.PHONY: help venv jars test demo bench
+.PHONY: help venv jars test demo bench wheel
 
 help:
 	@echo "make demo    build venv + jars if needed, run the demo job on the bundled sample corpus -> $(DEMO_OUT)"
@@ -31,6 +32,7 @@ help:
 	@echo "make venv    create/refresh $(VENV) with -e .[$(EXTRAS)] (skipped when up to date)"
 	@echo "make jars    fetch the Delta jars once into $(JARS_DIR) (no network when present)"
 	@echo "make bench   run the benchmarks in benchmarks/ (BENCH_ARGS passes through)"
+	@echo "make wheel   build the prox-spark wheel (no dependencies bundled) into $(DIST_DIR)/ for Databricks/EMR"
 
 # pip runs only when pyproject.toml (sha256) or EXTRAS changed since the stamp was written; when only the
 # checkout differs (another clone installed last), only the editable link is redone (--no-deps).
@@ -88,3 +90,15 @@ bench: venv
 	  ran=$$((ran + 1))
 	done
 	if [ "$$ran" -eq 0 ]; then echo "bench: no benchmarks in benchmarks/"; fi
+
+# The deployable wheel: prox_spark, udfs and jobs (jobs/refine.py is the spark-submit entry point), without
+# its dependencies (clusters install them: pip resolves the base deps, `[gpu]`/`[cpu]` picks the runtime).
+# Built from a clean copy of the sources (no build/, egg-info or __pycache__), so stale build output never
+# leaks into it; no build isolation, so it needs no network (setuptools and wheel come from the venv).
+wheel: venv
+	@mkdir -p "$(DIST_DIR)"
+	rm -f "$(DIST_DIR)"/prox_spark-*.whl
+	src="$$(mktemp -d)"; trap 'rm -rf "$$src"' EXIT
+	tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' -cf - pyproject.toml README.md prox_spark udfs jobs | tar -xf - -C "$$src"
+	"$(PY)" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$(abspath $(DIST_DIR))" "$$src"
+	ls -1 "$(DIST_DIR)"/prox_spark-*.whl

@@ -1,0 +1,39 @@
+"""The torch pre-training job's pieces: Delta-backed packed data (``data``) and the training loop (``train``).
+
+- ``open_table(path, version) -> TableSnapshot``: a Delta table resolved once at a pinned version (no Spark)
+- ``PackedDataset``: BOS-free tokens + EOS packed into ``block_size + 1`` blocks, sharded by (rank, worker),
+  windowed shuffle, resumable from per-shard ``Cursor``s; ``Packer`` is the packing core
+- ``PretrainConfig`` / ``train(cfg) -> PretrainResult``: the nanoGPT-style loop (``jobs/pretrain.py`` runs it)
+
+``train`` needs torch and transformers; import it from ``prox_spark.pretrain.train``.
+"""
+
+from prox_spark.pretrain.data import (
+    Cursor,
+    DataError,
+    DataSettings,
+    DeltaSource,
+    PackedDataset,
+    Packer,
+    TableSnapshot,
+    TextSource,
+    eval_blocks,
+    make_encoder,
+    open_table,
+    read_texts_file,
+)
+
+__all__ = [
+    "Cursor",
+    "DataError",
+    "DataSettings",
+    "DeltaSource",
+    "PackedDataset",
+    "Packer",
+    "TableSnapshot",
+    "TextSource",
+    "eval_blocks",
+    "make_encoder",
+    "open_table",
+    "read_texts_file",
+]

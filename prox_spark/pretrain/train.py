@@ -1,0 +1,618 @@
+"""Pre-train a LLaMA on the refined corpus: one readable loop (nanoGPT style), its config at the top.
+
+    python -m jobs.pretrain --conf conf/pretrain_local.yaml train.max_steps=50
+    torchrun --nproc_per_node 8 -m jobs.pretrain --conf conf/<env>.yaml          # DDP (nccl / gloo)
+
+What a run does (prox-reference.md §5.7 for the settings):
+
+- reads the refined Delta table at ONE version (``data.version``, or the latest at start, recorded and
+  kept by every resume), BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``data.py``);
+- ``LlamaForCausalLM`` from a named shape (``tiny`` for tests; ``prox_xs_0_3b`` / ``tlm_s_0_7b`` /
+  ``tlm_m_1_7b`` for the reference's TLM-XS/S/M) plus ``model.overrides``;
+- AdamW (0.9, 0.95), weight decay 0.1 on matrices only, linear warmup then cosine to ``min_lr`` at
+  ``max_steps``, grad clip 1.0, bf16 autocast on GPU (fp32 weights), fp32 on CPU;
+- a checkpoint every ``checkpoint.interval`` steps (model, optimizer, scheduler, step, RNG, every
+  shard's data cursor, table version) and at the end; with ``checkpoint.resume`` a rerun continues from
+  the newest one and produces the same losses as an uninterrupted run (same world size and workers);
+- a progress line every ``train.log_interval`` steps, held-out perplexity every ``eval.interval`` steps
+  and at the end, ``<out_dir>/metrics.json`` (loss curve, tokens seen, table and version, eval ppl) and
+  the final model in ``<out_dir>/model`` (``save_pretrained`` + ``tokenizer.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from prox_spark.config import ConfigError, as_dict
+from prox_spark.pretrain.data import (
+    Cursor,
+    DataError,
+    DataSettings,
+    DeltaSource,
+    PackedDataset,
+    eval_blocks,
+    make_encoder,
+    open_table,
+    read_texts_file,
+)
+
+log = logging.getLogger("prox_spark.pretrain")
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    #: tiny | small | prox_xs_0_3b (prox_spark.models.SHAPES) | tlm_s_0_7b | tlm_m_1_7b (EXTRA_SHAPES)
+    shape: str = "tiny"
+    #: LlamaConfig arguments applied last (e.g. num_hidden_layers: 4)
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    lr: float = 5e-4
+    min_lr: float = 5e-5
+    warmup_steps: int = 500
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    #: optimizer steps; the cosine schedule ends here
+    max_steps: int = 1000
+    #: stop (after a checkpoint) at this step without changing the schedule, e.g. a queue's time slice; 0: max_steps
+    stop_at: int = 0
+    #: sequences per micro-batch per rank; tokens/step = batch_size * grad_accum * world * block_size
+    batch_size: int = 8
+    grad_accum: int = 1
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    #: torch intra-op threads (0: torch's default)
+    threads: int = 0
+    compile: bool = False
+    log_interval: int = 10
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    #: held-out texts: .jsonl/.jsonl.gz (field "text") or a plain file read as one document; "" = none
+    path: str = ""
+    #: evaluate every N steps (0: only at the end)
+    interval: int = 0
+    batch_size: int = 8
+    #: cap on evaluated blocks (0: all)
+    max_blocks: int = 0
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    #: folder of step-NNNNNNNN.pt files ("" = <out_dir>/checkpoints); must be shared by all ranks
+    dir: str = ""
+    #: checkpoint every N steps (0: only at the end)
+    interval: int = 100
+    #: newest checkpoints kept
+    keep: int = 2
+    #: continue from the newest checkpoint in dir when there is one
+    resume: bool = True
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    out_dir: str = "out/pretrain"
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    #: save the final model (save_pretrained + tokenizer.json) into <out_dir>/model
+    save_model: bool = True
+
+
+#: the reference's TLM-S / TLM-M shapes (prox-reference.md §4.1) as overrides of prox_xs_0_3b
+EXTRA_SHAPES: dict[str, dict[str, int]] = {
+    "tlm_s_0_7b": dict(hidden_size=1536, intermediate_size=4864, num_attention_heads=24, num_key_value_heads=2, num_hidden_layers=24),
+    "tlm_m_1_7b": dict(hidden_size=2048, intermediate_size=8192, num_attention_heads=32, num_key_value_heads=32, num_hidden_layers=24),
+}
+
+
+def validate(cfg: PretrainConfig) -> None:
+    """Value checks the type-level config loader cannot do; errors name the key."""
+    checks = [
+        (cfg.data.block_size >= 1, "data.block_size must be >= 1"),
+        (cfg.data.shuffle_buffer >= 1, "data.shuffle_buffer must be >= 1"),
+        (cfg.data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (cfg.data.read_batch_rows >= 1, "data.read_batch_rows must be >= 1"),
+        (bool(cfg.data.tokenizer), "data.tokenizer: set the tokenizer.json path"),
+        (cfg.train.max_steps >= 1, "train.max_steps must be >= 1"),
+        (0 <= cfg.train.stop_at <= cfg.train.max_steps, "train.stop_at must be in [0, max_steps]"),
+        (cfg.train.batch_size >= 1 and cfg.train.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
+        (cfg.train.log_interval >= 1, "train.log_interval must be >= 1"),
+        (0 < cfg.optim.min_lr <= cfg.optim.lr, "optim.min_lr must be in (0, optim.lr]"),
+        (cfg.optim.warmup_steps >= 0, "optim.warmup_steps must be >= 0"),
+        (cfg.checkpoint.interval >= 0 and cfg.checkpoint.keep >= 1, "checkpoint.interval >= 0 and checkpoint.keep >= 1"),
+        (cfg.eval.batch_size >= 1, "eval.batch_size must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def ddp(self) -> bool:
+        return self.world > 1
+
+
+def setup_distributed(device: str) -> Dist:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK: DDP with nccl on GPUs, gloo on CPU; else one process."""
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: cuda requested but torch sees no GPU")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(device=torch.device("cuda" if use_cuda else "cpu"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Dist(dist.get_rank(), local_rank, dist.get_world_size(), torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"))
+
+
+def lr_factor(step: int, optim: OptimSettings, max_steps: int) -> float:
+    """Multiplier of optim.lr at ``step`` (0-based): linear warmup, then cosine down to min_lr at max_steps."""
+    if step < optim.warmup_steps:
+        return (step + 1) / optim.warmup_steps
+    span = max(1, max_steps - optim.warmup_steps)
+    progress = min(1.0, (step - optim.warmup_steps) / span)
+    lr = optim.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (optim.lr - optim.min_lr)
+    return lr / optim.lr
+
+
+def make_optimizer(model: torch.nn.Module, optim: OptimSettings, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (linear weights, embeddings) only, not on norms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": optim.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=optim.lr, betas=(optim.beta1, optim.beta2), eps=optim.eps, fused=device.type == "cuda"
+    )
+
+
+def build_llama(cfg: PretrainConfig, tokenizer) -> Any:
+    """``LlamaConfig`` from the model section (vocabulary and special ids from the tokenizer)."""
+    from prox_spark.models import SHAPES, llama_config
+
+    shape, overrides = cfg.model.shape, dict(cfg.model.overrides)
+    if shape in EXTRA_SHAPES:
+        overrides = {**EXTRA_SHAPES[shape], **overrides}
+        shape = "prox_xs_0_3b"
+    elif shape not in SHAPES:
+        raise ConfigError(f"model.shape: unknown shape {shape!r} (known: {', '.join([*SHAPES, *EXTRA_SHAPES])})")
+    try:
+        config = llama_config(shape, tokenizer=tokenizer, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.overrides: {exc}") from None
+    if cfg.data.block_size > config.max_position_embeddings:
+        raise ConfigError(
+            f"data.block_size {cfg.data.block_size} exceeds the model's max_position_embeddings "
+            f"{config.max_position_embeddings} (set model.overrides.max_position_embeddings)"
+        )
+    return config
+
+
+def checkpoint_dir(cfg: PretrainConfig) -> Path:
+    return Path(cfg.checkpoint.dir or Path(cfg.out_dir) / "checkpoints")
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(folder.glob("step-*.pt")) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def _atomic_write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _gather_cursors(env: Dist, mine: dict[int, list[int]]) -> dict[int, list[int]]:
+    if not env.ddp:
+        return dict(mine)
+    parts: list[Any] = [None] * env.world
+    dist.all_gather_object(parts, mine)
+    merged: dict[int, list[int]] = {}
+    for part in parts:
+        merged.update(part)
+    return merged
+
+
+def _mean_across_ranks(env: Dist, value: torch.Tensor) -> float:
+    if env.ddp:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.AVG if env.device.type == "cuda" else dist.ReduceOp.SUM)
+        if env.device.type != "cuda":  # gloo has no AVG
+            value /= env.world
+    return float(value)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, blocks: list, env: Dist, batch_size: int, autocast) -> dict[str, float]:
+    """Mean next-token loss and perplexity over ``blocks`` (sharded over ranks, summed exactly)."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64, device=env.device)  # nll sum, predicted tokens
+    mine = blocks[env.rank :: env.world]
+    by_len: dict[int, list] = {}
+    for block in mine:
+        by_len.setdefault(len(block), []).append(block)
+    for length, group in sorted(by_len.items()):
+        for i in range(0, len(group), batch_size):
+            batch = torch.as_tensor(
+                [b.tolist() for b in group[i : i + batch_size]], dtype=torch.long, device=env.device
+            )
+            with autocast():
+                logits = model(input_ids=batch[:, :-1], use_cache=False).logits
+            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="sum")
+            totals[0] += nll.double()
+            totals[1] += batch[:, 1:].numel()
+    if env.ddp:
+        dist.all_reduce(totals)
+    model.train(was_training)
+    loss = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
+    return {"loss": loss, "ppl": math.exp(loss) if loss == loss else float("nan"), "tokens": int(totals[1])}
+
+
+# ------------------------------------------------------------------------------------------- the job
+
+
+@dataclass
+class PretrainResult:
+    metrics: dict
+    model: torch.nn.Module  # the unwrapped model (not DDP)
+
+
+def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> PretrainResult:
+    """Run (or resume) pre-training as configured; returns the metrics (also in <out_dir>/metrics.json)."""
+    from prox_spark.models import build_model, load_tokenizer
+
+    validate(cfg)
+    env = setup_distributed(cfg.train.device)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false" if cfg.data.num_workers > 0 else "true")
+    out_dir, ckpt_dir = Path(cfg.out_dir), checkpoint_dir(cfg)
+    bf16 = env.device.type == "cuda" and cfg.train.precision in ("auto", "bf16")
+    if cfg.train.precision == "bf16" and env.device.type != "cuda":
+        raise ConfigError("train.precision: bf16 autocast is for GPUs only; use auto or fp32 on CPU")
+    autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
+
+    # --- checkpoint to resume, pinned table version (rank 0 resolves "latest", all ranks pin it), tokenizer
+    resume_from = latest_checkpoint(ckpt_dir) if cfg.checkpoint.resume else None
+    state = torch.load(resume_from, map_location="cpu", weights_only=True) if resume_from else None
+    version = cfg.data.version if cfg.data.version >= 0 else None
+    if state is not None:
+        if version is not None and version != state["data"]["table_version"]:
+            raise ConfigError(
+                f"data.version {version} differs from the checkpoint's table version {state['data']['table_version']} "
+                f"({resume_from}); resume with the same version or a fresh checkpoint.dir"
+            )
+        version = state["data"]["table_version"]
+    if env.ddp:
+        box = [version if env.main else None]
+        if env.main and version is None:
+            box = [open_table(cfg.data.table, None, storage_options=cfg.data.storage_options).version]
+        dist.broadcast_object_list(box, src=0)
+        version = box[0]
+    snapshot = open_table(
+        cfg.data.table,
+        version,
+        storage_options=cfg.data.storage_options,
+        text_column=cfg.data.text_column,
+        kept_column=cfg.data.kept_column,
+    )
+    if env.main and cfg.data.tokenizer_train_vocab > 0 and not _tokenizer_exists(cfg.data.tokenizer):
+        train_tokenizer_on(snapshot, cfg.data, env)
+    if env.ddp:
+        dist.barrier()
+    try:
+        tokenizer = load_tokenizer(cfg.data.tokenizer)
+    except FileNotFoundError as exc:
+        raise DataError(f"data.tokenizer: {exc}") from None
+    eos_id = tokenizer.token_to_id(cfg.data.eos_token)
+    if eos_id is None:
+        raise DataError(f"data.eos_token {cfg.data.eos_token!r} is not in the tokenizer's vocabulary")
+    tokenizer_json = tokenizer.to_str()
+    data_identity = {
+        "table": snapshot.uri,
+        "table_version": snapshot.version,
+        "files": len(snapshot.files),
+        "files_fingerprint": snapshot.fingerprint,
+        "tokenizer_sha256": _sha256(tokenizer_json),
+        "block_size": cfg.data.block_size,
+        "shuffle_buffer": cfg.data.shuffle_buffer,
+        "seed": cfg.data.seed,
+        "world_size": env.world,
+        "num_workers": cfg.data.num_workers,
+    }
+    if state is not None:
+        saved = {k: state["data"][k] for k in data_identity}
+        changed = {k: (saved[k], v) for k, v in data_identity.items() if saved[k] != v}
+        if changed:
+            raise ConfigError(
+                f"cannot resume {resume_from}: "
+                + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+                + " (the data position only carries over unchanged)"
+            )
+
+    # --- model, optimizer, schedule
+    llama_cfg = build_llama(cfg, tokenizer)
+    model = build_model(llama_cfg, seed=cfg.train.seed).to(env.device)
+    optimizer = make_optimizer(model, cfg.optim, env.device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(lr_factor, optim=cfg.optim, max_steps=cfg.train.max_steps)
+    )
+    step, micro_batches = 0, 0
+    cursors: dict[int, list[int]] = {}
+    metrics: dict[str, Any] = {"loss_curve": [], "eval": []}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, micro_batches = int(state["step"]), int(state["data"]["micro_batches"])
+        cursors = {int(k): list(v) for k, v in state["data"]["cursors"].items()}
+        metrics = state["metrics"]
+        random.setstate(state["rng"]["python"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if env.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], env.device)
+        if env.main:
+            log.info("resumed from %s at step %d (table %s v%d)", resume_from, step, snapshot.uri, snapshot.version)
+    raw_model = model
+    if cfg.train.compile:
+        model = torch.compile(model)
+    if env.ddp:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[env.local_rank] if env.device.type == "cuda" else None
+        )
+
+    # --- data
+    workers = max(1, cfg.data.num_workers)
+    dataset = PackedDataset(
+        DeltaSource(snapshot, cfg.data.read_batch_rows),
+        functools.partial(make_encoder, tokenizer_json, eos_id),
+        cfg.data.block_size,
+        shuffle_buffer=cfg.data.shuffle_buffer,
+        seed=cfg.data.seed,
+        rank=env.rank,
+        world_size=env.world,
+        num_workers=cfg.data.num_workers,
+        start={shard: Cursor(*c) for shard, c in cursors.items()},
+        rotation=micro_batches % workers,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.train.batch_size,
+        num_workers=cfg.data.num_workers,
+        pin_memory=env.device.type == "cuda",
+        prefetch_factor=4 if cfg.data.num_workers else None,
+    )
+    held_out = list(eval_texts or [])
+    if cfg.eval.path:
+        held_out += read_texts_file(cfg.eval.path)
+    eval_set = eval_blocks(held_out, make_encoder(tokenizer_json, eos_id), cfg.data.block_size, max_blocks=cfg.eval.max_blocks)
+
+    tokens_per_step = cfg.train.batch_size * cfg.train.grad_accum * env.world * cfg.data.block_size
+    end_step = cfg.train.stop_at or cfg.train.max_steps
+    n_params = sum(p.numel() for p in raw_model.parameters())
+    metrics.update(
+        table=snapshot.uri,
+        table_version=snapshot.version,
+        table_files=len(snapshot.files),
+        parameters=n_params,
+        tokens_per_step=tokens_per_step,
+        world_size=env.world,
+        device=str(env.device),
+        precision="bf16-autocast" if bf16 else "fp32",
+        config=as_dict(cfg),
+    )
+    if env.main:
+        log.info(
+            "pretrain: %s v%d (%d files) | %.2fM params | %s x%d | %d tokens/step | steps %d->%d of %d",
+            snapshot.uri, snapshot.version, len(snapshot.files), n_params / 1e6, env.device, env.world,
+            tokens_per_step, step, end_step, cfg.train.max_steps,
+        )
+
+    def save_checkpoint() -> None:
+        all_cursors = _gather_cursors(env, cursors)
+        if env.main:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            payload = {
+                "step": step,
+                "model": raw_model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}
+                | ({"cuda": torch.cuda.get_rng_state(env.device)} if env.device.type == "cuda" else {}),
+                "data": {**data_identity, "micro_batches": micro_batches, "cursors": all_cursors},
+                "metrics": metrics,
+            }
+            path = ckpt_dir / f"step-{step:08d}.pt"
+            tmp = path.with_suffix(".pt.tmp")
+            torch.save(payload, tmp)
+            os.replace(tmp, path)  # a crash mid-write never leaves a truncated step-*.pt
+            for old in sorted(ckpt_dir.glob("step-*.pt"))[: -cfg.checkpoint.keep]:
+                old.unlink(missing_ok=True)
+            _atomic_write_json(out_dir / "metrics.json", metrics)
+        if env.ddp:
+            dist.barrier()
+
+    def run_eval() -> None:
+        if not eval_set:
+            return
+        result = evaluate(raw_model, eval_set, env, cfg.eval.batch_size, autocast)
+        metrics["eval"].append({"step": step, **result})
+        if env.main:
+            log.info("eval step %d | loss %.4f | ppl %.2f | %d tokens", step, result["loss"], result["ppl"], result["tokens"])
+
+    # --- the loop
+    batches = iter(loader)
+    model.train()
+    window_started, window_tokens = time.perf_counter(), 0
+    run_started, run_tokens = time.perf_counter(), 0
+    while step < end_step:
+        loss_sum = torch.zeros((), device=env.device)
+        for micro in range(cfg.train.grad_accum):
+            batch = next(batches)
+            micro_batches += 1
+            last = batch["cursor"][-1].tolist()  # all rows of a batch come from one worker (= shard)
+            cursors[last[0]] = last[1:]
+            tokens = batch["tokens"].to(env.device, non_blocking=True)
+            x, y = tokens[:, :-1], tokens[:, 1:]
+            sync = not env.ddp or micro == cfg.train.grad_accum - 1
+            with (contextlib.nullcontext() if sync else model.no_sync()), autocast():
+                logits = model(input_ids=x, use_cache=False).logits
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+            (loss / cfg.train.grad_accum).backward()
+            loss_sum += loss.detach()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss_value = _mean_across_ranks(env, loss_sum / cfg.train.grad_accum)
+        window_tokens += tokens_per_step
+        run_tokens += tokens_per_step
+        metrics["loss_curve"].append({"step": step, "loss": loss_value, "lr": lr, "tokens": step * tokens_per_step})
+        if env.main and (step % cfg.train.log_interval == 0 or step == end_step or step == 1):
+            elapsed = time.perf_counter() - window_started
+            rate = window_tokens / elapsed if elapsed > 0 else 0.0
+            eta = (end_step - step) * tokens_per_step / rate if rate else 0.0
+            log.info(
+                "step %d/%d (%.1f%%) | loss %.4f | lr %.2e | %s tok/s | %s tokens | eta %s",
+                step, cfg.train.max_steps, 100 * step / cfg.train.max_steps, loss_value, lr,
+                _si(rate), _si(step * tokens_per_step), _hms(eta),
+            )
+            window_started, window_tokens = time.perf_counter(), 0
+        if cfg.eval.interval and step % cfg.eval.interval == 0 and step < end_step:
+            run_eval()
+        if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0 and step < end_step:
+            save_checkpoint()
+    elapsed = time.perf_counter() - run_started
+    del batches  # stop the DataLoader workers
+
+    if not metrics["eval"] or metrics["eval"][-1]["step"] != step:
+        run_eval()
+    metrics.update(
+        steps=step,
+        finished=step >= cfg.train.max_steps,
+        tokens_seen=step * tokens_per_step,
+        tokens_per_s_this_run=run_tokens / elapsed if elapsed > 0 else None,
+        final_eval_loss=metrics["eval"][-1]["loss"] if metrics["eval"] else None,
+        final_eval_ppl=metrics["eval"][-1]["ppl"] if metrics["eval"] else None,
+    )
+    save_checkpoint()
+    if env.main:
+        _atomic_write_json(out_dir / "metrics.json", metrics)
+        if cfg.save_model and metrics["finished"]:
+            target = out_dir / "model"
+            if target.exists():
+                shutil.rmtree(target)
+            raw_model.save_pretrained(target)
+            (target / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+        log.info("done: step %d, %s tokens, metrics in %s", step, _si(step * tokens_per_step), out_dir / "metrics.json")
+    return PretrainResult(metrics, raw_model)
+
+
+def _tokenizer_exists(path: str) -> bool:
+    from prox_spark.models import TOKENIZER_FILE
+
+    target = Path(path)
+    return target.is_file() or (target / TOKENIZER_FILE).is_file()
+
+
+def train_tokenizer_on(snapshot, data: DataSettings, env: Dist) -> Path:
+    """Train and save a byte-level BPE on the pinned table's first kept texts (``data.tokenizer_train_*``)."""
+    from prox_spark.models import save_tokenizer, train_tokenizer
+
+    source = DeltaSource(snapshot, data.read_batch_rows)
+
+    def texts():
+        seen = 0
+        for file in range(source.num_files()):
+            for _, batch in source.rows(file, 0, 1, 0):
+                for text in batch:
+                    if seen >= data.tokenizer_train_docs:
+                        return
+                    seen += 1
+                    yield text
+
+    tokenizer = train_tokenizer(texts(), data.tokenizer_train_vocab)
+    target = Path(data.tokenizer)
+    path = save_tokenizer(tokenizer, target.parent if target.suffix == ".json" else target)
+    if target.suffix == ".json" and path != target:
+        os.replace(path, target)
+        path = target
+    log.info("trained a %d-token tokenizer on %s v%d -> %s", tokenizer.get_vocab_size(), snapshot.uri, snapshot.version, path)
+    return path
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
