@@ -9,11 +9,16 @@ stage (a typo or a corrupt model fails in seconds, not after an hour of reading)
 ``input.shards_per_commit`` shards not yet committed by this run, read → refine → write quarantine,
 programs, refined and the shard commit log; then check input = kept + dropped + quarantined for the
 whole run and write its row to ``runs``.
+
+Logs: every record the driver logs carries the run id (``RunIdFilter`` adds ``record.run_id``: the run in
+progress, ``-`` outside one); ``--log-format json`` writes one JSON object per line for log pipelines.
+Python workers (the UDFs) log in their executors' logs, without the run id.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextvars
 import hashlib
 import json
 import logging
@@ -35,6 +40,52 @@ from prox_spark.inference import ModelLoadError, verify_model_dir
 from prox_spark.readers.dispatch import list_input_files
 
 log = logging.getLogger("prox_spark.refine")
+
+#: the run in progress in this driver (set by ``run_refine``), read by ``RunIdFilter``
+_RUN_ID: contextvars.ContextVar[str] = contextvars.ContextVar("prox_spark_run_id", default="-")
+
+TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [run=%(run_id)s]: %(message)s"
+
+
+class RunIdFilter(logging.Filter):
+    """Adds ``run_id`` (the refine run in progress, ``-`` outside one) to every record a handler sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "run_id"):
+            record.run_id = _RUN_ID.get()
+        return True
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC), level, logger, run_id, message (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "run_id": getattr(record, "run_id", _RUN_ID.get()),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(fmt: str = "text", level: int = logging.INFO) -> logging.Handler:
+    """Install (once) a stderr handler on the root logger whose records carry the run id; returns it.
+
+    Notebooks call it too: it adds its own handler and leaves any the platform installed alone."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "_prox_spark", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler._prox_spark = True  # type: ignore[attr-defined]
+        handler.addFilter(RunIdFilter())
+        root.addHandler(handler)
+    handler.setFormatter(JsonLogFormatter() if fmt == "json" else logging.Formatter(TEXT_LOG_FORMAT))
+    root.setLevel(level)
+    return handler
 
 
 class RunCheckError(RuntimeError):
@@ -112,12 +163,22 @@ def committed_shards(spark: SparkSession, config: RefineConfig, run_id: str) -> 
 
 def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) -> RunSummary:
     """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
-    started = datetime.now(timezone.utc)
     run_id = derive_run_id(config, checked.files)
+    token = _RUN_ID.set(run_id)  # every log record from here on names the run
+    try:
+        return _run_refine(spark, config, checked, run_id)
+    finally:
+        _RUN_ID.reset(token)
+
+
+def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, run_id: str) -> RunSummary:
+    started = datetime.now(timezone.utc)
     sc = spark.sparkContext
     sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
     ensure_tables(spark, config.output)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
+    if config.input.format == "delta":
+        checked.files = plan.delta_input_files(spark, config)
     done = committed_shards(spark, config, run_id)
     pending = [path for path in checked.files if plan.shard_of(path) not in done]
     log.info("run %s: %d shards, %d already committed, %d to do", run_id, len(checked.files), len(done), len(pending))
@@ -145,7 +206,11 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
     sc.setJobDescription(f"prox read: {len(files)} shards")
-    records = plan.persist(plan.read_records(spark, files, config))
+    if config.input.format == "delta":
+        reader = plan.read_delta_records(spark, config, files)
+    else:
+        reader = plan.read_records(spark, files, config)
+    records = plan.persist(reader)
     read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
     docs, quarantine = plan.split_records(records)
     timings["read"] += time.perf_counter() - t0
@@ -219,12 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--conf", help="YAML config (conf/local.yaml, conf/databricks.yaml, conf/emr.yaml)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. input.path=/data run_id=r1")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="driver log lines as text (default) or one JSON object per line; both carry the run id")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format)
     try:
         config = load_config(args.conf, args.overrides)
         checked = preflight(config)

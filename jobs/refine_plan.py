@@ -8,6 +8,7 @@ from it, so the models never run twice for the same documents.
 
 from __future__ import annotations
 
+import json
 import os
 
 from pyspark import StorageLevel, TaskContext
@@ -17,6 +18,7 @@ from pyspark.sql import functions as F
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED
 from prox_spark.config import RefineConfig, executor_config
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
+from prox_spark.readers.jsonl import record_from_fields
 from udfs.executor import make_executor_udf
 from udfs.stages import ModelSettings, make_chunk_programs_udf, make_doc_program_udf
 
@@ -44,6 +46,45 @@ def read_records(spark: SparkSession, files: list[str], config: RefineConfig) ->
     rows = [(path, shard_of(path)) for path in files]
     files_df = spark.createDataFrame(rows, "path string, shard string").repartition(max(1, len(rows)), "path")
     return files_df.mapInPandas(read_partition, schema=RECORD_SPARK_DDL + ", shard string")
+
+
+def delta_input_files(spark: SparkSession, config: RefineConfig) -> list[str]:
+    """The data files of the input Delta table's current version: its shards."""
+    return sorted(spark.read.format("delta").load(config.input.path).inputFiles())
+
+
+def read_delta_records(spark: SparkSession, config: RefineConfig, files: list[str]) -> DataFrame:
+    """Rows of ``files`` of a Delta input table, each validated exactly as a JSONL/parquet record.
+
+    The shard of a row is its data file's name, so commits and resumes work per file as for other
+    inputs. ``record_index`` counts rows per file within a task (informational only for Delta input).
+    """
+    inp = config.input
+    table = spark.read.format("delta").load(inp.path).filter(F.input_file_name().isin(files))
+    missing = [c for c in (inp.text_column,) if c not in table.columns]
+    if missing:
+        raise ValueError(f"input.text_column: column {missing[0]!r} not in the Delta table (has {table.columns})")
+    rows = table.select(
+        F.to_json(F.struct(*[F.col(c) for c in table.columns])).alias("row_json"),
+        F.input_file_name().alias("source_file"),
+    )
+
+    def validate(frames):
+        seen: dict[str, int] = {}
+        for frame in frames:
+            records = []
+            for row_json, source in zip(frame["row_json"], frame["source_file"]):
+                index = seen[source] = seen.get(source, -1) + 1
+                records.append(record_from_fields(
+                    json.loads(row_json), source_file=source, record_index=index, raw=row_json,
+                    id_field=inp.id_column or None, text_field=inp.text_column, url_field="url",
+                    max_text_bytes=inp.max_text_bytes,
+                ))
+            for out in iter_record_frames(records):
+                out["shard"] = out["source_file"].map(shard_of)
+                yield out
+
+    return rows.mapInPandas(validate, schema=RECORD_SPARK_DDL + ", shard string")
 
 
 def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:

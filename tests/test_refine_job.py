@@ -144,3 +144,18 @@ def test_bad_config_and_missing_model_fail_before_spark(untrained_models, tmp_pa
                         f"models.doc.path={untrained_models['doc']}", f"models.chunk.path={untrained_models['chunk']}"])
     assert code == 2
     assert "input.path" in capsys.readouterr().err
+
+
+def test_delta_table_input(spark, untrained_models, tmp_path):
+    words = " ".join(["plain", "body", "text"] * 20)
+    rows = [("a", words), ("b", None), ("c", "   "), ("d", words + " extra"), ("e", words + " more words")]
+    source = tmp_path / "source"
+    spark.createDataFrame(rows, "id string, text string").repartition(2).write.format("delta").save(str(source))
+    config = _config(untrained_models, source, tmp_path / "out", "run_id=from-delta", "input.format=delta")
+    summary = run_refine(spark, config, preflight(config))
+    assert summary.balanced
+    assert summary.records_read == 5
+    assert dict(summary.quarantine_reasons) == {"missing_text": 1, "empty_text": 1}
+    refined = spark.read.format("delta").load(str(tmp_path / "out" / "refined"))
+    assert sorted(r.doc_id for r in refined.collect()) == ["a", "d", "e"]
+    assert refined.select("shard").distinct().count() >= 1
