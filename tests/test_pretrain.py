@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -377,8 +378,15 @@ def test_ddp_two_ranks_on_cpu(tmp_path, tokenizer_file):
         f"data.tokenizer={tokenizer_file}", "data.block_size=32", "train.max_steps=3", "eval.path=", "checkpoint.interval=2",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    launcher = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        stdout, stderr = launcher.communicate(timeout=300)
+    finally:  # the ranks are the launcher's children: never leave them running
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    assert launcher.returncode == 0, stdout[-3000:] + stderr[-3000:]
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 3 and metrics["tokens_seen"] == 3 * 4 * 2 * 32
     state = torch.load(tmp_path / "out/checkpoints/step-00000003.pt", weights_only=True)

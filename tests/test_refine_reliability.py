@@ -85,9 +85,11 @@ def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_mode
     # kill once the first shard's refined rows are committed, i.e. in the middle of the run's writes
     while _delta_commits(output / "refined") < 2 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert job.poll() is None, job.communicate()[0][-3000:]
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
+    finished_early = job.poll() is not None
+    if not finished_early:
+        os.killpg(job.pid, signal.SIGKILL)
+    log = job.communicate()[0]
+    assert not finished_early, log[-3000:]
     partial = spark.read.format("delta").load(str(output / "refined")).count()
     assert partial < 3 * 24  # the kill really interrupted the run
     config = load_config(None, _overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"])
@@ -99,8 +101,13 @@ def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_mode
 def test_failed_first_task_attempt_gives_identical_output(spark, untrained_models, corpus, clean_run, tmp_path):
     output = tmp_path / "out"
     job = _job(_overrides(untrained_models, corpus, output)
-               + ["spark.master=local[2,2]", "faults.fail_first_attempt_of_partition=0"])
-    log, _ = job.communicate(timeout=600)
+               + ["spark.master=local[2,2]", "faults.fail_first_attempt_of_partition=0"], start_new_session=True)
+    try:
+        log, _ = job.communicate(timeout=600)
+    finally:  # never leave a JVM or its Python workers behind
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
     assert job.returncode == 0, log[-3000:]
     assert "injected failure" in log
     _assert_same_tables(spark, clean_run, output)
