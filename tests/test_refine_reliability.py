@@ -54,10 +54,12 @@ def clean_run(spark, untrained_models, corpus, tmp_path_factory):
     return output
 
 
-def _job(args, **kwargs) -> subprocess.Popen:
+def _job(args, log_path: Path) -> subprocess.Popen:
+    """The refine job in its own process group, output to a file (a full pipe would stall the job)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "jobs.refine", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    with open(log_path, "w") as log:
+        return subprocess.Popen([sys.executable, "-m", "jobs.refine", *args], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _rows(spark, output: Path, table: str, drop: tuple[str, ...] = ()) -> list[tuple]:
@@ -79,8 +81,8 @@ def _delta_commits(table: Path) -> int:
 
 def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_models, corpus, clean_run, tmp_path):
     output = tmp_path / "out"
-    job = _job(_overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"],
-               start_new_session=True)
+    log_path = tmp_path / "job.log"
+    job = _job(_overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"], log_path)
     deadline = time.monotonic() + 300
     # kill once the first shard's refined rows are committed, i.e. in the middle of the run's writes
     while _delta_commits(output / "refined") < 2 and job.poll() is None and time.monotonic() < deadline:
@@ -88,8 +90,8 @@ def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_mode
     finished_early = job.poll() is not None
     if not finished_early:
         os.killpg(job.pid, signal.SIGKILL)
-    log = job.communicate()[0]
-    assert not finished_early, log[-3000:]
+    job.wait()
+    assert not finished_early, log_path.read_text()[-3000:]
     partial = spark.read.format("delta").load(str(output / "refined")).count()
     assert partial < 3 * 24  # the kill really interrupted the run
     config = load_config(None, _overrides(untrained_models, corpus, output) + ["input.shards_per_commit=1"])
@@ -100,14 +102,16 @@ def test_sigkill_during_write_then_rerun_matches_clean_run(spark, untrained_mode
 
 def test_failed_first_task_attempt_gives_identical_output(spark, untrained_models, corpus, clean_run, tmp_path):
     output = tmp_path / "out"
+    log_path = tmp_path / "job.log"
     job = _job(_overrides(untrained_models, corpus, output)
-               + ["spark.master=local[2,2]", "faults.fail_first_attempt_of_partition=0"], start_new_session=True)
+               + ["spark.master=local[2,2]", "faults.fail_first_attempt_of_partition=0"], log_path)
     try:
-        log, _ = job.communicate(timeout=600)
+        job.wait(timeout=600)
     finally:  # never leave a JVM or its Python workers behind
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
+    log = log_path.read_text()
     assert job.returncode == 0, log[-3000:]
     assert "injected failure" in log
     _assert_same_tables(spark, clean_run, output)
