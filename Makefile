@@ -27,7 +27,7 @@ export PROX_SPARK_JARS_DIR := $(JARS_DIR)
 .PHONY: help venv jars test demo bench wheel
 
 help:
-	@echo "make demo    build venv + jars if needed, run the demo job on the bundled sample corpus -> $(DEMO_OUT)"
+	@echo "make demo    build venv + jars if needed, run the refine job on the bundled sample corpus -> $(DEMO_OUT)"
 	@echo "make test    build venv + jars if needed, run pytest (PYTEST_ARGS='-k udf' passes through)"
 	@echo "make venv    create/refresh $(VENV) with -e .[$(EXTRAS)] (skipped when up to date)"
 	@echo "make jars    fetch the Delta jars once into $(JARS_DIR) (no network when present)"
@@ -75,8 +75,17 @@ test: venv jars
 	if [ "$$rc" -eq 5 ]; then echo "error: pytest collected no tests (exit 5) - treated as a failure" >&2; fi
 	exit "$$rc"
 
+# The refine job on the bundled sample corpus with the committed default models (conf/local.yaml).
 demo: venv jars
-	@"$(PY)" -m jobs.execute_programs --output "$(DEMO_OUT)" $(DEMO_ARGS)
+	@models=prox_spark/resources/models
+	rm -rf "$(DEMO_OUT)"
+	if [ ! -f "$$models/doc/prox_model.json" ] || [ ! -f "$$models/chunk/prox_model.json" ]; then
+	  echo "demo: no trained default models in $$models yet: using untrained tiny models (random weights)"
+	  models="$(DEMO_OUT)/models"
+	  "$(PY)" -m prox_spark.training.untrained "$$models" >/dev/null 2>&1
+	fi
+	"$(PY)" -m jobs.refine --conf conf/local.yaml output.path="$(DEMO_OUT)" \
+	  models.doc.path="$$models/doc" models.chunk.path="$$models/chunk" $(DEMO_ARGS)
 
 bench: venv
 	@ran=0

@@ -7,6 +7,7 @@ killed mid-write leaves no partial commit (Delta commits are atomic).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -146,7 +147,10 @@ def table_location(output: OutputConfig, spec: TableSpec) -> str:
     name = getattr(output, f"{spec.key}_table")
     if output.database:
         return f"{output.database}.{name}"
-    return f"{output.path.rstrip('/')}/{name}"
+    base = output.path.rstrip("/")
+    if ":" not in base.split("/", 1)[0]:  # a local path (no s3:, dbfs:, abfss: ... scheme): make it absolute
+        base = os.path.abspath(base)
+    return f"{base}/{name}"
 
 
 def ensure_tables(spark: SparkSession, output: OutputConfig) -> None:

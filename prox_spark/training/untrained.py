@@ -50,3 +50,24 @@ def build_untrained_refiners(
             )
             dirs[kind] = target
     return dirs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m prox_spark.training.untrained OUT_DIR``: untrained models from the bundled sample corpus."""
+    import argparse
+    import json
+    from importlib import resources
+
+    parser = argparse.ArgumentParser(description="Build random-weight tiny doc and chunk models (serving-path fixtures).")
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sample = resources.files("prox_spark.resources").joinpath("sample_corpus.jsonl").read_text(encoding="utf-8")
+    texts = [json.loads(line)["text"] for line in sample.splitlines() if line.strip()]
+    for kind, path in build_untrained_refiners(args.out_dir, texts * 4, seed=args.seed, max_prompt_tokens=512).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
