@@ -111,3 +111,44 @@ wheel: venv
 	tar --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' -cf - pyproject.toml README.md prox_spark udfs jobs | tar -xf - -C "$$src"
 	"$(PY)" -m pip wheel -q --no-deps --no-build-isolation --wheel-dir "$(abspath $(DIST_DIR))" "$$src"
 	ls -1 "$(DIST_DIR)"/prox_spark-*.whl
+
+# --- default refining models (prox_spark/resources/models, committed) -------------------------------
+# `make models`: tokenizer (4096 BPE) -> seed data (out/models/seed) -> tiny doc + chunk models trained
+# from scratch on 2 CPU threads (seeded: the same data gives the same models) -> ONNX fp32 export ->
+# evaluation reports (prox_spark/resources/models/reports). `make models-large` trains bigger models
+# into out/models/large (about 20 minutes; not run in CI). SHARED_DATA is read in place, never copied.
+SHARED_DATA ?= ../shared/data
+MODELS_WORK ?= out/models
+MODELS_DIR ?= prox_spark/resources/models
+TRAIN_ARGS ?=
+
+.PHONY: models models-large
+
+models: venv
+	@rm -f "$(MODELS_WORK)/tokenizer/tokenizer.json"
+	"$(PY)" -m jobs.build_seed --data-dir "$(SHARED_DATA)" --out "$(MODELS_WORK)/seed" \
+	  --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 256
+	for kind in doc chunk; do
+	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_tiny.yaml" \
+	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
+	    work_dir="$(MODELS_WORK)/train/$${kind}_tiny" export_dir="$(MODELS_DIR)/$$kind" $(TRAIN_ARGS)
+	done
+	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
+	  --doc-model "$(MODELS_DIR)/doc" --chunk-model "$(MODELS_DIR)/chunk" --chunk-max-tokens 256 \
+	  --doc-train-log "$(MODELS_WORK)/train/doc_tiny/train_log.json" \
+	  --chunk-train-log "$(MODELS_WORK)/train/chunk_tiny/train_log.json" --out "$(MODELS_DIR)/reports"
+
+models-large: venv
+	@if [ ! -f "$(MODELS_WORK)/seed/chunk.jsonl" ]; then
+	  "$(PY)" -m jobs.build_seed --data-dir "$(SHARED_DATA)" --out "$(MODELS_WORK)/seed" \
+	    --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 256
+	fi
+	for kind in doc chunk; do
+	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_large.yaml" \
+	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
+	    work_dir="$(MODELS_WORK)/train/$${kind}_large" export_dir="$(MODELS_WORK)/large/$$kind" $(TRAIN_ARGS)
+	done
+	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
+	  --doc-model "$(MODELS_WORK)/large/doc" --chunk-model "$(MODELS_WORK)/large/chunk" --chunk-max-tokens 256 \
+	  --doc-train-log "$(MODELS_WORK)/train/doc_large/train_log.json" \
+	  --chunk-train-log "$(MODELS_WORK)/train/chunk_large/train_log.json" --out "$(MODELS_WORK)/large/reports"
