@@ -1,0 +1,738 @@
+"""Inference throughput: transformers ``generate`` vs the onnxruntime decoder (fp32, int8), doc-stage modes, bucketing.
+
+Everything is measured in one run on one machine, so the printed ratios compare like with like even when
+other jobs load the cores. Per model shape (``small``, about 31M parameters, and ``tiny``), built with random
+weights and exported into a temporary directory each run:
+
+1. **Generation** at batch 1/8/32 from real-page prompts cut to a fixed length, a fixed number of new
+   tokens (EOS is disabled on both sides, so every row generates the same count), 2 intra-op threads:
+   (a) transformers ``generate`` in torch (greedy, ``use_cache``), (b) ``GreedyDecoder`` on the fp32
+   last-position graph, (c) the same on the int8 graph. Prefill time is a 1-token run; decode tokens/s
+   is ``batch * (new - 1) / (t_new - t_1)``; end to end is ``batch * new / t_new``.
+2. **Roofline**: prefill FLOPs (2 x weights touched per prompt token: every non-embedding weight except
+   the lm_head, which the last-position graph applies once per row) over prefill time, divided by the best
+   fp32 onnxruntime ``MatMul`` rate at the model's own matrix shapes with the same thread count.
+3. **Doc stage** on real pages (compact doc prompts cut to 1024 tokens, batch 16; the reference's 2000
+   tokens would need about 13 GB per session at batch 16, see ``Settings.doc_cap``): one-pass scoring of
+   ``keep_doc()`` vs ``drop_doc()`` (``score_choices``) against greedy generation of the decision plus one
+   token (a trained model's decision + EOS), in length-sorted batches, fp32 and int8, with the decisions
+   compared. A random model never writes a decision, so the ``lm_head`` rows of the two decision tokens are
+   steered (``steer_decisions``) to dominate the logits and to split pages along the hidden states' main
+   direction: the compute is the random model's, the decisions are page dependent.
+4. **Bucketing**: the same doc prompts scored in length-sorted batches (``length_batches``, as
+   ``map_in_length_buckets`` does) vs batches in file order, for the first pages and for pages below the cap.
+   All doc-stage variants run interleaved batch by batch, so load changes hit them alike.
+
+    python -m benchmarks.inference [--quick] [--json results.json]
+
+``--quick`` is a smoke run (tiny model, short prompts, few pages) that finishes in well under a minute.
+Real pages come from ``../shared/data/cleaning/trafilatura_eval_segments.jsonl.gz`` (read in place); without
+it the bundled sample corpus is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "cleaning" / "trafilatura_eval_segments.jsonl.gz"
+SAMPLE = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
+THREADS = 2
+DOC_CHOICES = ("keep_doc()", "drop_doc()")
+
+
+@dataclass(frozen=True)
+class Settings:
+    shapes: tuple[str, ...]
+    batches: tuple[int, ...]
+    prompt_tokens: int  # generation benchmark: every prompt has exactly this many tokens
+    new_tokens: int
+    repeat: int  # best of N for the generation timings
+    tokenizer_docs: int
+    doc_pages: int  # pages for the doc-stage and bucketing runs
+    #: doc prompt limit. The reference's 2000 tokens do not fit this machine at batch 16: the exported graph
+    #: materialises attention as [batch, heads, seq, seq] fp32 (about 0.8 GB per 2000-token row for `small`)
+    doc_cap: int
+    doc_batch: int
+    doc_repeat: int
+    steer_pages: int
+    roofline_rows: int
+    below_cap: bool  # also time bucketing on the pages shorter than the cap
+    roofline_repeat: int
+    min_pages: int  # pages to read at least
+
+
+FULL = Settings(
+    shapes=("small", "tiny"), batches=(1, 8, 32), prompt_tokens=256, new_tokens=32, repeat=2,
+    tokenizer_docs=300, doc_pages=48, doc_cap=1024, doc_batch=16, doc_repeat=1, steer_pages=24, roofline_rows=2048,
+    below_cap=True, roofline_repeat=5, min_pages=990,
+)
+QUICK = Settings(
+    shapes=("tiny",), batches=(1, 8, 32), prompt_tokens=32, new_tokens=6, repeat=1,
+    tokenizer_docs=60, doc_pages=24, doc_cap=256, doc_batch=8, doc_repeat=1, steer_pages=12, roofline_rows=256,
+    below_cap=False, roofline_repeat=2, min_pages=64,
+)
+
+#: (name, ratio key, target text, predicate)
+TARGETS = (
+    ("ORT fp32 / torch decode, batch 8", "ort_vs_torch_decode_b8", ">= 3x", lambda v: v >= 3.0),
+    ("ORT fp32 / torch decode, batch 32", "ort_vs_torch_decode_b32", ">= 3x", lambda v: v >= 3.0),
+    ("fp32 prefill, % of matmul roofline (b32)", "fp32_prefill_roofline_pct_b32", ">= 80%", lambda v: v >= 80.0),
+    ("int8 / fp32 end to end, batch 8", "int8_vs_fp32_e2e_b8", ">= 1.5x", lambda v: v >= 1.5),
+    ("int8 / fp32 end to end, batch 32", "int8_vs_fp32_e2e_b32", ">= 1.5x", lambda v: v >= 1.5),
+    ("bucketed / unsorted (all pages)", "bucketed_vs_unsorted", ">= 1.8x", lambda v: v >= 1.8),
+    ("score / generate (doc stage)", "score_vs_generate", "~1.1-1.3x", lambda v: 1.1 <= v <= 1.3),
+)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(max(1, repeat)):
+        gc.collect()
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def load_pages(limit: int | None = None) -> tuple[list[str], str]:
+    """Real pages (``noisy_text``) in file order, or the bundled sample corpus when the shared set is absent."""
+    texts: list[str] = []
+    if SHARED.is_file():
+        source = str(SHARED)
+        with gzip.open(SHARED, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                text = json.loads(line).get("noisy_text")
+                if isinstance(text, str) and text.strip():
+                    texts.append(text)
+    else:
+        source = str(SAMPLE)
+        for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                texts.append(json.loads(line)["text"])
+        texts = texts * max(1, (limit or 0) // max(1, len(texts)) + 1)
+    return (texts[:limit] if limit else texts), source
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# ----------------------------------------------------------------------------------------------- roofline
+
+
+def ort_matmul_flops(rows: int, inner: int, cols: int, threads: int, repeat: int = 5) -> float:
+    """FLOP/s of one fp32 onnxruntime MatMul [rows, inner] x [inner, cols] (constant weight), best of ``repeat``."""
+    from prox_spark.inference.session import session_options
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((inner, cols), dtype=np.float32) * 0.02, "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, inner])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, cols])],
+        initializer=[weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    session = ort.InferenceSession(
+        model.SerializeToString(), sess_options=session_options(threads, share_cores=False), providers=["CPUExecutionProvider"]
+    )
+    x = rng.standard_normal((rows, inner), dtype=np.float32)
+    session.run(None, {"x": x})
+    seconds = best_time(lambda: session.run(None, {"x": x}), repeat)
+    return 2.0 * rows * inner * cols / seconds
+
+
+def numpy_matmul_flops(rows: int, inner: int, cols: int, repeat: int = 5) -> float:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((rows, inner), dtype=np.float32)
+    b = rng.standard_normal((inner, cols), dtype=np.float32)
+    a @ b
+    return 2.0 * rows * inner * cols / best_time(lambda: a @ b, repeat)
+
+
+def roofline(config, rows: int, repeat: int) -> dict:
+    """Best fp32 MatMul rate at the model's projection shapes (q/o, MLP up and down), onnxruntime and numpy.
+
+    The ``small`` model's MLP shape is always included, so a tiny model's inefficient little matrices do
+    not lower the machine's roofline.
+    """
+    hidden, inter = config.hidden_size, config.intermediate_size
+    shapes = sorted({(rows, hidden, hidden), (rows, hidden, inter), (rows, inter, hidden), (rows, 512, 1408)})
+    per_shape = {f"{m}x{k}x{n}": ort_matmul_flops(m, k, n, THREADS, repeat) for m, k, n in shapes}
+    return {
+        "ort_matmul_flops": max(per_shape.values()),
+        "ort_matmul_flops_by_shape": per_shape,
+        "numpy_matmul_flops": max(numpy_matmul_flops(m, k, n, repeat) for m, k, n in shapes),
+        "threads": THREADS,
+    }
+
+
+def prefill_flops(config, batch: int, prompt_tokens: int) -> float:
+    """2 x (weights applied per prompt token) x tokens, plus the lm_head once per row (last-position graph).
+
+    Attention's activation x activation products (QK^T, AV) are not counted: about 5% more at 256 tokens.
+    """
+    from prox_spark.models import parameter_count
+
+    lm_head = config.vocab_size * config.hidden_size
+    per_token = parameter_count(config, embeddings=False) - lm_head
+    return 2.0 * per_token * batch * prompt_tokens + 2.0 * lm_head * batch
+
+
+# ----------------------------------------------------------------------------------------------- model setup
+
+
+def steer_decisions(model, prompts: Sequence[Sequence[int]], keep_id: int, drop_id: int) -> dict:
+    """Make a random model answer every doc prompt with ``keep_doc()`` or ``drop_doc()``, depending on the page.
+
+    The final hidden state at the last prompt position is dominated by a shared direction ``m`` (every doc
+    prompt ends in the same closing frame); its main direction of variation ``p`` depends on the page. The
+    two lm_head rows become ``a*m + b*p`` and ``a*m - b*p``: both logits tower over the rest, their
+    difference follows the page. Only two rows of the output projection change; the compute is untouched.
+    """
+    import torch
+
+    with torch.inference_mode():
+        hidden = torch.stack(
+            [model.model(input_ids=torch.tensor([list(p)])).last_hidden_state[0, -1] for p in prompts]
+        )
+        mean = hidden.mean(0)
+        m = mean / mean.norm()
+        centered = hidden - mean
+        p = torch.linalg.svd(centered, full_matrices=False).Vh[0]
+        p = p - (p @ m) * m
+        p = p / p.norm()
+        along_m = hidden @ m
+        spread = (centered @ p).std().clamp_min(1e-6)
+        others = model.lm_head.weight.norm(dim=1).max() * hidden.norm(dim=1).max()
+        a = float((others + 8.0) / along_m.min().clamp_min(1e-3))  # decision logits beat any other token
+        b = float(2.0 / spread)
+        weight = model.lm_head.weight
+        weight[keep_id] = a * m + b * p
+        weight[drop_id] = a * m - b * p
+    return {"alignment_min": float((along_m / hidden.norm(dim=1)).min()), "a": a, "b": b}
+
+
+def prepare_model(shape: str, pages: list[str], settings: Settings, work: Path) -> dict:
+    """Tokenizer, steered random model, fp32 and int8 exports; returns what the measurements need."""
+    import torch
+
+    from prox_spark.models import (
+        SHAPES, TOKENIZER_FILE, build_model, llama_config, parameter_count, save_tokenizer, train_tokenizer,
+    )
+    from prox_spark.prompts import encode_prompt
+    from prox_spark.training.export import export_model
+
+    started = time.perf_counter()
+    tokenizer = train_tokenizer(pages[: settings.tokenizer_docs], SHAPES[shape].vocab_size)
+    tokenizer_s = time.perf_counter() - started
+    keep_id, drop_id = (tokenizer.encode(c, add_special_tokens=False).ids for c in DOC_CHOICES)
+    if len(keep_id) != 1 or len(drop_id) != 1:
+        raise SystemExit(f"decision choices are not single tokens: {keep_id}, {drop_id}")
+    config = llama_config(
+        shape, tokenizer=tokenizer, max_position_embeddings=max(2048, settings.doc_cap + settings.new_tokens + 8)
+    )
+    model = build_model(config, seed=0).eval()
+    steer_prompts = [
+        encode_prompt("compact", "doc", text, tokenizer, max_tokens=min(256, settings.doc_cap))
+        for text in pages[: settings.steer_pages]
+    ]
+    steering = steer_decisions(model, steer_prompts, keep_id[0], drop_id[0])
+    hf_dir = work / f"{shape}-hf"
+    model.save_pretrained(hf_dir)
+    save_tokenizer(tokenizer, hf_dir)
+
+    exports, dirs = {}, {}
+    for precision in ("fp32", "int8"):
+        dirs[precision] = work / f"{shape}-{precision}"
+        started = time.perf_counter()
+        export_model(
+            hf_dir,
+            dirs[precision],
+            model_id=f"bench-{shape}-{precision}",
+            kind="doc",
+            tokenizer_file=TOKENIZER_FILE,
+            prompt_template="compact",
+            max_prompt_tokens=settings.doc_cap,
+            max_new_tokens=2,
+            precision=precision,
+        )
+        exports[precision] = {
+            "export_s": time.perf_counter() - started,
+            "bytes": sum(f.stat().st_size for f in dirs[precision].iterdir() if f.name.startswith("model.onnx")),
+        }
+    torch_model = model  # same weights as the exports
+    torch_model.generation_config.eos_token_id = None  # every row generates exactly new_tokens, as on the ORT side
+    torch_model.generation_config.pad_token_id = config.pad_token_id
+    return {
+        "config": config,
+        "tokenizer": tokenizer,
+        "torch_model": torch_model,
+        "dirs": dirs,
+        "info": {
+            "shape": shape,
+            "parameters": parameter_count(config),
+            "non_embedding_parameters": parameter_count(config, embeddings=False),
+            "weights_per_prompt_token": parameter_count(config, embeddings=False) - config.vocab_size * config.hidden_size,
+            "vocab_size": config.vocab_size,
+            "tokenizer_train_s": tokenizer_s,
+            "export": exports,
+            "steering": steering,
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
+
+
+# ----------------------------------------------------------------------------------------------- measurements
+
+
+def generation_prompts(pages: list[str], tokenizer, length: int, count: int) -> list[list[int]]:
+    """``count`` real-page doc prompts of exactly ``length`` tokens (pages shorter than that are skipped)."""
+    from prox_spark.prompts import encode_prompt
+
+    prompts = []
+    for text in pages:
+        ids = encode_prompt("compact", "doc", text, tokenizer, max_tokens=length)
+        if len(ids) == length:
+            prompts.append(ids)
+        if len(prompts) == count:
+            return prompts
+    raise SystemExit(f"only {len(prompts)} pages give {length}-token prompts, {count} needed")
+
+
+def measure_generation(prepared: dict, pages: list[str], settings: Settings) -> tuple[list[dict], dict]:
+    import torch
+
+    from prox_spark.inference import GreedyDecoder, load_model
+
+    config, model = prepared["config"], prepared["torch_model"]
+    prompts = generation_prompts(pages, prepared["tokenizer"], settings.prompt_tokens, max(settings.batches))
+    decoders = {}
+    for precision in ("fp32", "int8"):
+        loaded = load_model(prepared["dirs"][precision], provider="cpu", intra_op_threads=THREADS)
+        # eos -1: never stops, every row generates exactly new_tokens (as torch with eos_token_id=None)
+        decoders[precision] = GreedyDecoder(loaded.session, eos_token_id=-1, pad_token_id=config.pad_token_id)
+
+    def torch_generate(batch: list[list[int]], new: int) -> list[list[int]]:
+        ids = torch.tensor(batch)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False, use_cache=True,
+                max_new_tokens=new,
+            )
+        return out[:, ids.shape[1]:].tolist()
+
+    backends: dict[str, Callable[[list[list[int]], int], list[list[int]]]] = {
+        "torch": torch_generate,
+        "ort_fp32": lambda b, n: [g.tokens for g in decoders["fp32"].generate(b, n)],
+        "ort_int8": lambda b, n: [g.tokens for g in decoders["int8"].generate(b, n)],
+    }
+    rows, agreement = [], {}
+    new = settings.new_tokens
+    for batch_size in settings.batches:
+        batch = prompts[:batch_size]
+        timings = {name: [float("inf"), float("inf")] for name in backends}
+        outputs = {}
+        for fn in backends.values():
+            fn(batch, 2)  # warm-up: this batch shape's allocations, prefill and one decode step
+        for _ in range(settings.repeat):  # backends interleaved, so load changes hit all of them alike
+            for name, fn in backends.items():
+                gc.collect()
+                started = time.perf_counter()
+                fn(batch, 1)
+                timings[name][0] = min(timings[name][0], time.perf_counter() - started)
+                started = time.perf_counter()
+                outputs[name] = fn(batch, new)
+                timings[name][1] = min(timings[name][1], time.perf_counter() - started)
+        flops = prefill_flops(config, batch_size, settings.prompt_tokens)
+        for name, (prefill_s, total_s) in timings.items():
+            decode_s = total_s - prefill_s
+            # under heavy load a tiny model's few decode steps can drown in noise: no number rather than a wrong one
+            decode_rate = batch_size * (new - 1) / decode_s if decode_s > 0.02 * total_s else None
+            rows.append({
+                "backend": name,
+                "batch": batch_size,
+                "prompt_tokens": settings.prompt_tokens,
+                "new_tokens": new,
+                "prefill_s": prefill_s,
+                "total_s": total_s,
+                "prefill_tok_s": batch_size * settings.prompt_tokens / prefill_s,
+                "prefill_flops": flops,
+                "prefill_flop_s": flops / prefill_s,
+                "decode_tok_s": decode_rate,
+                "e2e_tok_s": batch_size * new / total_s,
+            })
+        agreement[str(batch_size)] = {
+            "ort_fp32_rows_equal_torch": sum(a == b for a, b in zip(outputs["ort_fp32"], outputs["torch"])) / batch_size,
+            "ort_int8_rows_equal_fp32": sum(a == b for a, b in zip(outputs["ort_int8"], outputs["ort_fp32"])) / batch_size,
+        }
+    return rows, agreement
+
+
+def release_sessions() -> None:
+    """Drop this process's cached onnxruntime sessions (and their memory arenas)."""
+    from prox_spark.inference.session import _cached_model
+
+    _cached_model.cache_clear()
+    gc.collect()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {load_avg()}] {message}", file=sys.stderr, flush=True)
+
+
+def decision(program: str) -> str:
+    for choice in DOC_CHOICES:
+        if program.startswith(choice):
+            return choice
+    return "other"
+
+
+def measure_doc_stage(prepared: dict, pages: list[str], settings: Settings) -> tuple[dict, dict]:
+    """Doc-stage scoring vs generation, int8 vs fp32, and length-bucketed vs file-order batches, on real pages.
+
+    Prompts are encoded once (the compact doc prompt, cut to ``doc_cap``), so the times are model time. All
+    variants run batch by batch in turn (batch 1 of each, then batch 2 of each, ...), so a change in the
+    machine's load hits every variant alike instead of whichever ran last. Bucketed batches are
+    ``length_batches`` (what ``map_in_length_buckets`` and ``write_doc_programs`` use); unsorted batches are
+    the pages in file order. Generation greedily writes the decision and one more token (a trained model's
+    decision + EOS), and its text is read as the executor would.
+    """
+    from prox_spark.inference import GreedyDecoder, length_batches, load_model
+    from prox_spark.prompts import encode_prompt
+
+    tokenizer = prepared["tokenizer"]
+    size = settings.doc_batch
+    started = time.perf_counter()
+    all_prompts, below_cap = [], []
+    for text in pages:
+        if len(all_prompts) >= settings.doc_pages and (not settings.below_cap or len(below_cap) >= settings.doc_pages):
+            break
+        ids = encode_prompt("compact", "doc", text, tokenizer, max_tokens=settings.doc_cap)
+        if len(all_prompts) < settings.doc_pages:
+            all_prompts.append(ids)
+        if len(ids) < settings.doc_cap and len(below_cap) < settings.doc_pages:
+            below_cap.append(ids)
+    encode_s = time.perf_counter() - started
+
+    release_sessions()
+    decoders = {
+        p: GreedyDecoder.from_model(load_model(prepared["dirs"][p], provider="cpu", intra_op_threads=THREADS))
+        for p in ("fp32", "int8")
+    }
+    choices = {c: tokenizer.encode(c, add_special_tokens=False).ids for c in DOC_CHOICES}
+
+    def score(precision: str) -> Callable[[list[list[int]]], list[str]]:
+        return lambda batch: decoders[precision].score_choices(batch, choices)
+
+    def generate(batch: list[list[int]]) -> list[str]:
+        return [
+            decision(tokenizer.decode(g.tokens, skip_special_tokens=True).strip(" "))
+            for g in decoders["fp32"].generate(batch, 2)
+        ]
+
+    for fn in (score("fp32"), score("int8"), generate):  # warm-up at the longest shape
+        fn(sorted(all_prompts, key=len)[-size:])
+
+    def run(prompts: list[list[int]], variants: dict[str, tuple[str, Callable]]) -> tuple[dict, dict]:
+        """Time each variant (name -> (batching, fn)) over all ``prompts``, interleaved batch by batch."""
+        lengths = [len(p) for p in prompts]
+        batchings = {
+            "bucketed": length_batches(lengths, size),
+            "unsorted": [list(range(i, min(i + size, len(prompts)))) for i in range(0, len(prompts), size)],
+        }
+        seconds = {name: float("inf") for name in variants}
+        decisions: dict[str, list[str | None]] = {name: [None] * len(prompts) for name in variants}
+        for _ in range(settings.doc_repeat):
+            per_repeat = {name: 0.0 for name in variants}
+            for step in range(max(len(b) for b in batchings.values())):
+                for name, (batching, fn) in variants.items():
+                    batch = batchings[batching][step]
+                    gc.collect()
+                    started = time.perf_counter()
+                    out = fn([prompts[i] for i in batch])
+                    per_repeat[name] += time.perf_counter() - started
+                    for i, d in zip(batch, out):
+                        decisions[name][i] = d
+            seconds = {name: min(seconds[name], per_repeat[name]) for name in variants}
+        padded = {
+            name: sum(len(b) * max(lengths[i] for i in b) for b in batches) for name, batches in batchings.items()
+        }
+        return seconds, {"decisions": decisions, "padded": padded, "lengths": lengths}
+
+    seconds, info = run(all_prompts, {
+        "score_fp32": ("bucketed", score("fp32")),
+        "generate_fp32": ("bucketed", generate),
+        "score_int8": ("bucketed", score("int8")),
+        "score_fp32_unsorted": ("unsorted", score("fp32")),
+    })
+    decisions = info["decisions"]
+    n = len(all_prompts)
+    doc = {
+        "pages": n,
+        "prompt_cap": settings.doc_cap,
+        "batch_size": size,
+        "mean_prompt_tokens": float(np.mean(info["lengths"])),
+        "encode_s": encode_s,
+        "seconds": {k: seconds[k] for k in ("score_fp32", "generate_fp32", "score_int8")},
+        "docs_per_s": {k: n / seconds[k] for k in ("score_fp32", "generate_fp32", "score_int8")},
+        "decisions_identical": decisions["score_fp32"] == decisions["generate_fp32"],
+        "decisions_agree": sum(a == b for a, b in zip(decisions["score_fp32"], decisions["generate_fp32"])),
+        "generated_decided": sum(d != "other" for d in decisions["generate_fp32"]),
+        "keep": decisions["score_fp32"].count("keep_doc()"),
+        "int8_decisions_agree_fp32": sum(a == b for a, b in zip(decisions["score_fp32"], decisions["score_int8"])),
+    }
+
+    def bucketing_result(lengths, seconds_bucketed, seconds_unsorted, padded, agree) -> dict:
+        return {
+            "pages": len(lengths),
+            "mean_prompt_tokens": float(np.mean(lengths)),
+            "at_cap": sum(x >= settings.doc_cap for x in lengths),
+            "seconds": {"bucketed": seconds_bucketed, "unsorted": seconds_unsorted},
+            "ratio": seconds_unsorted / seconds_bucketed,
+            "padded_tokens": {**padded, "real": sum(lengths)},
+            "padded_ratio": padded["unsorted"] / padded["bucketed"],
+            "decisions_agree": agree,
+        }
+
+    bucketing = {
+        "batch_size": size,
+        "prompt_cap": settings.doc_cap,
+        "all_pages": bucketing_result(
+            info["lengths"], seconds["score_fp32"], seconds["score_fp32_unsorted"], info["padded"],
+            sum(a == b for a, b in zip(decisions["score_fp32"], decisions["score_fp32_unsorted"])),
+        ),
+        "pages_below_cap": None,
+    }
+    if settings.below_cap and len(below_cap) >= 2 * size:
+        seconds, info = run(below_cap, {"bucketed": ("bucketed", score("fp32")), "unsorted": ("unsorted", score("fp32"))})
+        d = info["decisions"]
+        bucketing["pages_below_cap"] = bucketing_result(
+            info["lengths"], seconds["bucketed"], seconds["unsorted"], info["padded"],
+            sum(a == b for a, b in zip(d["bucketed"], d["unsorted"])),
+        )
+    del decoders
+    release_sessions()
+    return doc, bucketing
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+def summarize(model: dict) -> dict:
+    """Headline ratios of one model's results."""
+    rows = {(r["backend"], r["batch"]): r for r in model["generation"]}
+    ratios = {}
+    for b in (8, 32):
+        if ("torch", b) in rows:
+            decode = {name: rows[name, b]["decode_tok_s"] for name in ("torch", "ort_fp32", "ort_int8")}
+            if decode["torch"] and decode["ort_fp32"]:
+                ratios[f"ort_vs_torch_decode_b{b}"] = decode["ort_fp32"] / decode["torch"]
+            if decode["ort_fp32"] and decode["ort_int8"]:
+                ratios[f"int8_vs_fp32_decode_b{b}"] = decode["ort_int8"] / decode["ort_fp32"]
+            ratios[f"int8_vs_fp32_e2e_b{b}"] = rows["ort_fp32", b]["total_s"] / rows["ort_int8", b]["total_s"]
+            ratios[f"ort_vs_torch_e2e_b{b}"] = rows["torch", b]["total_s"] / rows["ort_fp32", b]["total_s"]
+            ratios[f"fp32_prefill_roofline_pct_b{b}"] = 100 * rows["ort_fp32", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
+            ratios[f"int8_prefill_roofline_pct_b{b}"] = 100 * rows["ort_int8", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
+            ratios[f"torch_prefill_roofline_pct_b{b}"] = 100 * rows["torch", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
+    doc = model["doc_stage"]["docs_per_s"]
+    ratios["score_vs_generate"] = doc["score_fp32"] / doc["generate_fp32"]
+    ratios["int8_vs_fp32_doc_scoring"] = doc["score_int8"] / doc["score_fp32"]
+    ratios["bucketed_vs_unsorted"] = model["bucketing"]["all_pages"]["ratio"]
+    if model["bucketing"]["pages_below_cap"]:
+        ratios["bucketed_vs_unsorted_below_cap"] = model["bucketing"]["pages_below_cap"]["ratio"]
+    return ratios
+
+
+def print_model(model: dict) -> None:
+    info, roof = model["info"], model["roofline"]
+    ex = info["export"]
+    print(
+        f"\nmodel {info['shape']}: {info['parameters'] / 1e6:.1f}M parameters, "
+        f"{info['weights_per_prompt_token'] / 1e6:.1f}M applied per prompt token (non-embedding, lm_head excluded); "
+        f"vocab {info['vocab_size']}"
+    )
+    print(
+        f"  export fp32 {ex['fp32']['export_s']:.1f} s ({ex['fp32']['bytes'] / 1e6:.1f} MB), "
+        f"int8 {ex['int8']['export_s']:.1f} s ({ex['int8']['bytes'] / 1e6:.1f} MB); "
+        f"fp32 MatMul roofline {roof['ort_matmul_flops'] / 1e9:.1f} GFLOP/s (onnxruntime, {THREADS} threads; "
+        f"numpy {roof['numpy_matmul_flops'] / 1e9:.1f})"
+    )
+    first = model["generation"][0]
+    print(f"  generation: {first['prompt_tokens']}-token prompts, {first['new_tokens']} new tokens, greedy, {THREADS} threads")
+    print(f"  {'backend':9s} {'batch':>5s} {'prefill tok/s':>13s} {'% roof':>7s} {'decode tok/s':>12s} {'e2e tok/s':>10s} {'e2e s':>7s}")
+    for r in model["generation"]:
+        pct = 100 * r["prefill_flop_s"] / roof["ort_matmul_flops"]
+        print(
+            f"  {r['backend']:9s} {r['batch']:5d} {r['prefill_tok_s']:13.0f} {pct:6.0f}% "
+            f"{r['decode_tok_s'] or float('nan'):12.0f} {r['e2e_tok_s']:10.0f} {r['total_s']:7.2f}"
+        )
+    agree = "; ".join(
+        f"b{b}: fp32=torch {a['ort_fp32_rows_equal_torch']:.0%}, int8=fp32 {a['ort_int8_rows_equal_fp32']:.0%}"
+        for b, a in model["token_agreement"].items()
+    )
+    print(f"  identical token rows: {agree}")
+    print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in model.get("phase_s", {}).items()))
+    doc = model["doc_stage"]
+    rate = doc["docs_per_s"]
+    print(
+        f"  doc stage ({doc['pages']} real pages, prompts <= {doc['prompt_cap']} tokens, mean {doc['mean_prompt_tokens']:.0f}, "
+        f"batch {doc['batch_size']}, bucketed): score {rate['score_fp32']:.2f} docs/s, generate {rate['generate_fp32']:.2f} docs/s, "
+        f"int8 score {rate['score_int8']:.2f} docs/s"
+    )
+    print(
+        f"    decisions score vs generate: {doc['decisions_agree']}/{doc['pages']} agree "
+        f"({'identical' if doc['decisions_identical'] else 'DIFFERENT'}), generation wrote a decision for "
+        f"{doc['generated_decided']}/{doc['pages']}, keep {doc['keep']}/{doc['pages']}; int8 agrees with fp32 on "
+        f"{doc['int8_decisions_agree_fp32']}/{doc['pages']}"
+    )
+    for label, key in (("all pages", "all_pages"), ("pages below cap", "pages_below_cap")):
+        run = model["bucketing"][key]
+        if not run:
+            continue
+        pad = run["padded_tokens"]
+        print(
+            f"  bucketing, {label} ({run['pages']} pages, mean {run['mean_prompt_tokens']:.0f} tokens, {run['at_cap']} at cap): "
+            f"bucketed {run['seconds']['bucketed']:.1f} s, unsorted {run['seconds']['unsorted']:.1f} s -> {run['ratio']:.2f}x; "
+            f"tokens computed incl. padding {pad['unsorted']} vs {pad['bucketed']} ({run['padded_ratio']:.2f}x); "
+            f"decisions agree {run['decisions_agree']}/{run['pages']}"
+        )
+
+
+def print_summary(shape: str, ratios: dict, quick: bool) -> list[dict]:
+    note = "  (quick smoke run: timings of a tiny model on short prompts say nothing about the targets)" if quick else ""
+    print(f"\nsummary ({shape} model)                     measured  target      met{note}")
+    verdicts = []
+    for name, key, target, ok in TARGETS:
+        if key not in ratios:
+            continue
+        value = ratios[key]
+        unit = "%" if key.endswith("pct_b32") else "x"
+        shown = f"{value:.0f}%" if unit == "%" else f"{value:.2f}x"
+        met = bool(ok(value))
+        verdicts.append({"name": name, "key": key, "value": value, "target": target, "met": met})
+        print(f"  {name:40s} {shown:>8s}  {target:10s}  {'yes' if met else 'NO'}")
+    extras = [
+        ("int8 / fp32 decode, batch 32", "int8_vs_fp32_decode_b32"),
+        ("ORT fp32 / torch end to end, batch 32", "ort_vs_torch_e2e_b32"),
+        ("int8 prefill, % of fp32 roofline (b32)", "int8_prefill_roofline_pct_b32"),
+        ("torch prefill, % of fp32 roofline (b32)", "torch_prefill_roofline_pct_b32"),
+        ("int8 / fp32 doc scoring", "int8_vs_fp32_doc_scoring"),
+        ("bucketed / unsorted (pages below cap)", "bucketed_vs_unsorted_below_cap"),
+    ]
+    for name, key in extras:
+        if key in ratios:
+            value = ratios[key]
+            shown = f"{value:.0f}%" if "pct" in key else f"{value:.2f}x"
+            print(f"  {name:40s} {shown:>8s}  (info)")
+    return verdicts
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, short prompts, few pages")
+    parser.add_argument("--json", type=Path, help="write the results as JSON to this path")
+    parser.add_argument("--shapes", help="comma-separated model shapes (default: small,tiny; quick: tiny)")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.shapes:
+        settings = Settings(**{**asdict(settings), "shapes": tuple(s.strip() for s in args.shapes.split(",") if s.strip())})
+
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore")
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(THREADS)
+    for name in ("optimum", "onnxruntime", "prox_spark", "torch.onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ort.set_default_logger_severity(3)
+
+    started = time.perf_counter()
+    load_before = load_avg()
+    need = max(settings.doc_pages * 4, settings.tokenizer_docs, settings.min_pages)
+    pages, source = load_pages(need)
+    print(
+        f"prox-spark inference benchmark{' (quick)' if args.quick else ''}: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {THREADS} intra-op threads (onnxruntime {ort.__version__}, torch {torch.__version__}, "
+        f"transformers {transformers.__version__}); 1-min load {load_before}"
+    )
+    print(f"pages: {source} ({len(pages)} read)")
+
+    results: dict = {
+        "quick": args.quick,
+        "settings": asdict(settings),
+        "machine": {
+            "cores": os.cpu_count(),
+            "threads": THREADS,
+            "load_1min_before": load_before,
+            "versions": {"onnxruntime": ort.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
+        },
+        "pages_source": source,
+        "models": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="prox-bench-") as work:
+        for shape in settings.shapes:
+            phases: dict[str, float] = {}
+            clock = time.perf_counter()
+
+            def phase(name: str) -> None:
+                nonlocal clock
+                now = time.perf_counter()
+                phases[name] = now - clock
+                clock = now
+                progress(f"{shape}: {name} done in {phases[name]:.0f} s")
+
+            prepared = prepare_model(shape, pages, settings, Path(work))
+            phase("prepare")
+            model: dict = {"info": prepared["info"], "phase_s": phases}
+            model["roofline"] = roofline(prepared["config"], settings.roofline_rows, settings.roofline_repeat)
+            phase("roofline")
+            model["generation"], model["token_agreement"] = measure_generation(prepared, pages, settings)
+            phase("generation")
+            model["doc_stage"], model["bucketing"] = measure_doc_stage(prepared, pages, settings)
+            phase("doc_stage")
+            model["ratios"] = summarize(model)
+            results["models"][shape] = model
+            print_model(model)
+            del prepared
+            release_sessions()
+
+    headline = settings.shapes[0]
+    results["headline_model"] = headline
+    results["ratios"] = results["models"][headline]["ratios"]
+    results["targets"] = print_summary(headline, results["ratios"], args.quick)
+    results["machine"]["load_1min_after"] = load_avg()
+    results["elapsed_s"] = time.perf_counter() - started
+    print(f"\nelapsed {results['elapsed_s']:.0f} s; 1-min load before {load_before}, after {results['machine']['load_1min_after']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True, default=float) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()
