@@ -127,21 +127,21 @@ TRAIN_ARGS ?=
 models: venv
 	@rm -f "$(MODELS_WORK)/tokenizer/tokenizer.json"
 	"$(PY)" -m jobs.build_seed --data-dir "$(SHARED_DATA)" --out "$(MODELS_WORK)/seed" \
-	  --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 256
+	  --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 128
 	for kind in doc chunk; do
 	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_tiny.yaml" \
 	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
 	    work_dir="$(MODELS_WORK)/train/$${kind}_tiny" export_dir="$(MODELS_DIR)/$$kind" $(TRAIN_ARGS)
 	done
 	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
-	  --doc-model "$(MODELS_DIR)/doc" --chunk-model "$(MODELS_DIR)/chunk" --chunk-max-tokens 256 \
+	  --doc-model "$(MODELS_DIR)/doc" --chunk-model "$(MODELS_DIR)/chunk" --chunk-max-tokens 128 \
 	  --doc-train-log "$(MODELS_WORK)/train/doc_tiny/train_log.json" \
 	  --chunk-train-log "$(MODELS_WORK)/train/chunk_tiny/train_log.json" --out "$(MODELS_DIR)/reports"
 
 models-large: venv
 	@if [ ! -f "$(MODELS_WORK)/seed/chunk.jsonl" ]; then
 	  "$(PY)" -m jobs.build_seed --data-dir "$(SHARED_DATA)" --out "$(MODELS_WORK)/seed" \
-	    --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 256
+	    --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 128
 	fi
 	for kind in doc chunk; do
 	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_large.yaml" \
@@ -149,6 +149,6 @@ models-large: venv
 	    work_dir="$(MODELS_WORK)/train/$${kind}_large" export_dir="$(MODELS_WORK)/large/$$kind" $(TRAIN_ARGS)
 	done
 	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
-	  --doc-model "$(MODELS_WORK)/large/doc" --chunk-model "$(MODELS_WORK)/large/chunk" --chunk-max-tokens 256 \
+	  --doc-model "$(MODELS_WORK)/large/doc" --chunk-model "$(MODELS_WORK)/large/chunk" --chunk-max-tokens 128 \
 	  --doc-train-log "$(MODELS_WORK)/train/doc_large/train_log.json" \
 	  --chunk-train-log "$(MODELS_WORK)/train/chunk_large/train_log.json" --out "$(MODELS_WORK)/large/reports"

@@ -263,6 +263,7 @@ def _synthetic_doc_seed(path: Path, n: int = 96) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_short_sft_run_lowers_validation_loss(tmp_path):
     from prox_spark.models import build_model, llama_config, save_tokenizer, train_tokenizer
     from prox_spark.training.sft import SFTConfig, encode_examples, train, validation_loss
@@ -326,7 +327,9 @@ def test_default_models_write_parseable_programs():
     texts = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()[:6]]
     doc_programs = [p for p, _ in generate_programs(doc_dir, "doc", texts)]
     assert all(p in ("keep_doc()", "drop_doc()") for p in doc_programs), doc_programs
-    results = refine_pages(texts, doc_model=None, chunk_model=chunk_dir, chunk_max_tokens=384)
+    report = DEFAULT_MODELS / "reports" / "chunk.json"
+    chunk_tokens = json.loads(report.read_text())["model"]["chunk_max_tokens"] if report.is_file() else 256
+    results = refine_pages(texts, doc_model=None, chunk_model=chunk_dir, chunk_max_tokens=chunk_tokens)
     parsed_lines = [line for r in results for line in parse(r.chunk_program, stage="chunk").lines]
     assert parsed_lines
     readable = [line for line in parsed_lines if line.status is not OpStatus.PARSE_ERROR]

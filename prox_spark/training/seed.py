@@ -18,13 +18,17 @@ extraction, snippets a person marked, or a documented heuristic) every noisy lin
   so a menu with blank lines in between is one ``remove_lines`` and not five.
 
 Snippet labels win over the reference: a line holding a ``must_keep`` snippet is kept, one holding a
-``must_remove`` snippet (and no must-keep one) is removed.
+``must_remove`` snippet (and no must-keep one) is removed. The reference of a shared cleaning page
+(``cleaning_pages``) is its own ``teacher_trafilatura`` extraction when the copy has one (this copy does),
+else the WARC-extracted files' ``trafilatura_text`` / ``resiliparse_main_text`` for the same URL, else
+``heuristic_clean_text``. Derived this way, without the snippets, the programs keep 0.950 of the must-keep
+snippets and remove 0.873 of the must-remove ones over all 989 pages (the teacher itself: 0.947 / 0.880).
 
 The page is chunked exactly as at inference (``prox_spark.chunking.chunk_document``, global line
 numbers), and each chunk's program lists its removals (consecutive removed lines merged,
 ``remove_lines(line_start=a, line_end=b)``, 0-based, inclusive) and normalizations in line order, or
 ``keep_chunk()``. The chunk programs joined by ``\\n`` are the page's program, which is **executed with the
-reference executor** (``verify_page``): it must give exactly the expected clean lines (or the executor's
+reference executor** (``verify_program``): it must give exactly the expected clean lines (or the executor's
 own drop when the expected text falls under its ≤10-words / ≤5%-kept rules) with no error. A page whose
 normalizations break that is retried without them; a page that still fails is left out and counted.
 

@@ -186,6 +186,7 @@ def sft_loss(
     batch: dict[str, torch.Tensor],
     prompt_loss_weight: float = 0.0,
     prompt_loss_sample: float = 1.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy over program tokens; the LM head runs on labelled positions only.
 
@@ -200,7 +201,7 @@ def sft_loss(
         inputs = batch["input_ids"][:, 1:]
         prompt_mask = (batch["attention_mask"][:, 1:] == 1) & ~mask
         if prompt_loss_sample < 1.0:
-            prompt_mask &= torch.rand(prompt_mask.shape) < prompt_loss_sample
+            prompt_mask &= torch.rand(prompt_mask.shape, generator=generator) < prompt_loss_sample
         if prompt_mask.any():
             lm = F.cross_entropy(model.lm_head(hidden[prompt_mask]).float(), inputs[prompt_mask])
             loss = loss + prompt_loss_weight * lm
@@ -315,9 +316,17 @@ def _save_checkpoint(model: LlamaForCausalLM, tokenizer_path: Path, directory: P
 
 def train(config: SFTConfig) -> TrainResult:
     """Fine-tune, keep the best checkpoint, export it; see the module docstring."""
-    started = time.perf_counter()
+    threads = torch.get_num_threads()
     if config.threads > 0:
         torch.set_num_threads(config.threads)
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: SFTConfig) -> TrainResult:
+    started = time.perf_counter()
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     tokenizer_path = Path(config.tokenizer)
@@ -359,7 +368,7 @@ def train(config: SFTConfig) -> TrainResult:
         betas=(config.adam_beta1, config.adam_beta2),
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
-    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # the prompt-loss position sample
 
     history: list[dict[str, Any]] = []
     best = {"key": (-1.0, -math.inf), "step": 0, "metric": 0.0, "loss": math.inf}
@@ -409,7 +418,7 @@ def train(config: SFTConfig) -> TrainResult:
         if not batches:
             batches = bucketed_batches(lengths, config.batch_size, rng)
         batch = collate([train_items[i] for i in batches.pop()], pad_id)
-        loss = sft_loss(model, batch, config.prompt_loss_weight, config.prompt_loss_sample)
+        loss = sft_loss(model, batch, config.prompt_loss_weight, config.prompt_loss_sample, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
