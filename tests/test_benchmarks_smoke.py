@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("optimum.exporters.onnx")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = {"torch", "ort_fp32", "ort_int8"}
+BACKENDS = {"torch", "ort_fp32", "ort_int8", "ort_fp32_unfused"}
 
 
 def _positive(value) -> bool:

@@ -1,7 +1,8 @@
 """Export to ONNX, the model-directory checks, and greedy decoding against transformers' generate.
 
-One tiny random LLaMA (hidden 64, 2 layers, GQA 4/2, vocab 300) is built and exported once per module
-(fp32 full logits, fp32 last-position logits, int8). Weights use initializer_range 0.2 rather than the
+One tiny random LLaMA (hidden 64, 2 layers, GQA 4/2, vocab 300) is built and exported once per module:
+the default fused export (GroupQueryAttention, last-position logits) in fp32 and int8, and optimum's
+unfused graph with last-position and with full logits. Weights use initializer_range 0.2 rather than the
 default 0.02 so greedy output varies from token to token instead of repeating one token.
 """
 
@@ -73,7 +74,8 @@ def exported(tmp_path_factory):
     )
     dirs, manifests = {}, {}
     for name, options in (
-        ("full", dict(last_position_logits=False)),
+        ("full", dict(last_position_logits=False, attention="unfused")),
+        ("unfused", dict(attention="unfused")),
         ("last", {}),
         ("int8", dict(precision="int8")),
     ):
@@ -145,6 +147,42 @@ def test_graph_interface_names(exported):
     assert outputs[0][1] == ["batch_size", 1, VOCAB]
     full = load_model(exported.dirs["full"], provider="cpu").session
     assert full.get_outputs()[0].shape == ["batch_size", "sequence_length", VOCAB]
+    # the fused graph keeps optimum's interface, so one decoder serves both
+    unfused = load_model(exported.dirs["unfused"], provider="cpu").session
+    assert [(i.name, i.type, i.shape) for i in unfused.get_inputs()] == inputs
+    assert [(o.name, o.shape) for o in unfused.get_outputs()] == outputs
+
+
+def test_fused_graph_has_one_attention_op_per_layer(exported):
+    ops = [node.op_type for node in onnx.load(str(exported.dirs["last"] / "model.onnx")).graph.node]
+    assert ops.count("GroupQueryAttention") == 2 and ops.count("RotaryEmbedding") == 4
+    assert "Softmax" not in ops and ops.count("MatMul") == 2 * 7 + 1  # weights only: no QK^T / AV MatMuls
+    unfused = [node.op_type for node in onnx.load(str(exported.dirs["unfused"] / "model.onnx")).graph.node]
+    assert "GroupQueryAttention" not in unfused and unfused.count("Softmax") == 2
+    assert (exported.manifests["last"].attention, exported.manifests["unfused"].attention) == ("gqa", "unfused")
+
+
+def test_fused_export_refuses_full_logits(exported, tmp_path):
+    with pytest.raises(ExportError, match="last-position logits"):
+        export_model(
+            exported.hf_dir, tmp_path / "m", model_id="m", kind="doc", tokenizer_file="tokenizer.json",
+            prompt_template="compact", max_prompt_tokens=8, max_new_tokens=8, last_position_logits=False,
+        )
+
+
+def test_manifest_without_attention_field_loads_as_unfused(exported, tmp_path):
+    """Exports written before the fused graph have no ``attention`` field: they still load and decode."""
+    directory = tmp_path / "old"
+    shutil.copytree(exported.dirs["unfused"], directory)
+    raw = json.loads((directory / MANIFEST_NAME).read_text())
+    del raw["attention"]
+    (directory / MANIFEST_NAME).write_text(json.dumps(raw))
+    assert verify_model_dir(directory).attention == "unfused"
+    decoder = GreedyDecoder.from_model(load_model(directory, provider="cpu", intra_op_threads=1))
+    prompts = _prompts(6, (4, 8))
+    assert [g.tokens for g in decoder.generate(prompts, MAX_NEW)] == [
+        g.tokens for g in _decoder(exported, "unfused").generate(prompts, MAX_NEW)
+    ]
 
 
 def test_greedy_matches_transformers_generate(exported):
@@ -154,7 +192,7 @@ def test_greedy_matches_transformers_generate(exported):
     eos = free_run[0][0][3]
     expected = _torch_greedy(exported.model, prompts, eos=eos)
     assert any(stopped for _, stopped in expected) and not all(stopped for _, stopped in expected)
-    for name in ("full", "last"):
+    for name in ("full", "unfused", "last"):
         got = _decoder(exported, name, eos=eos).generate(prompts, MAX_NEW)
         assert [(g.tokens, g.stopped_at_eos) for g in got] == expected, name
 
@@ -162,9 +200,12 @@ def test_greedy_matches_transformers_generate(exported):
 def test_last_position_logits_equal_full_graph(exported):
     prompts = _prompts(1, (4, 11, 2))
     full = _last_logits(_decoder(exported, "full"), prompts)
-    last = _last_logits(_decoder(exported, "last"), prompts)
-    assert full.shape == (3, 11, VOCAB) and last.shape == (3, 1, VOCAB)
+    last = _last_logits(_decoder(exported, "unfused"), prompts)
+    fused = _last_logits(_decoder(exported, "last"), prompts)
+    assert full.shape == (3, 11, VOCAB) and last.shape == fused.shape == (3, 1, VOCAB)
     np.testing.assert_allclose(full[:, -1], last[:, 0], rtol=1e-5, atol=1e-5)
+    # a different kernel sums in a different order: fp32 noise only
+    np.testing.assert_allclose(full[:, -1], fused[:, 0], rtol=1e-4, atol=1e-4)
 
 
 def test_manifest_round_trip(exported):
@@ -175,6 +216,7 @@ def test_manifest_round_trip(exported):
     assert manifest.files["model.onnx"] == sha256_file(directory / "model.onnx")
     assert set(manifest.files) == {"model.onnx", "tokenizer.json"}
     assert (manifest.kind, manifest.precision, manifest.last_position_logits) == ("chunk", "fp32", True)
+    assert manifest.attention == "gqa"
     assert (manifest.eos_token_id, manifest.pad_token_id, manifest.vocab_size, manifest.opset) == (2, PAD, VOCAB, 18)
     assert manifest.versions["onnxruntime"] and manifest.versions["optimum-onnx"]
     assert manifest.checksum != exported.manifests["full"].checksum
@@ -219,6 +261,7 @@ def _identity_graph() -> bytes:
         (lambda d: (d / MANIFEST_NAME).write_text("{not json"), r"not readable JSON"),
         (lambda d: _rewrite_manifest(d, max_new_tokens="256"), r"'max_new_tokens': expected int"),
         (lambda d: _rewrite_manifest(d, kind="page"), r"'kind': expected one of"),
+        (lambda d: _rewrite_manifest(d, attention="flash"), r"'attention': expected one of"),
         (lambda d: _rewrite_manifest(d, vocab_size=32000), r"vocabulary dimension 300, manifest says 32000"),
         (lambda d: _rewrite_manifest(d, extra=1), r"unknown manifest field\(s\): extra"),
     ],
@@ -238,9 +281,9 @@ def test_int8_runs_and_stays_close(exported):
     assert manifest.precision == "int8"
     graph = onnx.load(str(exported.dirs["int8"] / "model.onnx"))
     ops = [node.op_type for node in graph.graph.node]
-    # 7 weight MatMuls per layer + lm_head are int8; attention (2 per layer) and RoPE stay fp32
+    # 7 weight MatMuls per layer + lm_head are int8; attention stays fp32 inside GroupQueryAttention
     assert ops.count("MatMulInteger") == 2 * 7 + 1
-    assert ops.count("MatMul") == 2 * 2 + 1
+    assert ops.count("MatMul") == 0 and ops.count("GroupQueryAttention") == 2
     prompts = _prompts(2, np.random.default_rng(3).integers(2, 20, 32))
     fp32, int8 = _decoder(exported, "last"), _decoder(exported, "int8")
     got = int8.generate(prompts, MAX_NEW)
@@ -293,6 +336,33 @@ def test_length_buckets_restore_order_and_change_nothing(exported):
     assert [g.tokens for g in bucketed] == [g.tokens for g in decoder.generate(prompts, MAX_NEW)]
 
 
+def test_token_budget_caps_rows_times_padded_length():
+    lengths = [2000, 1900, 1800, 300, 250, 200, 100, 5000, 10]
+    batches = length_batches(lengths, 16, max_batch_tokens=4096)
+    # longest first; a row over the budget runs alone; short rows fill up to batch_size
+    assert batches == [[7], [0, 1], [2, 3], [4, 5, 6, 8]]
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 4096
+    assert length_batches(lengths, 3, max_batch_tokens=10**6) == length_batches(lengths, 3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        length_batches(lengths, 4, max_batch_tokens=0)
+
+
+def test_token_budget_changes_batches_not_tokens(exported):
+    prompts = _prompts(7, (30, 28, 6, 5, 4, 3, 2))
+    decoder = _decoder(exported, "last")
+    seen = []
+
+    def generate(batch):
+        seen.append([len(p) for p in batch])
+        return decoder.generate(batch, MAX_NEW)
+
+    budgeted = map_in_length_buckets(prompts, 8, generate, max_batch_tokens=40)
+    assert seen == [[30], [28], [6, 5, 4, 3, 2]]
+    assert [g.tokens for g in budgeted] == [g.tokens for g in decoder.generate(prompts, MAX_NEW)]
+
+
 def test_sessions_are_cached_and_honest_about_providers(exported):
     first = load_model(exported.dirs["last"], provider="cpu", intra_op_threads=1)
     assert load_model(exported.dirs["last"], provider="cpu", intra_op_threads=1) is first
@@ -319,3 +389,21 @@ def test_export_refuses_non_empty_output(exported, tmp_path):
             max_prompt_tokens=8,
             max_new_tokens=8,
         )
+
+
+def test_generation_stops_at_the_graph_position_limit(exported):
+    """A fused graph fails past max_position_embeddings; the decoder cuts each row there instead."""
+    decoder = _decoder(exported, "last")  # the fused default export
+    assert decoder._max_positions == 256
+    prompts = [list(range(3, 3 + 250)), list(range(3, 3 + 20))]
+    generations = GreedyDecoder(
+        decoder._session, eos_token_id=-1, pad_token_id=PAD, max_positions=256
+    ).generate(prompts, max_new_tokens=50)
+    # each row's own budget: the long prompt stops at the limit, the short one is not cut with it
+    assert [len(g.tokens) for g in generations] == [6, 50]
+    assert not any(g.stopped_at_eos for g in generations)
+    alone = GreedyDecoder(decoder._session, eos_token_id=-1, pad_token_id=PAD, max_positions=256).generate(
+        prompts[1:], max_new_tokens=50)
+    assert alone[0].tokens == generations[1].tokens
+    with pytest.raises(ValueError, match="reaches the model's 256 positions"):
+        decoder.generate([list(range(3, 3 + 256))], max_new_tokens=1)

@@ -3,7 +3,8 @@
 Imports onnxruntime and numpy only (no torch, no pyspark), so it runs inside a pandas UDF worker.
 
 - ``verify_model_dir(path) -> Manifest``: driver-side check before any Spark stage
-- ``load_model(path, *, provider, intra_op_threads, concurrent_tasks) -> LoadedModel``: per-process cache
+- ``load_model(path, *, provider, intra_op_threads, concurrent_tasks, device_id) -> LoadedModel``: per-process cache
+- ``cuda_device_id(resources, visible_devices) -> int``: the CUDA device of a Spark task's assigned GPU
 - ``GreedyDecoder.from_model(model)``: ``.generate(prompts, max_new_tokens)``, ``.score_choices(prompts, choices)``
 - ``map_in_length_buckets(items, batch_size, fn)``: length-sorted batches, results in input order
 """
@@ -21,6 +22,7 @@ from prox_spark.inference.manifest import (
 )
 from prox_spark.inference.session import (
     LoadedModel,
+    cuda_device_id,
     load_model,
     open_session,
     resolve_intra_op_threads,
@@ -36,6 +38,7 @@ __all__ = [
     "Manifest",
     "ModelLoadError",
     "check_files",
+    "cuda_device_id",
     "length_batches",
     "load_manifest",
     "load_model",

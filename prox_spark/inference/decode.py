@@ -45,8 +45,11 @@ class Generation:
 class GreedyDecoder:
     """Greedy decoding and choice scoring for one onnxruntime session (stateless between calls)."""
 
-    def __init__(self, session: ort.InferenceSession, *, eos_token_id: int, pad_token_id: int) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, *, eos_token_id: int, pad_token_id: int, max_positions: int = 0
+    ) -> None:
         self._session = session
+        self._max_positions = max_positions  # 0: unknown, no cap
         self._eos = eos_token_id
         self._pad = pad_token_id
         past_inputs = [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
@@ -67,31 +70,50 @@ class GreedyDecoder:
     @classmethod
     def from_model(cls, model: LoadedModel) -> GreedyDecoder:
         """Decoder with the EOS and pad ids recorded in the model's manifest."""
-        return cls(model.session, eos_token_id=model.manifest.eos_token_id, pad_token_id=model.manifest.pad_token_id)
+        manifest = model.manifest
+        return cls(
+            model.session,
+            eos_token_id=manifest.eos_token_id,
+            pad_token_id=manifest.pad_token_id,
+            max_positions=manifest.max_positions,
+        )
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
         """Greedy continuation of each prompt (one batch) until EOS or ``max_new_tokens``.
 
         Rows stop independently; finished rows leave the batch (and its KV cache) at once.
-        Ties in the logits go to the lowest token id, as in torch's argmax.
+        Ties in the logits go to the lowest token id, as in torch's argmax. With a known position limit
+        (``max_positions``), a row also stops where its own next position would pass it: it comes back
+        with ``stopped_at_eos`` False, like a row cut by ``max_new_tokens``. Each row's budget depends on
+        its own prompt only, so what a document gets never depends on the batch it was put in.
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         input_ids, attention_mask, position_ids = self._left_pad(prompts)
+        budgets = np.full(len(prompts), max_new_tokens, dtype=np.int64)
+        if self._max_positions:
+            lengths = np.array([len(p) for p in prompts], dtype=np.int64)
+            if lengths.max() >= self._max_positions:
+                raise ValueError(
+                    f"prompt of {int(lengths.max())} tokens reaches the model's {self._max_positions} positions"
+                )
+            # the token produced at step s is fed at position length + s, which must stay below the limit
+            budgets = np.minimum(budgets, self._max_positions - lengths)
         logits, past = self._run(input_ids, attention_mask, position_ids, self._empty_past(len(prompts)))
         next_position = attention_mask.sum(axis=1, keepdims=True)
         rows = np.arange(len(prompts))  # original index of each row still in the batch
         tokens_out: list[list[int]] = [[] for _ in prompts]
         stopped = [False] * len(prompts)
-        for step in range(max_new_tokens):
+        for step in range(int(budgets.max())):
             tokens = logits[:, -1, :].argmax(axis=-1)
-            finished = tokens == self._eos
-            for row, token, done in zip(rows.tolist(), tokens.tolist(), finished.tolist()):
+            at_eos = tokens == self._eos
+            for row, token, done in zip(rows.tolist(), tokens.tolist(), at_eos.tolist()):
                 if done:
                     stopped[row] = True
                 else:
                     tokens_out[row].append(token)
-            if step == max_new_tokens - 1 or finished.all():
+            finished = at_eos | (budgets[rows] <= step + 1)
+            if finished.all():
                 break
             if finished.any():
                 alive = ~finished
@@ -114,6 +136,13 @@ class GreedyDecoder:
         as they would follow the prompt. Ties go to the first choice in ``choices``' order.
         """
         names = list(choices)
+        best = self.choice_logits(prompts, choices).argmax(axis=-1)
+        return [names[i] for i in best.tolist()]
+
+    def choice_logits(self, prompts: Sequence[Sequence[int]], choices: Mapping[str, Sequence[int]]) -> np.ndarray:
+        """``[prompts, choices]`` next-token logits of each choice's deciding token (see ``score_choices``),
+        in one forward pass: the margins a calibrated decision (the doc stage's keep threshold) compares."""
+        names = list(choices)
         sequences = [list(choices[name]) for name in names]
         if len(names) < 2:
             raise ValueError(f"score_choices needs at least two choices, got {names}")
@@ -127,8 +156,7 @@ class GreedyDecoder:
             )
         input_ids, attention_mask, position_ids = self._left_pad([list(p) + prefix for p in prompts])
         logits, _ = self._run(input_ids, attention_mask, position_ids, self._empty_past(len(prompts)))
-        best = logits[:, -1, deciding].argmax(axis=-1)
-        return [names[i] for i in best.tolist()]
+        return logits[:, -1, deciding].astype(np.float64)
 
     def _left_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``input_ids``, ``attention_mask`` and ``position_ids`` for a left-padded batch."""
@@ -173,16 +201,31 @@ def _common_prefix(sequences: list[list[int]]) -> list[int]:
     return prefix
 
 
-def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+def length_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first.
 
     Sorting by length halved doc-stage time against unsorted batches (less padding); longest first
     puts the memory peak in the first batch, so a batch size that does not fit fails at once.
+    ``max_batch_tokens`` also caps rows x padded length (the longest row's length, as rows are padded
+    to it): a session's activations and KV cache grow with that product, so 16 pages of 2000 tokens
+    get fewer rows per batch than 16 short ones. A row longer than the budget runs alone.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1 (or None for no limit), got {max_batch_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if max_batch_tokens is None:
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for index in order:
+        batch = batches[-1] if batches else None
+        # rows arrive longest first, so the batch's first row sets its padded width
+        if batch and len(batch) < batch_size and (len(batch) + 1) * max(lengths[batch[0]], 1) <= max_batch_tokens:
+            batch.append(index)
+        else:
+            batches.append([index])
+    return batches
 
 
 def map_in_length_buckets(
@@ -190,13 +233,15 @@ def map_in_length_buckets(
     batch_size: int,
     fn: Callable[[list[T]], Sequence[R]],
     key: Callable[[T], int] = len,
+    max_batch_tokens: int | None = None,
 ) -> list[R]:
     """Apply ``fn`` to length-sorted batches of ``items``; results come back in the items' order.
 
-    E.g. ``map_in_length_buckets(prompts, 16, lambda b: decoder.generate(b, 256))``.
+    E.g. ``map_in_length_buckets(prompts, 16, lambda b: decoder.generate(b, 256))``. ``key`` is the
+    length a row costs; ``max_batch_tokens`` caps rows x longest key per batch (see ``length_batches``).
     """
     results: dict[int, R] = {}
-    for batch in length_batches([key(item) for item in items], batch_size):
+    for batch in length_batches([key(item) for item in items], batch_size, max_batch_tokens):
         outputs = fn([items[i] for i in batch])
         if len(outputs) != len(batch):
             raise ValueError(f"batch function returned {len(outputs)} results for {len(batch)} items")

@@ -22,6 +22,8 @@ FORMAT_VERSION = 1
 
 Kind = Literal["doc", "chunk"]
 Precision = Literal["fp32", "int8"]
+#: how the graph computes attention: optimum's unfused ops, or onnxruntime's fused GroupQueryAttention
+Attention = Literal["unfused", "gqa"]
 
 
 class ModelLoadError(RuntimeError):
@@ -55,6 +57,14 @@ class Manifest:
     #: ISO 8601 UTC time of the export
     created_at: str
     format_version: int = FORMAT_VERSION
+    #: the attention the graph computes; absent in manifests written before fused exports (= "unfused")
+    attention: Attention = "unfused"
+    #: doc models, score mode: keep when logit(keep_doc) - logit(drop_doc) >= this margin. Calibrated on the
+    #: validation split at training time (F1 of keep); absent in older manifests (= 0.0: the argmax)
+    doc_keep_threshold: float = 0.0
+    #: the graph's position limit (prompt + generated tokens); absent in older manifests (= 0: not recorded,
+    #: no cap). Fused graphs fail past it, so the decoder stops generating there.
+    max_positions: int = 0
 
     @property
     def checksum(self) -> str:
@@ -78,9 +88,18 @@ _SCALAR_TYPES: dict[str, type] = {
     "last_position_logits": bool,
     "created_at": str,
     "format_version": int,
+    "attention": str,
+    "doc_keep_threshold": float,
+    "max_positions": int,
 }
 _MAPPING_FIELDS = ("files", "versions")
-_CHOICES: dict[str, tuple[str, ...]] = {"kind": ("doc", "chunk"), "precision": ("fp32", "int8")}
+#: fields that older manifests lack, with the value that describes those models
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"attention": "unfused", "doc_keep_threshold": 0.0, "max_positions": 0}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "kind": ("doc", "chunk"),
+    "precision": ("fp32", "int8"),
+    "attention": ("unfused", "gqa"),
+}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -112,6 +131,7 @@ def load_manifest(model_dir: str | Path) -> Manifest:
         raise ModelLoadError(f"{path}: manifest is not readable JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{path}: manifest must be a JSON object, got {type(raw).__name__}")
+    raw = {**_OPTIONAL_DEFAULTS, **raw}
     _check_fields(path, raw)
     return Manifest(**raw)
 

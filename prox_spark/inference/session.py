@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Mapping, Sequence
 
 import onnxruntime as ort
 
@@ -72,6 +72,30 @@ def session_options(intra_op_threads: int, share_cores: bool) -> ort.SessionOpti
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
+
+
+def cuda_device_id(resources: Mapping[str, Sequence[str]], visible_devices: str | None = None) -> int:
+    """The CUDA device id a task's session should use: the first ``gpu`` address Spark's resource
+    scheduling assigned to the task (``TaskContext.resources()``), 0 when it assigned none.
+
+    Spark's addresses are what the cluster's GPU discovery script reported (physical indices on
+    Databricks and EMR). When ``CUDA_VISIBLE_DEVICES`` (``visible_devices``) restricts what this process
+    sees, CUDA renumbers the visible devices from 0, so an address listed there maps to its position.
+    Without this every task of a multi-GPU executor would run on GPU 0.
+    """
+    addresses = [a.strip() for a in resources.get("gpu", ()) if a and a.strip()]
+    if not addresses:
+        return 0
+    address = addresses[0]
+    visible = [v.strip() for v in (visible_devices or "").split(",") if v.strip()]
+    if address in visible:
+        return visible.index(address)
+    if not address.isdigit():
+        raise ValueError(
+            f"Spark assigned GPU address {address!r}, which is neither a CUDA device index nor listed in "
+            f"CUDA_VISIBLE_DEVICES={visible_devices!r}; fix the cluster's GPU discovery script"
+        )
+    return int(address)
 
 
 def _providers(provider: Provider, device_id: int) -> list[str | tuple[str, dict[str, str]]]:
@@ -174,15 +198,19 @@ def load_model(
 
     ``intra_op_threads=0`` means cores / ``concurrent_tasks`` (the Spark tasks sharing this executor's
     cores); spinning is off when ``concurrent_tasks > 1``. The cache key includes the manifest checksum,
-    so a model replaced in place is reloaded, and the options, so different settings never share a session.
+    so a model replaced in place is reloaded, the options, so different settings never share a session,
+    and ``device_id`` (the task's GPU, see ``cuda_device_id``), which a CPU session ignores.
     """
     resolved = str(Path(model_dir).resolve())
     manifest = load_manifest(resolved)
     threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
+    if _providers(provider, device_id)[0] == CPU:
+        device_id = 0  # one CPU session per model, whatever GPU the task was assigned
     return _cached_model(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
 
 
-@functools.lru_cache(maxsize=4)
+#: (model, device) pairs one worker keeps: a reused Python worker can serve tasks on every GPU of its node
+@functools.lru_cache(maxsize=16)
 def _cached_model(
     model_dir: str, checksum: str, provider: Provider, threads: int, share_cores: bool, device_id: int
 ) -> LoadedModel:

@@ -10,6 +10,13 @@ Steps, each for a measured reason (architecture.md, "Decisions already measured"
 3. Optionally int8 with ``quantize_dynamic(per_channel=True)`` on MatMuls with constant weights only
    (attention's activation x activation MatMuls stay fp32): 98% identical chunk programs, where a
    preset that also quantized attention kept 41%.
+Steps 1-2 are the ``attention="unfused"`` path. The default, ``attention="gqa"``, writes the graph
+from the weights instead (``gqa_graph``: onnxruntime's fused GroupQueryAttention, same interface,
+last-position logits built in) and checks its logits against torch on a left-padded batch with a
+decode step, as optimum checks its own export. onnxruntime-gpu has GroupQueryAttention kernels for
+fp16/bf16 only: on the CUDA provider an fp32 fused graph runs its attention nodes on the CPU, so GPU
+jobs should export ``attention="unfused"`` until an fp16 export exists.
+
 4. Copy the tokenizer, write ``prox_model.json`` last (sha256 of every file), and load the result back
    with ``verify_model_dir``, the check the job runs before its first Spark stage.
 """
@@ -29,10 +36,12 @@ import onnx
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from optimum.exporters.onnx import main_export
-from transformers import AutoConfig
+import torch
+from transformers import AutoConfig, LlamaForCausalLM
 
 from prox_spark.inference.manifest import (
     MODEL_FILE,
+    Attention,
     Kind,
     Manifest,
     ModelLoadError,
@@ -42,6 +51,7 @@ from prox_spark.inference.manifest import (
     write_manifest,
 )
 from prox_spark.inference.session import verify_model_dir
+from prox_spark.training.gqa_graph import UnsupportedModel, build_gqa_graph
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +69,10 @@ __all__ = [
 
 TASK = "text-generation-with-past"
 VALIDATION_ATOL = 1e-4
+#: fused graphs: logits may differ from torch by this much relative to the largest logit (fp32 summation order)
+FUSED_VALIDATION_RTOL = 1e-4
+#: fused graphs with more weight bytes than this keep them in ``model.onnx_data`` (protobuf's 2 GB limit)
+EXTERNAL_DATA_BYTES = 1 << 30
 #: packages whose versions decide what the exported graph looks like
 _VERSIONED = ("torch", "transformers", "tokenizers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu")
 _LAST_POSITION_PREFIX = "/prox/last_position"
@@ -81,12 +95,15 @@ def export_model(
     precision: Precision = "fp32",
     last_position_logits: bool = True,
     opset: int | None = None,
+    attention: Attention = "gqa",
+    doc_keep_threshold: float = 0.0,
 ) -> Manifest:
     """Export ``hf_dir`` (a ``save_pretrained`` LlamaForCausalLM with ``tokenizer_file`` beside it) to ``out_dir``.
 
     ``out_dir`` must be absent or empty: a model directory is written once, manifest last, so a
     crashed export never looks complete. ``last_position_logits=False`` keeps optimum's full-logits
-    graph (for comparisons only). Returns the manifest that was written.
+    graph (for comparisons only) and needs ``attention="unfused"``, as does ``opset``. Returns the
+    manifest that was written.
     """
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     tokenizer_path = hf_dir / tokenizer_file
@@ -98,30 +115,20 @@ def export_model(
     eos, pad = config.eos_token_id, config.pad_token_id
     if not isinstance(eos, int):
         raise ExportError(f"{hf_dir}: config eos_token_id must be one integer, got {eos!r}")
+    if attention == "gqa" and (not last_position_logits or opset is not None):
+        raise ExportError("the fused (gqa) graph always returns last-position logits at its own opset: "
+                          "use attention='unfused' for full logits or another opset")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as staging:
         raw_dir = Path(staging) / "raw"
-        try:
-            main_export(
-                str(hf_dir),
-                raw_dir,
-                task=TASK,
-                dtype="fp32",
-                opset=opset,
-                device="cpu",
-                library_name="transformers",
-                # optimum's own check against torch; its 1e-5 default flags the 2-5e-5 fp32 noise of a 34M model
-                atol=VALIDATION_ATOL,
-            )
-        except Exception as exc:  # optimum raises plain ValueError/RuntimeError/torch errors alike
-            raise ExportError(f"{hf_dir}: optimum export failed: {exc}") from exc
+        if attention == "gqa":
+            raw_dir.mkdir()
+            write_gqa_graph(hf_dir, raw_dir / MODEL_FILE)
+        else:
+            export_unfused(hf_dir, raw_dir, opset=opset, last_position_logits=last_position_logits)
         raw_model = raw_dir / MODEL_FILE
-        if last_position_logits:
-            graph = onnx.load(str(raw_model), load_external_data=False)
-            cut_to_last_position(graph)
-            onnx.save(graph, str(raw_model))
         if precision == "int8":
             quantize_int8(raw_model, out_dir / MODEL_FILE)
         else:
@@ -146,6 +153,9 @@ def export_model(
         opset=_default_opset(out_dir / MODEL_FILE),
         precision=precision,
         last_position_logits=last_position_logits,
+        attention=attention,
+        doc_keep_threshold=float(doc_keep_threshold),
+        max_positions=int(config.max_position_embeddings),
         files={name: sha256_file(out_dir / name) for name in files},
         versions=_versions(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -157,6 +167,78 @@ def export_model(
         manifest_path.unlink()
         raise ExportError(f"{out_dir}: exported model does not load: {exc}") from exc
     return manifest
+
+
+def export_unfused(hf_dir: Path, raw_dir: Path, *, opset: int | None, last_position_logits: bool) -> None:
+    """optimum's text-generation-with-past graph in ``raw_dir``, cut to last-position logits unless told not to."""
+    try:
+        main_export(
+            str(hf_dir),
+            raw_dir,
+            task=TASK,
+            dtype="fp32",
+            opset=opset,
+            device="cpu",
+            library_name="transformers",
+            # optimum's own check against torch; its 1e-5 default flags the 2-5e-5 fp32 noise of a 34M model
+            atol=VALIDATION_ATOL,
+        )
+    except Exception as exc:  # optimum raises plain ValueError/RuntimeError/torch errors alike
+        raise ExportError(f"{hf_dir}: optimum export failed: {exc}") from exc
+    if last_position_logits:
+        raw_model = raw_dir / MODEL_FILE
+        graph = onnx.load(str(raw_model), load_external_data=False)
+        cut_to_last_position(graph)
+        onnx.save(graph, str(raw_model))
+
+
+def write_gqa_graph(hf_dir: Path, target: Path) -> None:
+    """The fused GroupQueryAttention graph of ``hf_dir`` at ``target``, checked against torch before it is kept."""
+    try:
+        model = LlamaForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
+        graph = build_gqa_graph(model)
+    except UnsupportedModel as exc:
+        raise ExportError(f"{hf_dir}: {exc}; export it with attention='unfused'") from exc
+    weight_bytes = sum(t.ByteSize() for t in graph.graph.initializer)
+    if weight_bytes > EXTERNAL_DATA_BYTES:
+        onnx.save_model(graph, str(target), save_as_external_data=True, location=f"{MODEL_FILE}_data")
+    else:
+        onnx.save_model(graph, str(target))
+    check_against_torch(model, target)
+
+
+def check_against_torch(model: LlamaForCausalLM, graph_path: Path) -> None:
+    """Last-position logits of a left-padded prefill and one decode step agree with torch (else ExportError).
+
+    The fused graph is written by hand rather than traced, so this is the proof that it computes the
+    model: mixed lengths exercise the pad mask, the decode step the KV cache and rotary positions.
+    """
+    import onnxruntime as ort
+
+    from prox_spark.inference.decode import GreedyDecoder
+
+    session = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"])
+    pad = model.config.pad_token_id if isinstance(model.config.pad_token_id, int) else 0
+    decoder = GreedyDecoder(session, eos_token_id=-1, pad_token_id=pad)
+    rng = np.random.default_rng(0)
+    prompts = [rng.integers(0, model.config.vocab_size, n).tolist() for n in (7, 3, 5)]
+    ids, mask, positions = decoder._left_pad(prompts)
+    logits, past = decoder._run(ids, mask, positions, decoder._empty_past(len(prompts)))
+    step = logits[:, -1].argmax(-1)[:, None]
+    step_mask = np.concatenate([mask, np.ones_like(step)], axis=1)
+    step_position = mask.sum(1, keepdims=True)
+    step_logits, _ = decoder._run(step, step_mask, step_position, past)
+    with torch.no_grad():
+        full = model(
+            input_ids=torch.from_numpy(np.concatenate([ids, step], 1)),
+            attention_mask=torch.from_numpy(step_mask),
+            position_ids=torch.from_numpy(np.concatenate([positions, step_position], 1)),
+        )
+    expected = full.logits[:, -2:].numpy()
+    got = np.stack([logits[:, -1], step_logits[:, -1]], axis=1)
+    error = float(np.abs(got - expected).max())
+    if error > FUSED_VALIDATION_RTOL * max(1.0, float(np.abs(expected).max())):
+        raise ExportError(f"{graph_path}: fused graph logits differ from torch by up to {error:.3g}")
 
 
 def cut_to_last_position(model: onnx.ModelProto) -> None:
@@ -203,7 +285,8 @@ def quantize_int8(source: Path, target: Path) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
             op_types_to_quantize=["MatMul"],
-            extra_options={"MatMulConstBOnly": True},
+            # onnx shape inference cannot type the outputs of com.microsoft ops (fused graph): all are fp32
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
             use_external_data_format=bool(external_data_files(source)),
         )
     except Exception as exc:  # onnxruntime.quantization raises assorted errors
