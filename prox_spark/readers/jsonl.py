@@ -36,6 +36,7 @@ from prox_spark.readers.records import (
     metadata_json,
     usable_id,
 )
+from prox_spark.readers.storage import arrow_location, open_input
 
 _BOM = b"\xef\xbb\xbf"
 _READ_SIZE = 1 << 20
@@ -199,7 +200,7 @@ def read_jsonl(
     source = os.fspath(path)
     limit = max_line_bytes if max_line_bytes is not None else default_max_line_bytes(max_text_bytes)
     try:
-        fh = open(source, "rb")
+        fh = open_input(source)
     except OSError as exc:
         yield Quarantined(source, None, "", Reason.UNREADABLE_FILE, f"cannot open: {describe_exception(exc)}")
         return
@@ -301,7 +302,7 @@ def read_parquet(
 
     source = os.fspath(path)
     try:
-        pf = pq.ParquetFile(source)
+        pf = pq.ParquetFile(arrow_location(source))
         n_groups = pf.metadata.num_row_groups
         group_rows = [pf.metadata.row_group(i).num_rows for i in range(n_groups)]
     except MemoryError:

@@ -56,6 +56,7 @@ from prox_spark.readers.records import (
     describe_exception,
     metadata_json,
 )
+from prox_spark.readers.storage import open_input
 
 HTML_MIME_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: resiliparse options: the full page as line-structured plain text (see the module docstring)
@@ -117,7 +118,7 @@ def read_warc(
     source = os.fspath(path)
     max_record = max_record_bytes if max_record_bytes is not None else default_max_record_bytes(max_text_bytes)
     try:
-        fh = open(source, "rb")
+        fh = open_input(source)
     except OSError as exc:
         yield Quarantined(source, None, "", Reason.UNREADABLE_FILE, f"cannot open: {describe_exception(exc)}")
         return
