@@ -46,8 +46,8 @@ REFINED = TableSpec(
         Column("doc_id", T.StringType(), "Stable document id: the input's id, else a sha256 content hash."),
         Column("text", T.StringType(), "Final text after both stages; empty string when dropped."),
         Column("kept", T.BooleanType(), "True when the document survives refining."),
-        Column("drop_stage", T.StringType(), "Stage that dropped the document (doc, chunk) or null."),
-        Column("drop_reason", T.StringType(), "Why it was dropped (doc_program_drop, kept_fraction_too_low, too_few_words, ...)."),
+        Column("drop_stage", T.StringType(), "Stage that dropped the document (rules, doc, chunk) or null."),
+        Column("drop_reason", T.StringType(), "Why it was dropped (doc_program_drop, kept_fraction_too_low, too_few_words, or the rule's reason: gopher_*, c4_*, fineweb_*, ...)."),
         Column("program_ignored", T.BooleanType(), "True when the chunk program had too many errors and the doc-stage text was kept."),
         Column("words_before", T.LongType(), "Words (str.split) of the input text."),
         Column("words_after", T.LongType(), "Words of the final text."),
@@ -68,11 +68,11 @@ PROGRAMS = TableSpec(
         Column("run_id", T.StringType(), "Run that produced the row."),
         Column("shard", T.StringType(), "Corpus shard (input file)."),
         Column("doc_id", T.StringType(), "Document id (joins refined.doc_id)."),
-        Column("stage", T.StringType(), "doc or chunk."),
+        Column("stage", T.StringType(), "rules, doc or chunk."),
         Column("chunk_index", T.LongType(), "Chunk number within the document (chunk stage), null for the doc stage."),
         Column("first_line", T.LongType(), "First document line of the chunk (0-based)."),
         Column("last_line", T.LongType(), "Last document line of the chunk (inclusive)."),
-        Column("model_id", T.StringType(), "Refining model id from its manifest."),
+        Column("model_id", T.StringType(), "Refining model id from its manifest; rules:<preset> for the rules stage."),
         Column("program", T.StringType(), "Program text as generated."),
         Column("ops", OPS_TYPE, "Parsed program lines with per-op status (applied, not_found, out_of_range, parse_error, ignored, skipped)."),
         Column("errors", T.LongType(), "Errors counted for this program's lines."),
@@ -84,6 +84,8 @@ PROGRAMS = TableSpec(
         Column("lines_after", T.LongType(), "Document lines after this stage."),
         Column("prompt_tokens", T.LongType(), "Tokens in the model prompt."),
         Column("latency_ms", T.DoubleType(), "Model time attributed to this program (batch time ÷ batch size)."),
+        Column("clipped_ops", T.LongType(), "Chunk stage with models.clip_chunk_programs: remove_lines ops the chunk-range guard narrowed to the chunk's lines or dropped (0 otherwise)."),
+        Column("model_program", T.StringType(), "The model's program text when the chunk-range guard rewrote it (`program` then holds the clipped program that ran); null otherwise."),
     ),
     ("stage",),
 )
@@ -122,6 +124,7 @@ RUNS = TableSpec(
         Column("words_before", T.LongType(), "Words in all read documents."),
         Column("words_after", T.LongType(), "Words in kept documents."),
         Column("stage_seconds_json", T.StringType(), "Seconds per stage as JSON."),
+        Column("mode", T.StringType(), "pipeline.mode of the run: prox, prox-doc, rules or rules+prox (null: before modes existed)."),
     ),
 )
 
@@ -180,6 +183,8 @@ def replace_rows(df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: s
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", condition)
+        # tables written before a column was added (e.g. programs.clipped_ops) gain it instead of failing
+        .option("mergeSchema", "true")
     )
     where = table_location(output, spec)
     if output.database:

@@ -11,6 +11,9 @@ Public, stable API:
 - ``PRESETS`` / ``get_preset(name)``: ``gopher``, ``c4``, ``fineweb``, ``gopher_c4_fineweb``.
 - ``apply_rules_batch(texts, preset) -> pandas.DataFrame`` with ``RULES_BATCH_COLUMNS`` (pandas is imported
   only when it is called).
+- ``rules_stage_batch(texts, preset) -> pandas.DataFrame`` with ``RULES_STAGE_COLUMNS``: the chain as a
+  refine-job stage (decision, program text and ops describing removed lines, counts);
+  ``removed_line_ranges(before, after)``.
 """
 
 from prox_spark.rules.base import (
@@ -27,6 +30,7 @@ from prox_spark.rules.c4 import C4Quality
 from prox_spark.rules.fineweb import FineWebQuality
 from prox_spark.rules.gopher import GopherQuality, GopherRepetition
 from prox_spark.rules.presets import INVALID_TEXT, PRESETS, RULES_BATCH_COLUMNS, apply_rules_batch, get_preset
+from prox_spark.rules.stage import RULES_STAGE_COLUMNS, removed_line_ranges, rules_stage_batch
 
 __all__ = [
     "C4Quality",
@@ -40,10 +44,13 @@ __all__ = [
     "NonEmptyText",
     "PRESETS",
     "RULES_BATCH_COLUMNS",
+    "RULES_STAGE_COLUMNS",
     "Rule",
     "RuleChain",
     "RuleResult",
     "RuleStats",
     "apply_rules_batch",
     "get_preset",
+    "removed_line_ranges",
+    "rules_stage_batch",
 ]

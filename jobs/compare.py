@@ -1,0 +1,185 @@
+"""Raw vs rules vs ProX: refine one corpus four ways, pre-train the same model on each, compare.
+
+    python -m jobs.compare --conf conf/compare_local.yaml [key.sub=value ...]      (make compare)
+
+Steps, all under ``out_dir``:
+
+1. ``corpus/`` + ``held_out.jsonl`` from the shared data (``prox_spark.comparison.build_corpus``: noisy pages,
+   WARC-extracted pages, DCLM documents; held out: clean text of test-split pages that are not in the corpus).
+2. ``<variant>/`` Delta tables: ``raw`` is the corpus as read (one kept row per document), the others are the
+   refine job (``jobs.refine``) with ``pipeline.mode`` rules / prox-doc / prox and the refine config's models.
+3. ``<variant>/pretrain/``: ``jobs.pretrain``'s loop on that table with the same model, seed and schedule
+   and the same number of steps, i.e. an equal token budget (a variant with fewer tokens repeats epochs),
+   the same tokenizer (trained on ``raw``), evaluated on the held-out texts.
+4. ``comparison.{md,json}`` and ``loss_curves.png`` (``prox_spark.comparison.write_report``).
+
+Each variant's folder is rebuilt from scratch on every run, so the table never mixes runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_report
+from prox_spark.config import ConfigError, build, load_config
+
+log = logging.getLogger("prox_spark.compare")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    #: the shared real-data folder (read in place)
+    shared_data: str = str(REPO_ROOT.parent / "shared" / "data")
+    #: noisy pages from the cleaning set (0: every page outside the held-out split)
+    max_pages: int = 0
+    #: DCLM documents (0: all 399)
+    max_dclm: int = 0
+    warc_pages: bool = True
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    out_dir: str = "out/compare"
+    corpus: CorpusSettings = field(default_factory=CorpusSettings)
+    #: refine job config (models, serving settings); input/output/mode/run_id are set per variant
+    refine_conf: str = "conf/local.yaml"
+    #: extra refine overrides as a mapping of dotted keys (e.g. {"models.doc.batch_size": 32})
+    refine: dict = field(default_factory=dict)
+    #: a ``prox_spark.pretrain.train.PretrainConfig`` mapping shared by all variants; out_dir, data.table,
+    #: data.tokenizer and eval.path are set per variant
+    pretrain: dict = field(default_factory=dict)
+
+
+def _refine_variant(spark, cfg: CompareConfig, corpus: Path, out: Path, mode: str):
+    """Run the refine job in ``mode`` into ``out``; returns its run summary."""
+    from jobs.refine import preflight, run_refine
+
+    overrides = [f"{key}={value}" for key, value in cfg.refine.items()]
+    overrides += [f"input.path={corpus}", f"output.path={out}", f"pipeline.mode={mode}", f"run_id=compare-{mode}"]
+    config = load_config(cfg.refine_conf, overrides)
+    return run_refine(spark, config, preflight(config))
+
+
+def _write_raw(spark, corpus: Path, out: Path) -> int:
+    """The unrefined variant: every corpus document as a kept row of a Delta table (``text``, ``kept``)."""
+    from pyspark.sql import functions as F
+
+    docs = spark.read.json(str(corpus)).select("id", "text").where(F.length(F.trim("text")) > 0)
+    docs.withColumn("kept", F.lit(True)).write.format("delta").mode("overwrite").save(str(out / "refined"))
+    return docs.count()
+
+
+def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
+    """(kept documents, their tokens + one EOS each) of a refined table's latest version, as pre-training sees them."""
+    from deltalake import DeltaTable
+
+    from prox_spark.models import load_tokenizer
+
+    frame = DeltaTable(str(table)).to_pandas(columns=["text", "kept"])
+    texts = [t for t, k in zip(frame["text"], frame["kept"]) if k and isinstance(t, str) and t]
+    tokenizer = load_tokenizer(str(tokenizer_path))
+    return len(texts), sum(len(enc.ids) + 1 for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
+
+
+def _pretrain(cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool) -> dict:
+    from prox_spark.pretrain.train import PretrainConfig, train
+
+    raw = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.pretrain.items()}
+    raw["out_dir"] = str(out)
+    raw.setdefault("data", {}).update(table=str(table / "refined"), tokenizer=str(tokenizer), version=-1)
+    if not first:  # the tokenizer trained on the raw variant serves every variant
+        raw["data"]["tokenizer_train_vocab"] = 0
+    raw.setdefault("eval", {})["path"] = str(held_out)
+    raw.setdefault("checkpoint", {}).update(resume=False)
+    return train(build(PretrainConfig, raw, "pretrain")).metrics
+
+
+def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
+    """Run every variant and write the report; returns the report's paths."""
+    out_dir = Path(cfg.out_dir).resolve()
+    corpus_dir, held_out = out_dir / "corpus", out_dir / "held_out.jsonl"
+    counts = build_corpus(cfg.corpus.shared_data, corpus_dir, held_out, max_pages=cfg.corpus.max_pages,
+                          max_dclm=cfg.corpus.max_dclm, warc_pages=cfg.corpus.warc_pages)
+    log.info("corpus: %s", counts)
+    if spark is None:
+        from jobs.spark import get_session
+
+        session = load_config(cfg.refine_conf, [f"{k}={v}" for k, v in cfg.refine.items()]).spark
+        spark = get_session("prox-spark-compare", master=session.master,
+                            shuffle_partitions=session.shuffle_partitions, extra_conf=session.conf)
+    tokenizer = out_dir / "tokenizer.json"
+    tokenizer.unlink(missing_ok=True)
+    results, parameters = [], None
+    for name, mode in VARIANTS.items():
+        folder = out_dir / name
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        if mode is None:
+            docs_in = _write_raw(spark, corpus_dir, folder)
+        else:
+            summary = _refine_variant(spark, cfg, corpus_dir, folder, mode)
+            if summary.quarantined:
+                log.warning("%s: %d records quarantined: %s", name, summary.quarantined, summary.quarantine_reasons)
+            docs_in = summary.kept + summary.dropped
+        refine_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # raw comes first and trains the tokenizer; a later variant that kept nothing cannot be trained on
+        kept = _kept_tokens(folder / "refined", tokenizer) if tokenizer.exists() else None
+        metrics = {}
+        if kept is None or kept[1]:
+            metrics = _pretrain(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None)
+        else:
+            log.warning("%s kept no text: not trained, no perplexity", name)
+        train_seconds = time.perf_counter() - t0
+        docs_kept, tokens_kept = kept or _kept_tokens(folder / "refined", tokenizer)
+        curve = metrics.get("loss_curve", [])
+        results.append(VariantResult(
+            name=name, mode=mode, docs_in=docs_in, docs_kept=docs_kept, tokens_kept=tokens_kept,
+            tokens_trained=int(metrics.get("tokens_seen", 0)),
+            epochs=metrics["tokens_seen"] / tokens_kept if metrics else 0.0,
+            held_out_ppl=metrics.get("final_eval_ppl"), final_train_loss=curve[-1]["loss"] if curve else None,
+            loss_curve=curve, refine_seconds=round(refine_seconds, 1), train_seconds=round(train_seconds, 1),
+        ))
+        parameters = metrics.get("parameters", parameters)
+        log.info("%s: %s", name, results[-1].__dict__ | {"loss_curve": "..."})
+    meta = {
+        "token_budget": results[0].tokens_trained,
+        "corpus": counts.__dict__ | {"documents": counts.documents},
+        "held_out": f"{counts.held_out} clean texts ({held_out.name}): teacher_trafilatura_precision of the "
+                    "test-split pages of the shared cleaning set, which are not in the corpus",
+        "parameters": parameters,
+        "refine_conf": cfg.refine_conf,
+        "refine_overrides": cfg.refine,
+        "pretrain": cfg.pretrain,
+    }
+    return write_report(results, out_dir, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--conf", required=True, help="YAML config (conf/compare_local.yaml)")
+    parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. pretrain.train.max_steps=20")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stdout)
+    try:
+        cfg = load_config(args.conf, args.overrides, cls=CompareConfig)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = run_compare(cfg)
+    print(paths["md"].read_text(encoding="utf-8"))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The raw / rules / ProX comparison without Spark or torch: its corpus, its held-out set, its report.
+
+``jobs/compare.py`` refines one corpus four ways and pre-trains the same small model on each variant at an
+equal token budget; this module builds the inputs and writes the result table, so both can be tested and
+reused (notebooks) on their own.
+
+Corpus (``build_corpus``) from the shared real data, read in place: the *noisy* page text (menus, footers,
+cookie notices, as in Common Crawl WET extracts) of the trafilatura evaluation pages, the WARC-extracted
+pages, and the DCLM human-labelled documents (good and bad alike: the refiner has to tell them apart).
+
+Held-out set: the clean main text (teacher extraction ``teacher_trafilatura_precision``) of the evaluation
+pages in the ``test`` split of ``prox_spark.training.seed.split_of``, which are also left out of the corpus.
+Those pages were not used to train the default refining models either (the seed builders hold out the same
+split), so neither the refiner nor the pre-trained model has seen them. Clean text is what a refined corpus
+is meant to teach: a model trained on boilerplate-heavy text spends capacity on menus and share links that
+never occur there, so lower perplexity on it is the paper's "better pre-training data" at our scale.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from prox_spark.training.seed import split_of
+
+#: variants in table order: name → refine ``pipeline.mode`` (None: the corpus as read, no refining)
+VARIANTS: dict[str, str | None] = {"raw": None, "rules": "rules", "prox-doc": "prox-doc", "prox": "prox"}
+
+CLEANING_PAGES = "cleaning/trafilatura_eval_segments.jsonl.gz"
+WARC_EXTRACTED = ("cleaning/dolma_warc_extracted.jsonl", "cleaning/resiliparse_warc_extracted.jsonl")
+DCLM_DOCS = "quality/dclm_human_labels.jsonl"
+HELD_OUT_FIELD = "teacher_trafilatura_precision"
+
+
+@dataclass(frozen=True)
+class CorpusCounts:
+    """How many documents of each source went into the corpus, and how many held-out texts."""
+
+    pages: int
+    warc_pages: int
+    dclm_docs: int
+    held_out: int
+
+    @property
+    def documents(self) -> int:
+        return self.pages + self.warc_pages + self.dclm_docs
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def build_corpus(shared_data: str | Path, corpus_dir: str | Path, held_out_path: str | Path, *,
+                 max_pages: int = 0, max_dclm: int = 0, warc_pages: bool = True) -> CorpusCounts:
+    """Write the corpus (``pages.jsonl``, ``warc.jsonl``, ``dclm.jsonl``: one input shard each, ``id`` +
+    ``text``) and the held-out clean texts (``held_out_path``, field ``text``). ``max_*``: 0 means all."""
+    shared, corpus = Path(shared_data), Path(corpus_dir)
+    pages, held_out = [], []
+    for page in _jsonl(shared / CLEANING_PAGES):
+        if split_of(page["id"]) == "test":
+            if (page.get(HELD_OUT_FIELD) or "").strip():
+                held_out.append({"id": page["id"], "text": page[HELD_OUT_FIELD]})
+        elif page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
+            pages.append({"id": f"page-{page['id']}", "text": page["noisy_text"], "url": page.get("url")})
+    warc = []
+    if warc_pages:
+        for name in WARC_EXTRACTED:
+            for i, page in enumerate(_jsonl(shared / name)):
+                if (page.get("noisy_text") or "").strip():
+                    warc.append({"id": f"{Path(name).stem}-{i}", "text": page["noisy_text"], "url": page.get("url")})
+    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in _jsonl(shared / DCLM_DOCS) if d["text"].strip()]
+    dclm = dclm[:max_dclm] if max_dclm else dclm
+    counts = CorpusCounts(
+        pages=_write_jsonl(corpus / "pages.jsonl", pages),
+        warc_pages=_write_jsonl(corpus / "warc.jsonl", warc) if warc else 0,
+        dclm_docs=_write_jsonl(corpus / "dclm.jsonl", dclm),
+        held_out=_write_jsonl(Path(held_out_path), held_out),
+    )
+    if not counts.held_out:
+        raise ValueError(f"no held-out pages in {shared / CLEANING_PAGES}: the comparison needs a clean eval set")
+    return counts
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One variant's row of the comparison table."""
+
+    name: str
+    mode: str | None
+    docs_in: int
+    docs_kept: int
+    tokens_kept: int
+    tokens_trained: int
+    epochs: float
+    held_out_ppl: float | None
+    final_train_loss: float | None
+    loss_curve: list[dict]
+    refine_seconds: float
+    train_seconds: float
+
+
+def write_report(results: list[VariantResult], out_dir: str | Path, meta: dict) -> dict[str, Path]:
+    """``comparison.md``, ``comparison.json`` and ``loss_curves.png`` under ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = next((r for r in results if r.name == "raw"), None)
+    rows = []
+    for r in results:
+        vs_raw = (r.held_out_ppl / raw.held_out_ppl - 1.0) if raw and raw.held_out_ppl and r.held_out_ppl else None
+        rows.append({**r.__dict__, "ppl_vs_raw": vs_raw})
+    paths = {"json": out / "comparison.json", "md": out / "comparison.md", "png": out / "loss_curves.png"}
+    paths["json"].write_text(json.dumps({"meta": meta, "variants": rows}, indent=2), encoding="utf-8")
+    paths["md"].write_text(_markdown(rows, meta), encoding="utf-8")
+    _plot(results, paths["png"])
+    return paths
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _markdown(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "| variant | docs kept | tokens kept | epochs at budget | held-out ppl | vs raw | final train loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['docs_kept']:,} / {r['docs_in']:,} | {r['tokens_kept']:,} | {_fmt(r['epochs'], '.2f')} "
+            f"| {_fmt(r['held_out_ppl'], '.2f')} | {_fmt(r['ppl_vs_raw'], '+.1%')} | {_fmt(r['final_train_loss'], '.3f')} |"
+        )
+    budget = meta.get("token_budget")
+    head = [f"# Raw vs rules vs ProX at an equal token budget ({budget:,} training tokens per variant)", ""]
+    foot = ["", "Loss curves: `loss_curves.png`; everything above and the curves: `comparison.json`.", ""]
+    foot += [f"- {k}: {v}" for k, v in meta.items()]
+    return "\n".join(head + lines + foot) + "\n"
+
+
+def _plot(results: list[VariantResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on workers or CI
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        label = f"{r.name} (held-out ppl {_fmt(r.held_out_ppl, '.1f')})"
+        ax.plot([p["tokens"] for p in r.loss_curve], [p["loss"] for p in r.loss_curve], label=label)
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("training loss")
+    ax.set_title("Same model, same token budget, four versions of one corpus")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

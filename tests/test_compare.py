@@ -1,0 +1,41 @@
+"""``jobs/compare.py`` on a tiny corpus: four variants refined and trained, the table files consistent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jobs.compare import CompareConfig, run_compare
+from prox_spark.comparison import VARIANTS
+from prox_spark.config import load_config
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def test_compare_writes_the_table_for_four_variants(spark, untrained_models, shared_data, tmp_path):
+    cfg = load_config("conf/compare_local.yaml", [
+        f"out_dir={tmp_path / 'compare'}", f"corpus.shared_data={shared_data}", "corpus.max_pages=3",
+        "corpus.max_dclm=3", "corpus.warc_pages=false",
+        f"refine={{models.doc.path: {untrained_models['doc']}, models.chunk.path: {untrained_models['chunk']}, "
+        "models.chunk.max_new_tokens: 16, models.doc.max_new_tokens: 16, input.partitions: 1}",
+        "pretrain.train.max_steps=2", "pretrain.train.batch_size=2", "pretrain.data.tokenizer_train_vocab=300",
+        "pretrain.eval.max_blocks=4",
+    ], cls=CompareConfig)
+    paths = run_compare(cfg, spark=spark)
+    assert all(path.is_file() and path.stat().st_size for path in paths.values())
+    report = json.loads(paths["json"].read_text())
+    rows = {row["name"]: row for row in report["variants"]}
+    assert list(rows) == list(VARIANTS)
+    assert report["meta"]["corpus"]["documents"] == 6
+    assert rows["raw"]["docs_kept"] == rows["raw"]["docs_in"] == 6
+    budget = report["meta"]["token_budget"]
+    assert budget == 2 * 2 * 128
+    for row in rows.values():
+        assert row["docs_in"] == 6 and 0 <= row["docs_kept"] <= 6
+        assert row["tokens_kept"] <= rows["raw"]["tokens_kept"]
+        if row["tokens_kept"]:  # trained on the same budget, evaluated on the same held-out text
+            assert row["tokens_trained"] == budget and row["held_out_ppl"] > 1
+            assert [p["step"] for p in row["loss_curve"]][-1] == 2
+    table = paths["md"].read_text()
+    assert all(f"| {name} |" in table for name in VARIANTS)
