@@ -32,6 +32,7 @@ help:
 	@echo "make venv    create/refresh $(VENV) with -e .[$(EXTRAS)] (skipped when up to date)"
 	@echo "make jars    fetch the Delta jars once into $(JARS_DIR) (no network when present)"
 	@echo "make bench   run the benchmarks in benchmarks/ (BENCH_ARGS passes through)"
+	@echo "make compare raw vs rules vs ProX: refine the shared data four ways, pre-train on each -> $(COMPARE_OUT)"
 	@echo "make wheel   build the prox-spark wheel (no dependencies bundled) into $(DIST_DIR)/ for Databricks/EMR"
 
 # pip runs only when pyproject.toml (sha256) or EXTRAS changed since the stamp was written; when only the
@@ -100,6 +101,17 @@ bench: venv
 	done
 	if [ "$$ran" -eq 0 ]; then echo "bench: no benchmarks in benchmarks/"; fi
 
+# Raw vs rules vs ProX-doc vs ProX at an equal token budget on the shared data (about 30 minutes on 2 cores):
+# comparison.{md,json} and loss_curves.png under $(COMPARE_OUT). COMPARE_ARGS passes key=value overrides.
+COMPARE_OUT ?= out/compare
+COMPARE_ARGS ?=
+
+.PHONY: compare
+
+compare: venv jars
+	@"$(PY)" -m jobs.compare --conf conf/compare_local.yaml out_dir="$(COMPARE_OUT)" \
+	  corpus.shared_data="$(abspath $(SHARED_DATA))" $(COMPARE_ARGS)
+
 # The deployable wheel: prox_spark, udfs and jobs (jobs/refine.py is the spark-submit entry point), without
 # its dependencies (clusters install them: pip resolves the base deps, `[gpu]`/`[cpu]` picks the runtime).
 # Built from a clean copy of the sources (no build/, egg-info or __pycache__), so stale build output never
@@ -114,7 +126,9 @@ wheel: venv
 
 # --- default refining models (prox_spark/resources/models, committed) -------------------------------
 # `make models`: tokenizer (4096 BPE) -> seed data (out/models/seed) -> tiny doc + chunk models trained
-# from scratch on 2 CPU threads (seeded: the same data gives the same models) -> ONNX fp32 export ->
+# from scratch on 2 CPU threads (seeded: the same data gives the same models): a short next-token
+# pre-training on the seed files' train-split text, SFT, the doc keep threshold calibrated on validation ->
+# ONNX fp32 export ->
 # evaluation reports (prox_spark/resources/models/reports). `make models-large` trains bigger models
 # into out/models/large (about 20 minutes; not run in CI). SHARED_DATA is read in place, never copied.
 SHARED_DATA ?= ../shared/data
@@ -131,7 +145,8 @@ models: venv
 	for kind in doc chunk; do
 	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_tiny.yaml" \
 	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
-	    work_dir="$(MODELS_WORK)/train/$${kind}_tiny" export_dir="$(MODELS_DIR)/$$kind" $(TRAIN_ARGS)
+	    work_dir="$(MODELS_WORK)/train/$${kind}_tiny" export_dir="$(MODELS_DIR)/$$kind" \
+	    pretrain_seed_files="[$(MODELS_WORK)/seed/doc.jsonl,$(MODELS_WORK)/seed/chunk.jsonl]" $(TRAIN_ARGS)
 	done
 	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
 	  --doc-model "$(MODELS_DIR)/doc" --chunk-model "$(MODELS_DIR)/chunk" --chunk-max-tokens 128 \

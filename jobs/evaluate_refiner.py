@@ -57,6 +57,8 @@ def _training_section(train_log: str | None) -> dict[str, Any]:
         "train_examples": result["train_examples"],
         "seconds (train + export)": result["seconds"],
         "stopped": result["stopped"],
+        **({"lm_pretraining": result["pretrain"]} if result.get("pretrain") else {}),
+        **({"keep_threshold_calibration": result["calibration"]} if result.get("calibration") else {}),
         "history": result["history"],
     }
 

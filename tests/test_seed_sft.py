@@ -287,11 +287,32 @@ def test_short_sft_run_lowers_validation_loss(tmp_path):
     assert [h["step"] for h in result.history] == [40, 80]
     assert result.history[-1]["val_loss"] < before * 0.5
     assert result.best_metric == pytest.approx(1.0), result.history  # greedy keep/drop all right
+    assert result.calibration["validation_f1"] == pytest.approx(1.0)  # the keep threshold, calibrated
     assert (Path(result.best_dir) / "tokenizer.json").is_file()
     log = json.loads((tmp_path / "work" / "train_log.json").read_text())
     assert log["result"]["best_step"] == result.best_step
     again = train(config)  # same seed, same run
     assert [h["val_loss"] for h in again.history] == pytest.approx([h["val_loss"] for h in result.history], rel=1e-5)
+
+
+def test_lm_pretraining_lowers_its_loss_and_reads_only_the_train_split(tmp_path):
+    from prox_spark.models import build_model, llama_config, save_tokenizer, train_tokenizer
+    from prox_spark.training.seed import read_seed
+    from prox_spark.training.sft import SFTConfig, lm_pretrain
+
+    texts = ["The study measured results carefully.", "BUY CHEAP pills now click here!!!"] * 20
+    tokenizer = train_tokenizer(texts, 320)
+    save_tokenizer(tokenizer, tmp_path / "tok")
+    seed_file = tmp_path / "doc.jsonl"
+    _synthetic_doc_seed(seed_file)
+    shape = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1, num_hidden_layers=1, max_position_embeddings=256)
+    model_config = llama_config("tiny", tokenizer=tokenizer, **shape)
+    config = SFTConfig(kind="doc", pretrain_steps=40, pretrain_seed_files=[str(seed_file)], pretrain_seq_len=32,
+                       pretrain_batch_size=8, warmup_steps=4, seed=0)
+    summary = lm_pretrain(build_model(model_config, seed=0), config, tokenizer, model_config.eos_token_id)
+    assert summary["last_loss"] < summary["first_loss"] * 0.6, summary
+    train_only = sum(len(tokenizer.encode(e.input).ids) + 1 for e in read_seed(seed_file, "train"))
+    assert summary["corpus_tokens"] == train_only
 
 
 # --- the default models ----------------------------------------------------------------------------

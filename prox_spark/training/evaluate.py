@@ -17,8 +17,9 @@ Metrics (prox-reference.md §4.3, paper A.3):
   ``must_keep`` snippets still in the output and the ``must_remove`` snippets gone from it, the numbers
   ``trafilatura_eval_baselines.txt`` reports for extractors (snippets not verbatim in the page are not
   counted). A dropped page keeps nothing and removes everything. Beside the reference pipeline the
-  report shows the chunk model with its removals clipped to its own chunk (``clip_to_chunk``), a guard
-  the reference does not have, to show how much of the damage comes from line numbers outside the chunk.
+  report shows the chunk model with its removals clipped to its own chunk (the pipeline's chunk-range
+  guard, ``prox_spark.pipeline.guard.clip_to_chunk``, ``models.clip_chunk_programs``), which the reference
+  does not have, to show how much of the damage comes from line numbers outside the chunk.
 
 Reports: ``write_report(report, path_stem)`` writes ``<stem>.json`` and ``<stem>.md``.
 """
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from prox_spark.chunking import chunk_document, token_counter
+from prox_spark.pipeline.guard import clip_to_chunk
 from prox_spark.programs import RemoveAllLines, RemoveLines, execute, parse
 from prox_spark.prompts import Kind, encode_prompt
 
@@ -87,6 +89,31 @@ def doc_keeps(program: str) -> bool:
 def doc_f1(gold_programs: Sequence[str], predicted_programs: Sequence[str]) -> F1:
     """Doc-stage F1, keep = positive."""
     return binary_f1([doc_keeps(p) for p in gold_programs], [doc_keeps(p) for p in predicted_programs])
+
+
+def calibrate_keep_threshold(margins: Sequence[float], gold_keep: Sequence[bool]) -> dict[str, Any]:
+    """The keep threshold on logit margins (keep iff margin >= threshold) that maximises keep F1 on
+    labelled (validation) documents; ties go to the threshold nearest 0.0, the uncalibrated argmax.
+
+    Candidates lie midway between neighbouring margins (and one step beyond each end), never on a
+    margin, so the few-ulp difference between torch and onnxruntime logits cannot flip a document.
+    """
+    if len(margins) != len(gold_keep) or not margins:
+        raise ValueError(f"{len(margins)} margins for {len(gold_keep)} labels")
+    values = sorted(set(margins))
+    candidates = [values[0] - 1.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1.0]
+
+    def f1_at(threshold: float) -> float:
+        return binary_f1(list(gold_keep), [m >= threshold for m in margins]).f1
+
+    best = max(candidates, key=lambda t: (f1_at(t), -abs(t)))
+    return {
+        "threshold": round(best, 6),
+        "validation_f1": f1_at(best),
+        "validation_f1_at_zero": f1_at(0.0),
+        "validation_examples": len(margins),
+        "validation_keep_rate": sum(m >= best for m in margins) / len(margins),
+    }
 
 
 def removed_lines(program: str, n_doc_lines: int) -> set[int]:
@@ -213,25 +240,12 @@ def generate_programs(
     return [(tokenizer.decode(g.tokens, skip_special_tokens=False), g.stopped_at_eos) for g in generations]
 
 
-def clip_to_chunk(program: str, first_line: int, last_line: int) -> str:
-    """The program with every readable ``remove_lines`` clipped to lines ``first_line..last_line`` (its
-    chunk), and dropped when nothing of it is left; all other lines unchanged.
+def score_doc_programs(model_dir: str | Path, texts: Sequence[str], *, batch_size: int = 16) -> list[str]:
+    """Doc programs as the pipeline's default score mode writes them (the manifest's keep threshold)."""
+    from prox_spark.pipeline import StageModel, write_doc_programs
 
-    Not part of the reference pipeline, which lets a chunk's program remove any line of the document: a
-    guard for small models, whose commonest error is a line number from outside the chunk (measured on
-    the default chunk model: 56% of the lines it removed lay outside the chunk it was shown). Reported
-    beside the reference behaviour, never instead of it.
-    """
-    kept = []
-    for line in parse(program, stage="chunk", dialect="reference").lines:
-        op = line.op
-        if isinstance(op, RemoveLines) and line.errors == 0:
-            start, end = max(op.start, first_line), min(op.end, last_line)
-            if start <= end:
-                kept.append(f"remove_lines(line_start={start}, line_end={end})")
-            continue
-        kept.append(line.source_text)
-    return "\n".join(kept)
+    model = StageModel.load(model_dir, provider="cpu")
+    return [p.program for p in write_doc_programs(model, texts, mode="score", batch_size=batch_size)]
 
 
 @dataclass(frozen=True)
@@ -263,7 +277,7 @@ def refine_pages(
 
     doc_programs = ["keep_doc()"] * len(texts)
     if doc_model is not None:
-        doc_programs = [p for p, _ in generate_programs(doc_model, "doc", texts, batch_size=batch_size)]
+        doc_programs = score_doc_programs(doc_model, texts, batch_size=batch_size)
     chunk_programs = [""] * len(texts)
     if chunk_model is not None:
         tokenizer = load_tokenizer(Path(chunk_model) / load_manifest(chunk_model).tokenizer_file)
@@ -278,7 +292,7 @@ def refine_pages(
         per_page: dict[int, list[str]] = {}
         for owner, chunk, (program, _) in zip(owners, chunks, outputs):
             if clip:
-                program = clip_to_chunk(program, chunk.first_line, chunk.last_line)
+                program = clip_to_chunk(program, chunk.first_line, chunk.last_line).program
             per_page.setdefault(owner, []).append(program)
         chunk_programs = ["\n".join(per_page.get(i, [])) for i in range(len(texts))]
     results = []
@@ -391,18 +405,25 @@ def evaluate_cleaning(
     rows.append({"name": "chunk model + executor", **snippet_scores([r.text for r in chunk_only], pages), **_page_stats(chunk_only)})
     clipped = refine_pages(texts, doc_model=None, chunk_model=chunk_model, chunk_max_tokens=chunk_max_tokens, batch_size=batch_size, clip=True)
     rows.append(
-        {"name": "chunk model, removals clipped to their chunk (not reference)", **snippet_scores([r.text for r in clipped], pages), **_page_stats(clipped)}
+        {"name": "chunk model, removals clipped to their chunk (models.clip_chunk_programs)", **snippet_scores([r.text for r in clipped], pages), **_page_stats(clipped)}
     )
     if doc_model is not None:
         # the chunk programs do not depend on the doc decision: the pipeline reuses them for kept pages
         started = time.perf_counter()
-        doc_programs = [p for p, _ in generate_programs(doc_model, "doc", texts, batch_size=batch_size)]
+        doc_programs = score_doc_programs(doc_model, texts, batch_size=batch_size)
         timings["doc_stage_s"] = time.perf_counter() - started
         full = [
             r if doc_keeps(program) else PageResult(program, "", "", False, "doc_program_drop", 0)
             for r, program in zip(chunk_only, doc_programs)
         ]
         rows.append({"name": "doc + chunk models + executor", **snippet_scores([r.text for r in full], pages), **_page_stats(full)})
+        guarded = [
+            r if doc_keeps(program) else PageResult(program, "", "", False, "doc_program_drop", 0)
+            for r, program in zip(clipped, doc_programs)
+        ]
+        rows.append(
+            {"name": "doc + chunk models, chunk removals clipped (conf/local.yaml)", **snippet_scores([r.text for r in guarded], pages), **_page_stats(guarded)}
+        )
     return {"split": split, "pages": len(pages), "rows": rows, "published": published_baselines(data_dir), "timings": timings}
 
 
@@ -436,13 +457,24 @@ def evaluate_model_on_seed(
     if max_examples is not None:
         examples = examples[:max_examples]
     started = time.perf_counter()
-    outputs = generate_programs(model_dir, kind, [e.input for e in examples], batch_size=batch_size)
-    elapsed = time.perf_counter() - started
     gold = [e.target for e in examples]
-    predicted = [p for p, _ in outputs]
     if kind == "doc":
+        # score mode, as the pipeline runs by default: the logit margin against the manifest's threshold
+        from prox_spark.pipeline import StageModel
+        from prox_spark.pipeline.stages import DOC_CHOICES, doc_keep_margins
+
+        model = StageModel.load(model_dir, provider="cpu")
+        margins = doc_keep_margins(model, [e.input for e in examples], batch_size=batch_size)
+        threshold = model.manifest.doc_keep_threshold
+        predicted = [DOC_CHOICES[0] if m >= threshold else DOC_CHOICES[1] for m in margins]
+        elapsed = time.perf_counter() - started
         metrics = doc_metrics(gold, predicted)
+        metrics["doc_keep_threshold"] = threshold
+        metrics["doc_f1_at_threshold_0"] = doc_f1(gold, [DOC_CHOICES[0] if m >= 0 else DOC_CHOICES[1] for m in margins]).f1
     else:
+        outputs = generate_programs(model_dir, kind, [e.input for e in examples], batch_size=batch_size)
+        elapsed = time.perf_counter() - started
+        predicted = [p for p, _ in outputs]
         metrics = chunk_metrics(
             gold,
             predicted,
@@ -511,7 +543,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     seed = report.get("seed_eval")
     if seed:
         lines += [f"## Seed split `{seed.get('split')}` ({seed.get('n')} examples)", ""]
-        keys = [k for k in ("doc_f1", "line_f1", "line_f1_clipped_to_chunk", "removed_outside_chunk", "accuracy", "exact_match", "execution_failure_rate", "malformed_rate",
+        keys = [k for k in ("doc_f1", "doc_keep_threshold", "doc_f1_at_threshold_0", "line_f1", "line_f1_clipped_to_chunk", "removed_outside_chunk", "accuracy", "exact_match", "execution_failure_rate", "malformed_rate",
                             "truncated_rate", "predicted_keep_rate", "gold_keep_rate", "keep_chunk_gold",
                             "keep_chunk_predicted", "seconds") if k in seed]
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(seed[k])} |" for k in keys] + [""]

@@ -37,7 +37,7 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from transformers import LlamaForCausalLM
 
 from prox_spark.models import build_model, llama_config, load_tokenizer, parameter_count
 from prox_spark.prompts import encode_prompt, encode_text
-from prox_spark.training.evaluate import chunk_metrics, doc_metrics
+from prox_spark.training.evaluate import calibrate_keep_threshold, chunk_metrics, doc_keeps, doc_metrics
 from prox_spark.training.seed import SeedExample, read_seed
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,19 @@ class SFTConfig:
     prompt_loss_sample: float = 1.0
     #: the chunk budget the seed chunks were cut with (recorded in the training log for inference)
     chunk_max_tokens: int = 384
+    #: steps of plain next-token pre-training before SFT (0: none), on the train-split inputs of
+    #: ``pretrain_seed_files`` (seed JSONL files; their validation and test inputs are never read)
+    pretrain_steps: int = 0
+    pretrain_seed_files: list = field(default_factory=list)
+    pretrain_seq_len: int = 256
+    pretrain_batch_size: int = 32
+    pretrain_learning_rate: float = 3e-3
+    #: share of positions (a seeded sample per step) the pre-training loss reads: the 4096-way LM head
+    #: costs more than the tiny model's body, so reading a quarter of them cuts a step's time severalfold
+    pretrain_loss_sample: float = 0.25
+    #: doc models: calibrate the score-mode keep threshold on the validation split (F1 of keep) and
+    #: write it into the manifest; False keeps 0.0 (the argmax)
+    calibrate_doc_threshold: bool = True
 
 
 @dataclass
@@ -136,6 +149,10 @@ class TrainResult:
     history: list[dict[str, Any]]
     best_dir: str
     export_dir: str = ""
+    #: pre-training phase: steps, tokens in its corpus, last loss, seconds (empty when off)
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    #: doc models: the calibrated keep threshold and validation F1 at it and at 0.0 (empty otherwise)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -258,6 +275,79 @@ def greedy_generate(
     return [results[i] for i in range(len(prompts))]
 
 
+def lm_pretrain(model: LlamaForCausalLM, config: SFTConfig, tokenizer: Any, eos_id: int) -> dict[str, Any]:
+    """Next-token pre-training on raw text before SFT: the paper's refiners start from a pre-trained LM,
+    ours from random weights, and the doc seed has only ~300 labelled documents. The corpus is the
+    train-split inputs of ``pretrain_seed_files`` (documents and line-numbered chunks as the models see
+    them), each followed by EOS and concatenated; every step reads ``pretrain_batch_size`` windows of
+    ``pretrain_seq_len`` tokens at seeded random offsets. Its own AdamW, warmup and cosine schedule."""
+    started = time.perf_counter()
+    stream: list[int] = []
+    for path in config.pretrain_seed_files:
+        for example in read_seed(path, "train"):
+            stream.extend(encode_text(tokenizer, example.input, add_special_tokens=True) + [eos_id])
+    width = config.pretrain_seq_len
+    if len(stream) <= width:
+        raise ValueError(f"pretrain_seed_files {config.pretrain_seed_files}: {len(stream)} tokens, fewer than one window")
+    tokens = torch.tensor(stream, dtype=torch.long)
+    rng = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.pretrain_learning_rate, betas=(0.9, 0.95), weight_decay=0.1)
+    schedule = replace(config, warmup_steps=min(config.warmup_steps, config.pretrain_steps // 10), max_steps=config.pretrain_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(schedule))
+    model.train()
+    losses: list[float] = []
+    for _ in range(config.pretrain_steps):
+        starts = torch.randint(0, len(stream) - width, (config.pretrain_batch_size,), generator=rng)
+        batch = torch.stack([tokens[i : i + width] for i in starts.tolist()])
+        hidden = model.model(input_ids=batch).last_hidden_state[:, :-1]
+        read = torch.rand(hidden.shape[:2], generator=rng) < config.pretrain_loss_sample
+        loss = F.cross_entropy(model.lm_head(hidden[read]).float(), batch[:, 1:][read])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        if len(losses) % 50 == 0:
+            logger.info("LM pre-training step %d: loss %.3f (%.0f s)", len(losses), losses[-1], time.perf_counter() - started)
+    summary = {
+        "steps": config.pretrain_steps,
+        "corpus_tokens": len(stream),
+        "first_loss": losses[0],
+        "last_loss": sum(losses[-20:]) / len(losses[-20:]),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    logger.info("LM pre-training %s", summary)
+    return summary
+
+
+@torch.no_grad()
+def doc_margins(model: LlamaForCausalLM, prompts: Sequence[Sequence[int]], tokenizer: Any, pad_id: int, batch_size: int = 32) -> list[float]:
+    """logit(keep_doc) - logit(drop_doc) at the deciding token after each prompt: the torch twin of the
+    serving side's ``prox_spark.pipeline.stages.doc_keep_margins``, for calibrating its threshold."""
+    from prox_spark.pipeline.stages import DOC_CHOICES
+
+    keep, drop = (encode_text(tokenizer, c, add_special_tokens=False) for c in DOC_CHOICES)
+    common = 0
+    while keep[common] == drop[common]:
+        common += 1
+    prefix, deciding = keep[:common], [keep[common], drop[common]]
+    model.eval()
+    margins: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = [list(p) + prefix for p in prompts[start : start + batch_size]]
+        width = max(len(p) for p in batch)
+        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, prompt in enumerate(batch):
+            input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
+            attention[row, width - len(prompt) :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits[:, -1, deciding]
+        margins.extend((logits[:, 0] - logits[:, 1]).float().tolist())
+    return margins
+
+
 def _lr_lambda(config: SFTConfig):
     def factor(step: int) -> float:
         if step < config.warmup_steps:
@@ -359,6 +449,7 @@ def _train(config: SFTConfig) -> TrainResult:
 
     model = build_model(model_config, seed=config.seed)
     n_params = parameter_count(model_config)
+    pretrain_summary = lm_pretrain(model, config, tokenizer, eos_id) if config.pretrain_steps else {}
     trained = list(model.named_parameters())
     decay = [p for n, p in trained if p.dim() >= 2]
     no_decay = [p for n, p in trained if p.dim() < 2]
@@ -447,9 +538,18 @@ def _train(config: SFTConfig) -> TrainResult:
         stopped=stopped,
         history=history,
         best_dir=str(best_dir),
+        pretrain=pretrain_summary,
     )
+    if config.kind == "doc" and config.calibrate_doc_threshold:
+        best_model = LlamaForCausalLM.from_pretrained(best_dir)
+        all_val = encode_examples(
+            [e for e in read_seed(config.seed_file, "validation") if e.kind == "doc"], tokenizer, **encode
+        )
+        margins = doc_margins(best_model, [i.prompt for i in all_val], tokenizer, pad_id, config.eval_batch_size)
+        result.calibration = calibrate_keep_threshold(margins, [doc_keeps(i.example.target) for i in all_val])
+        logger.info("doc keep threshold %s", result.calibration)
     if config.export_dir:
-        result.export_dir = str(export(config, best_dir))
+        result.export_dir = str(export(config, best_dir, result.calibration.get("threshold", 0.0)))
     result.seconds = round(time.perf_counter() - started, 1)
     (work_dir / "train_log.json").write_text(
         json.dumps({"config": asdict(config), "result": result.as_dict()}, indent=2) + "\n", encoding="utf-8"
@@ -457,7 +557,7 @@ def _train(config: SFTConfig) -> TrainResult:
     return result
 
 
-def export(config: SFTConfig, checkpoint: Path) -> Path:
+def export(config: SFTConfig, checkpoint: Path, doc_keep_threshold: float = 0.0) -> Path:
     """Export ``checkpoint`` to ``config.export_dir``, replacing what is there only once the new export
     has loaded (``export_model`` verifies it), so a failed export never leaves a broken model behind."""
     from prox_spark.training.export import export_model
@@ -475,6 +575,7 @@ def export(config: SFTConfig, checkpoint: Path) -> Path:
         max_prompt_tokens=config.max_prompt_tokens,
         max_new_tokens=config.max_new_tokens,
         precision="fp32",
+        doc_keep_threshold=doc_keep_threshold,
     )
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
