@@ -33,11 +33,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
+from jobs.input_files import list_input_files, needs_session
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows
 from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config
 from prox_spark.inference import ModelLoadError, verify_model_dir
-from prox_spark.readers.dispatch import list_input_files
+from prox_spark.readers.storage import local_path
 
 log = logging.getLogger("prox_spark.refine")
 
@@ -94,7 +95,9 @@ class RunCheckError(RuntimeError):
 
 @dataclass
 class Preflight:
-    """What was checked before Spark starts: the input files and both model manifests."""
+    """What was checked before Spark starts: the input files and the manifests of the stages' models.
+
+    A model id is ``""`` when ``pipeline.mode`` does not run that stage (rules-only runs need no model)."""
 
     files: list[str]
     doc_model_id: str
@@ -102,8 +105,11 @@ class Preflight:
     versions: dict = field(default_factory=dict)
 
 
-def preflight(config: RefineConfig) -> Preflight:
-    """Fail fast with a message naming the problem: missing input, bad model, missing output location."""
+def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Preflight:
+    """Fail fast with a message naming the problem: missing input, bad model, missing output location.
+
+    ``spark`` lists URI inputs (``s3://``, ``abfss://``, ``gs://``, ``dbfs:/``, ``file:``) through Hadoop's
+    FileSystem; plain paths need none (``jobs.input_files``)."""
     if not config.input.path:
         raise ConfigError("input.path: required (a file, a directory or a glob)")
     if not (config.output.path or config.output.database):
@@ -112,11 +118,11 @@ def preflight(config: RefineConfig) -> Preflight:
         files = [config.input.path]
     else:
         try:
-            files = list_input_files(config.input.path)
+            files = list_input_files(config.input.path, spark)
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
     manifests = {}
-    for stage in ("doc", "chunk"):
+    for stage in (s for s in ("doc", "chunk") if s in config.pipeline.stages):
         path = getattr(config.models, stage).path
         if not path:
             raise ConfigError(f"models.{stage}.path: required (an exported model directory)")
@@ -128,7 +134,15 @@ def preflight(config: RefineConfig) -> Preflight:
             raise ModelLoadError(f"models.{stage}.path: {path} holds a {manifests[stage].kind}-stage model")
     versions = {name: _version(name) for name in ("prox-spark", "pyspark", "delta-spark", "onnxruntime", "onnxruntime-gpu")}
     versions.update({f"model.{k}": m.model_id + "@" + m.checksum[:12] for k, m in manifests.items()})
-    return Preflight(files, manifests["doc"].model_id, manifests["chunk"].model_id, versions)
+    if "rules" in config.pipeline.stages:
+        versions["rules"] = rules_id(config)
+    model_id = {stage: manifest.model_id for stage, manifest in manifests.items()}
+    return Preflight(files, model_id.get("doc", ""), model_id.get("chunk", ""), versions)
+
+
+def rules_id(config: RefineConfig) -> str:
+    """The rules stage's ``model_id`` in the programs table: ``rules:<preset>``."""
+    return f"rules:{config.rules.preset}"
 
 
 def _version(package: str) -> str | None:
@@ -143,9 +157,15 @@ def derive_run_id(config: RefineConfig, files: list[str]) -> str:
     replaces its own rows instead of adding a second copy."""
     if config.run_id:
         return config.run_id
-    listing = [(path, os.path.getsize(path) if os.path.exists(path) else None) for path in files]
+    listing = [(path, _local_size(path)) for path in files]
     payload = json.dumps([as_dict(config), listing], sort_keys=True, default=str)
     return "run-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _local_size(path: str) -> int | None:
+    """Size of a local input file (part of the derived run id); None for remote or vanished files."""
+    local = local_path(path)
+    return os.path.getsize(local) if local is not None and os.path.exists(local) else None
 
 
 def concurrent_tasks(spark: SparkSession) -> int:
@@ -216,7 +236,7 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     timings["read"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sc.setJobDescription(f"prox doc + chunk stages: {len(files)} shards")
+    sc.setJobDescription(f"prox {' + '.join(config.pipeline.stages)} stages: {len(files)} shards")
     staged = plan.persist(plan.refine_documents(docs, config, tasks))
     staged.count()
     timings["refine"] += time.perf_counter() - t0
@@ -225,10 +245,11 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     sc.setJobDescription("prox write quarantine")
     replace_rows(plan.quarantine_rows(quarantine, run_id), config.output, QUARANTINE, run_id, shards)
     sc.setJobDescription("prox write programs")
-    replace_rows(plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id),
-                 config.output, PROGRAMS, run_id, shards)
+    stages = config.pipeline.stages
+    programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
+    replace_rows(programs, config.output, PROGRAMS, run_id, shards)
     sc.setJobDescription("prox write refined")
-    refined = plan.refined_rows(staged, run_id)
+    refined = plan.refined_rows(staged, run_id, stages)
     replace_rows(refined, config.output, REFINED, run_id, shards)
     sc.setJobDescription("prox commit shards")
     per_shard = {
@@ -262,6 +283,7 @@ def _write_run_row(spark, config, checked, run_id, started, finished, status, su
         run_id, started, finished, status, json.dumps(as_dict(config), sort_keys=True), json.dumps(checked.versions),
         config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped, summary.quarantined,
         summary.words_before, summary.words_after, json.dumps({k: round(v, 3) for k, v in timings.items()}),
+        config.pipeline.mode,
     )
     replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None)
 
@@ -292,13 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_format)
+    spark = None
     try:
         config = load_config(args.conf, args.overrides)
-        checked = preflight(config)
+        if config.input.format != "delta" and needs_session(config.input.path):
+            spark = _session(config)  # cloud URIs are listed through the session's Hadoop FileSystem
+        checked = preflight(config, spark)
     except (ConfigError, ModelLoadError) as exc:
         print(f"prox-spark refine: {exc}", file=sys.stderr)
         return 2
-    spark = _session(config)
+    spark = spark or _session(config)
     summary = run_refine(spark, config, checked)
     print_summary(summary, config.output)
     return 0

@@ -1,7 +1,8 @@
-"""The refine job's DataFrame plan: files → records → doc stage → chunk stage → executor → table rows.
+"""The refine job's DataFrame plan: files → records → [rules] → doc stage → chunk stage → executor → table rows.
 
-The plan is one linear chain of pandas UDFs (doc program, doc executor, chunk programs, chunk
-executor), so every model runs once per document; documents dropped at the doc stage reach the chunk
+``pipeline.mode`` picks the stages (``prox``: doc + chunk; ``prox-doc``; ``rules``; ``rules+prox``). The
+plan is one linear chain of pandas UDFs (rules, doc program, doc executor, chunk programs, chunk
+executor), so every stage runs once per document; documents dropped at the doc stage reach the chunk
 UDF with empty text and cost no model call. The result is persisted before the tables are written
 from it, so the models never run twice for the same documents.
 """
@@ -20,6 +21,7 @@ from prox_spark.config import RefineConfig, executor_config
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
 from udfs.executor import make_executor_udf
+from udfs.rules import make_rules_udf
 from udfs.stages import ModelSettings, make_chunk_programs_udf, make_doc_program_udf
 
 
@@ -106,30 +108,44 @@ def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: int) -> DataFrame:
-    """Add the doc and chunk programs and both executor results to each document row."""
-    models = config.models
-    common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
-    doc_settings = ModelSettings(models.doc.path, batch_size=models.doc.batch_size,
-                                 max_new_tokens=models.doc.max_new_tokens, **common)
-    chunk_settings = ModelSettings(models.chunk.path, batch_size=models.chunk.batch_size,
-                                   max_new_tokens=models.chunk.max_new_tokens, **common)
-    dialect, rules = config.executor.dialect, executor_config(config.executor)
-    doc_programs = make_doc_program_udf(doc_settings, models.doc_mode)
-    chunk_programs = make_chunk_programs_udf(chunk_settings, models.max_chunk_tokens)
-    execute_doc = make_executor_udf("doc", dialect, rules)
-    execute_chunk = make_executor_udf("chunk", dialect, rules)
+    """Add each configured stage's result to each document row (``pipeline.mode``, in stage order).
 
+    Columns: ``rules_exec`` (rules stage), ``doc`` + ``doc_exec`` (doc stage), ``chunks`` + ``chunk_exec``
+    (chunk stage). A stage reads the text the previous stage kept; a document dropped earlier reaches it
+    as ``""``, which costs no model call and which ``refined_rows`` never reports over the earlier drop.
+    """
+    stages = config.pipeline.stages
     if config.input.partitions > 0:
         docs = docs.repartition(config.input.partitions, "doc_id")
     fail_partition = config.faults.fail_first_attempt_of_partition
     if fail_partition >= 0:
         docs = docs.mapInPandas(_failing_first_attempt(fail_partition), schema=docs.schema)
-    staged = docs.withColumn("doc", doc_programs("text"))
-    staged = staged.withColumn("doc_exec", execute_doc("text", F.col("doc.program")))
-    survivor_text = F.when(F.col("doc_exec.kept"), F.col("text")).otherwise(F.lit(""))
-    staged = staged.withColumn("chunks", chunk_programs(survivor_text))
-    staged = staged.withColumn("chunk_program", F.concat_ws("\n", F.transform("chunks", lambda c: c["program"])))
-    return staged.withColumn("chunk_exec", execute_chunk(survivor_text, F.col("chunk_program")))
+    staged, text = docs, F.col("text")
+    if "rules" in stages:
+        staged = staged.withColumn("rules_exec", make_rules_udf(config.rules.preset)("text"))
+        text = F.when(F.col("rules_exec.kept"), F.col("rules_exec.text")).otherwise(F.lit(""))
+    models = config.models
+    common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
+    dialect, rules = config.executor.dialect, executor_config(config.executor)
+    if "doc" in stages:
+        doc_settings = ModelSettings(models.doc.path, batch_size=models.doc.batch_size,
+                                     max_new_tokens=models.doc.max_new_tokens,
+                                     max_batch_tokens=models.doc.max_batch_tokens or None, **common)
+        doc_programs = make_doc_program_udf(doc_settings, models.doc_mode)
+        execute_doc = make_executor_udf("doc", dialect, rules)
+        staged = staged.withColumn("doc", doc_programs(text))
+        staged = staged.withColumn("doc_exec", execute_doc(text, F.col("doc.program")))
+        text = F.when(F.col("doc_exec.kept"), text).otherwise(F.lit(""))
+    if "chunk" in stages:
+        chunk_settings = ModelSettings(models.chunk.path, batch_size=models.chunk.batch_size,
+                                       max_new_tokens=models.chunk.max_new_tokens,
+                                       max_batch_tokens=models.chunk.max_batch_tokens or None, **common)
+        chunk_programs = make_chunk_programs_udf(chunk_settings, models.max_chunk_tokens, models.clip_chunk_programs)
+        execute_chunk = make_executor_udf("chunk", dialect, rules)
+        staged = staged.withColumn("chunks", chunk_programs(text))
+        staged = staged.withColumn("chunk_program", F.concat_ws("\n", F.transform("chunks", lambda c: c["program"])))
+        staged = staged.withColumn("chunk_exec", execute_chunk(text, F.col("chunk_program")))
+    return staged
 
 
 def _failing_first_attempt(partition: int):
@@ -144,22 +160,33 @@ def _failing_first_attempt(partition: int):
     return passthrough
 
 
-def refined_rows(staged: DataFrame, run_id: str) -> DataFrame:
-    kept_at_doc = F.col("doc_exec.kept")
-    final = F.when(kept_at_doc, F.col("chunk_exec")).otherwise(F.col("doc_exec"))
+def refined_rows(staged: DataFrame, run_id: str, stages: tuple[str, ...] = ("doc", "chunk")) -> DataFrame:
+    """One row per document: the first stage that dropped it decides, else the last stage's result."""
+    execs = [F.col(f"{stage}_exec") for stage in stages]
+
+    def final(name: str):
+        value = execs[-1][name]
+        for result in reversed(execs[:-1]):
+            value = F.when(~result["kept"], result[name]).otherwise(value)
+        return value
+
+    drop_stage = F.lit(None).cast("string")
+    for stage, result in reversed(list(zip(stages, execs))):
+        drop_stage = F.when(~result["kept"], F.lit(stage)).otherwise(drop_stage)
+    kept = final("kept")
     return staged.select(
         F.lit(run_id).alias("run_id"),
         "shard",
         "doc_id",
-        final["text"].alias("text"),
-        final["kept"].alias("kept"),
-        F.when(~final["kept"], F.when(kept_at_doc, F.lit("chunk")).otherwise(F.lit("doc"))).alias("drop_stage"),
-        F.when(~final["kept"], final["reason"]).alias("drop_reason"),
-        (final["outcome"] == "kept_original").alias("program_ignored"),
-        F.col("doc_exec.words_before").alias("words_before"),
-        final["words_after"].alias("words_after"),
-        F.col("doc_exec.lines_before").alias("lines_before"),
-        final["lines_after"].alias("lines_after"),
+        final("text").alias("text"),
+        kept.alias("kept"),
+        drop_stage.alias("drop_stage"),
+        F.when(~kept, final("reason")).alias("drop_reason"),
+        (final("outcome") == "kept_original").alias("program_ignored"),
+        execs[0]["words_before"].alias("words_before"),
+        final("words_after").alias("words_after"),
+        execs[0]["lines_before"].alias("lines_before"),
+        final("lines_after").alias("lines_after"),
         "source_file",
         "record_index",
         "url",
@@ -167,8 +194,47 @@ def refined_rows(staged: DataFrame, run_id: str) -> DataFrame:
     ).select(*[c.name for c in REFINED.columns])
 
 
-def program_rows(staged: DataFrame, run_id: str, doc_model_id: str, chunk_model_id: str) -> DataFrame:
-    doc = staged.select(
+def program_rows(
+    staged: DataFrame,
+    run_id: str,
+    doc_model_id: str,
+    chunk_model_id: str,
+    stages: tuple[str, ...] = ("doc", "chunk"),
+    rules_id: str = "",
+) -> DataFrame:
+    """Rows of the programs table: one per document per stage it reached (rules, doc), one per chunk."""
+    parts = []
+    if "rules" in stages:
+        parts.append(_rules_program_rows(staged, run_id, rules_id))
+    if "doc" in stages:
+        reached = staged.filter(F.col("rules_exec.kept")) if "rules" in stages else staged
+        parts.append(_doc_program_rows(reached, run_id, doc_model_id))
+    if "chunk" in stages:
+        parts.append(_chunk_program_rows(staged, run_id, chunk_model_id))
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part)
+    return rows.select(*[c.name for c in PROGRAMS.columns])
+
+
+def _rules_program_rows(staged: DataFrame, run_id: str, rules_id: str) -> DataFrame:
+    """What the rule chain did, in program terms: ``drop_doc()``, ``keep_doc()`` or the removed line ranges."""
+    return staged.select(
+        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("rules").alias("stage"),
+        F.lit(None).cast("long").alias("chunk_index"), F.lit(None).cast("long").alias("first_line"),
+        F.lit(None).cast("long").alias("last_line"), F.lit(rules_id).alias("model_id"),
+        F.col("rules_exec.program").alias("program"), F.col("rules_exec.ops").alias("ops"),
+        F.lit(0).cast("long").alias("errors"), F.col("rules_exec.outcome").alias("outcome"),
+        F.col("rules_exec.reason").alias("reason"), F.col("rules_exec.words_before").alias("words_before"),
+        F.col("rules_exec.words_after").alias("words_after"), F.col("rules_exec.lines_before").alias("lines_before"),
+        F.col("rules_exec.lines_after").alias("lines_after"), F.lit(None).cast("long").alias("prompt_tokens"),
+        F.col("rules_exec.latency_ms").alias("latency_ms"), F.lit(0).cast("long").alias("clipped_ops"),
+        F.lit(None).cast("string").alias("model_program"),
+    )
+
+
+def _doc_program_rows(staged: DataFrame, run_id: str, doc_model_id: str) -> DataFrame:
+    return staged.select(
         F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("doc").alias("stage"),
         F.lit(None).cast("long").alias("chunk_index"), F.lit(None).cast("long").alias("first_line"),
         F.lit(None).cast("long").alias("last_line"), F.lit(doc_model_id).alias("model_id"),
@@ -177,14 +243,18 @@ def program_rows(staged: DataFrame, run_id: str, doc_model_id: str, chunk_model_
         F.col("doc_exec.reason").alias("reason"), F.col("doc_exec.words_before").alias("words_before"),
         F.col("doc_exec.words_after").alias("words_after"), F.col("doc_exec.lines_before").alias("lines_before"),
         F.col("doc_exec.lines_after").alias("lines_after"), F.col("doc.prompt_tokens").alias("prompt_tokens"),
-        F.col("doc.latency_ms").alias("latency_ms"),
+        F.col("doc.latency_ms").alias("latency_ms"), F.lit(0).cast("long").alias("clipped_ops"),
+        F.lit(None).cast("string").alias("model_program"),
     )
+
+
+def _chunk_program_rows(staged: DataFrame, run_id: str, chunk_model_id: str) -> DataFrame:
     exploded = staged.filter(F.col("doc_exec.kept")).select(
         "shard", "doc_id", "chunk_exec", F.explode("chunks").alias("c")
     )
     start, stop = F.col("c.program_line_offset"), F.col("c.program_line_offset") + F.col("c.program_lines")
     chunk_ops = F.filter("chunk_exec.ops", lambda op: (op["line"] >= start) & (op["line"] < stop))
-    chunk = exploded.select(
+    return exploded.select(
         F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("chunk").alias("stage"),
         F.col("c.chunk_index").alias("chunk_index"), F.col("c.first_line").alias("first_line"),
         F.col("c.last_line").alias("last_line"), F.lit(chunk_model_id).alias("model_id"),
@@ -194,8 +264,8 @@ def program_rows(staged: DataFrame, run_id: str, doc_model_id: str, chunk_model_
         F.col("chunk_exec.words_before").alias("words_before"), F.col("chunk_exec.words_after").alias("words_after"),
         F.col("chunk_exec.lines_before").alias("lines_before"), F.col("chunk_exec.lines_after").alias("lines_after"),
         F.col("c.prompt_tokens").alias("prompt_tokens"), F.col("c.latency_ms").alias("latency_ms"),
+        F.col("c.clipped_ops").alias("clipped_ops"), F.col("c.model_program").alias("model_program"),
     )
-    return doc.unionByName(chunk).select(*[c.name for c in PROGRAMS.columns])
 
 
 def quarantine_rows(quarantine: DataFrame, run_id: str) -> DataFrame:

@@ -38,6 +38,9 @@ def settings_of(config: RefineConfig) -> RefineSettings:
         max_chunk_tokens=models.max_chunk_tokens,
         doc_max_new_tokens=models.doc.max_new_tokens,
         chunk_max_new_tokens=models.chunk.max_new_tokens,
+        doc_max_batch_tokens=models.doc.max_batch_tokens or None,
+        chunk_max_batch_tokens=models.chunk.max_batch_tokens or None,
+        clip_chunk_programs=models.clip_chunk_programs,
     )
 
 

@@ -46,16 +46,27 @@ class ModelConfig:
     path: str = ""
     batch_size: int = 16
     max_new_tokens: int = 256
+    #: cap on rows x padded tokens per model batch (prompt + new tokens when generating), so batches of
+    #: long pages get fewer rows instead of exhausting memory; 0 = rows are limited by batch_size only
+    max_batch_tokens: int = 32768
+
+    def __post_init__(self) -> None:
+        if self.max_batch_tokens < 0:
+            raise ValueError(f"max_batch_tokens must be >= 0 (0: no limit), got {self.max_batch_tokens}")
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
     doc: ModelConfig = field(default_factory=ModelConfig)
     chunk: ModelConfig = field(default_factory=ModelConfig)
-    #: doc stage: "score" compares keep_doc() / drop_doc() in one forward pass; "generate" decodes
+    #: doc stage: "score" compares keep_doc() / drop_doc() in one forward pass and keeps when the logit
+    #: margin reaches the manifest's calibrated doc_keep_threshold; "generate" decodes (no threshold)
     doc_mode: Literal["score", "generate"] = "score"
     #: chunk size in tokens of the chunk model's tokenizer (reference: 1500)
     max_chunk_tokens: int = 1500
+    #: clip each chunk program's remove_lines to its own chunk's lines before the merge (not the
+    #: reference, which lets a chunk program remove any line; a guard for small models)
+    clip_chunk_programs: bool = False
     #: "auto" uses CUDA when onnxruntime-gpu sees a GPU, else CPU
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)
@@ -103,11 +114,40 @@ class FaultInjection:
     fail_first_attempt_of_partition: int = -1
 
 
+#: the stages each ``pipeline.mode`` runs, in order (documents dropped by a stage skip the later ones)
+PIPELINE_STAGES: dict[str, tuple[str, ...]] = {
+    "prox": ("doc", "chunk"),
+    "prox-doc": ("doc",),
+    "rules": ("rules",),
+    "rules+prox": ("rules", "doc", "chunk"),
+}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Which refining stages run: ProX (doc + chunk), ProX doc stage only, the rule baseline, or rules first."""
+
+    mode: Literal["prox", "prox-doc", "rules", "rules+prox"] = "prox"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return PIPELINE_STAGES[self.mode]
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """The heuristic rule stage (``pipeline.mode`` rules or rules+prox); presets in ``prox_spark.rules``."""
+
+    preset: Literal["gopher", "c4", "fineweb", "gopher_c4_fineweb"] = "gopher_c4_fineweb"
+
+
 @dataclass(frozen=True)
 class RefineConfig:
     #: a rerun with the same run_id replaces that run's rows; empty: derived from config + input files
     run_id: str = ""
     input: InputConfig = field(default_factory=InputConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -159,7 +159,7 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     assert summary.balanced
     run_row = (RUN_SCRIPTED, started, now, "succeeded", json.dumps(as_dict(config), sort_keys=True), "{}",
                config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped,
-               summary.quarantined, summary.words_before, summary.words_after, "{}")
+               summary.quarantined, summary.words_before, summary.words_after, "{}", config.pipeline.mode)
     replace_rows(spark.createDataFrame([run_row], RUNS.schema), config.output, RUNS, RUN_SCRIPTED, None)
     staged.unpersist()
     records.unpersist()
@@ -181,7 +181,7 @@ def build_audit_tables(spark, models, base: Path) -> AuditTables:
     root, level = logging.getLogger(), logging.getLogger().level
     handler = configure_logging("json")
     captured = io.StringIO()
-    handler.setStream(captured)
+    handler.stream = captured  # not setStream: it flushes the old stream, maybe an earlier test's closed capture
     try:
         run_refine(spark, config, preflight(config))
     finally:

@@ -45,3 +45,15 @@ def test_missing_and_invalid_files(tmp_path):
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(listy)
+
+
+def test_token_budget_reaches_the_pipeline_settings():
+    from prox_spark.clean import settings_of
+
+    config = load_config(None, ["models.doc.max_batch_tokens=4096", "models.chunk.max_batch_tokens=0"])
+    settings = settings_of(config)
+    # 0 means no cap: batch_size alone limits the rows
+    assert (settings.doc_max_batch_tokens, settings.chunk_max_batch_tokens) == (4096, None)
+    assert RefineConfig().models.doc.max_batch_tokens == 32768
+    with pytest.raises(ConfigError, match=r"models\.chunk: max_batch_tokens must be >= 0"):
+        load_config(None, ["models.chunk.max_batch_tokens=-1"])

@@ -108,6 +108,9 @@ def test_audit_notebook(spark, untrained_models, tmp_path_factory, tmp_path, ker
     assert failures[(RUN_SCRIPTED, "chunk")]["failed_programs"] == 4
 
     [positions] = tagged(text, "AUDIT_REMOVED_BY_POSITION")
+    from jobs.audit import register_audit_views
+
+    register_audit_views(spark, tables.output)  # the kernel's views live in its own session, not this one
     removed = spark.sql(
         f"SELECT count(*) AS n FROM prox_removed_lines WHERE run_id = '{RUN_SCRIPTED}'").first().n
     assert sum(positions) == removed > 0

@@ -67,11 +67,21 @@ def _rows(spark, output: Path, table: str, drop: tuple[str, ...] = ()) -> list[t
     return sorted(tuple(row) for row in df.drop(*drop).collect())
 
 
+def _assert_same_table(spark, expected: Path, actual: Path, table: str, drop: tuple[str, ...] = ()) -> None:
+    """Same row set; on a difference, name the first differing row's differing columns (rows are long)."""
+    got, want = _rows(spark, actual, table, drop), _rows(spark, expected, table, drop)
+    if got != want:
+        columns = spark.read.format("delta").load(str(expected / table)).drop(*drop).columns
+        first = next((g, w) for g, w in zip(got, want) if g != w) if len(got) == len(want) else None
+        differing = [c for c, a, b in zip(columns, *first) if a != b] if first else "row counts"
+        raise AssertionError(f"{table}: {len(got)} vs {len(want)} rows; first difference in {differing}: {first}")
+
+
 def _assert_same_tables(spark, expected: Path, actual: Path) -> None:
-    assert _rows(spark, actual, "refined") == _rows(spark, expected, "refined")
-    assert _rows(spark, actual, "programs", ("latency_ms",)) == _rows(spark, expected, "programs", ("latency_ms",))
-    assert _rows(spark, actual, "quarantine") == _rows(spark, expected, "quarantine")
-    assert _rows(spark, actual, "shards", ("committed_at",)) == _rows(spark, expected, "shards", ("committed_at",))
+    _assert_same_table(spark, expected, actual, "refined")
+    _assert_same_table(spark, expected, actual, "programs", ("latency_ms",))
+    _assert_same_table(spark, expected, actual, "quarantine")
+    _assert_same_table(spark, expected, actual, "shards", ("committed_at",))
 
 
 def _delta_commits(table: Path) -> int:

@@ -4,6 +4,7 @@ The Spark job's UDFs, ``prox-spark clean`` and notebooks all call these function
 refined the same way wherever it runs.
 """
 
+from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.models import StageModel
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, RefineSettings, refine_batch
 from prox_spark.pipeline.stages import (
@@ -18,9 +19,11 @@ __all__ = [
     "DOC_COLUMNS",
     "PROGRAM_COLUMNS",
     "ChunkProgram",
+    "ClippedProgram",
     "DocProgram",
     "RefineSettings",
     "StageModel",
+    "clip_to_chunk",
     "merge_programs",
     "refine_batch",
     "write_chunk_programs",

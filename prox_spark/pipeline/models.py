@@ -40,10 +40,14 @@ class StageModel:
         provider: str = "auto",
         intra_op_threads: int = 0,
         concurrent_tasks: int = 1,
+        device_id: int = 0,
     ) -> StageModel:
-        """Load (or reuse this process's) session and tokenizer; raises ``ModelLoadError`` on any problem."""
+        """Load (or reuse this process's) session and tokenizer; raises ``ModelLoadError`` on any problem.
+
+        ``device_id``: the CUDA device when the session runs on CUDA (ignored on CPU)."""
         loaded = load_model(
-            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks
+            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
+            device_id=device_id,
         )
         manifest = loaded.manifest
         try:

@@ -54,6 +54,8 @@ PROGRAM_COLUMNS = (
     "lines_after",
     "prompt_tokens",
     "latency_ms",
+    "clipped_ops",
+    "model_program",
 )
 
 
@@ -69,6 +71,11 @@ class RefineSettings:
     max_chunk_tokens: int = 1500
     doc_max_new_tokens: int | None = None
     chunk_max_new_tokens: int | None = None
+    #: rows x padded tokens per model batch (None: batch sizes alone limit the rows)
+    doc_max_batch_tokens: int | None = None
+    chunk_max_batch_tokens: int | None = None
+    #: chunk-range guard: clip each chunk program's removals to its chunk (``prox_spark.pipeline.guard``)
+    clip_chunk_programs: bool = False
 
 
 def refine_batch(
@@ -82,13 +89,14 @@ def refine_batch(
     texts = [t if isinstance(t, str) else "" for t in texts]
     doc_programs = write_doc_programs(
         doc_model, texts, mode=settings.doc_mode, batch_size=settings.doc_batch_size,
-        max_new_tokens=settings.doc_max_new_tokens,
+        max_new_tokens=settings.doc_max_new_tokens, max_batch_tokens=settings.doc_max_batch_tokens,
     )
     doc_results = [_run(t, p.program, "doc", settings) for t, p in zip(texts, doc_programs)]
     survivors = [i for i, r in enumerate(doc_results) if r.kept]
     chunk_programs = write_chunk_programs(
         chunk_model, [texts[i] for i in survivors], max_chunk_tokens=settings.max_chunk_tokens,
         batch_size=settings.chunk_batch_size, max_new_tokens=settings.chunk_max_new_tokens,
+        clip=settings.clip_chunk_programs, max_batch_tokens=settings.chunk_max_batch_tokens,
     )
     chunks_of = dict(zip(survivors, chunk_programs))
 
@@ -150,6 +158,8 @@ def _program_row(doc_id, stage, chunk: ChunkProgram | None, model_id, program, r
         "lines_after": result.lines_after,
         "prompt_tokens": prompt_tokens,
         "latency_ms": latency,
+        "clipped_ops": 0 if chunk is None else chunk.clipped_ops,
+        "model_program": None if chunk is None else chunk.model_program,
     }
 
 

@@ -13,6 +13,7 @@ from typing import Literal, Sequence
 
 from prox_spark.chunking import Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
+from prox_spark.pipeline.guard import clip_to_chunk
 from prox_spark.pipeline.models import StageModel
 
 DocMode = Literal["score", "generate"]
@@ -44,6 +45,10 @@ class ChunkProgram:
     #: first line of this chunk's program within the document's merged program (see ``merge_programs``)
     program_line_offset: int = 0
     program_lines: int = 1
+    #: ``remove_lines`` ops the chunk-range guard narrowed or dropped (``clip=True``; see ``guard``)
+    clipped_ops: int = 0
+    #: the model's output when the guard rewrote it (``program`` is then the clipped text), else None
+    model_program: str | None = None
 
 
 def merge_programs(chunks: Sequence[ChunkProgram]) -> str:
@@ -58,11 +63,14 @@ def write_doc_programs(
     mode: DocMode = "score",
     batch_size: int = 16,
     max_new_tokens: int | None = None,
+    max_batch_tokens: int | None = None,
 ) -> list[DocProgram]:
     """One doc program per text. Blank texts get an empty program without a model call.
 
-    ``score`` compares ``keep_doc()`` and ``drop_doc()`` in one forward pass; ``generate`` decodes
-    greedily (up to the manifest's ``max_new_tokens``). Both give the program text the executor reads.
+    ``score`` compares ``keep_doc()`` and ``drop_doc()`` in one forward pass and keeps when the logit
+    margin keep - drop reaches the manifest's ``doc_keep_threshold`` (calibrated on validation data when
+    the model was trained; 0.0 = the argmax); ``generate`` decodes greedily (up to the manifest's
+    ``max_new_tokens``) and ignores the threshold. Both give the program text the executor reads.
     """
     results: list[DocProgram | None] = [None] * len(texts)
     work = [(i, model.encode_prompt("doc", text)) for i, text in enumerate(texts) if text and text.strip()]
@@ -76,7 +84,8 @@ def write_doc_programs(
         started = time.perf_counter()
         prompts = [ids for _, ids in batch]
         if mode == "score":
-            programs = [(p, False) for p in model.decoder.score_choices(prompts, choices)]
+            threshold = model.manifest.doc_keep_threshold
+            programs = [(DOC_CHOICES[0] if m >= threshold else DOC_CHOICES[1], False) for m in _margins(model, prompts, choices)]
         else:
             programs = [
                 (model.decode(g.tokens).strip(" "), not g.stopped_at_eos)
@@ -87,9 +96,27 @@ def write_doc_programs(
 
     if mode not in ("score", "generate"):
         raise ValueError(f"doc mode must be 'score' or 'generate', got {mode!r}")
-    for (i, _), result in zip(work, map_in_length_buckets(work, batch_size, run, key=lambda item: len(item[1]))):
+    # a batch's memory grows with rows x (prompt + generated tokens): that is what max_batch_tokens caps
+    extra = limit if mode == "generate" else 0
+    batches = map_in_length_buckets(
+        work, batch_size, run, key=lambda item: len(item[1]) + extra, max_batch_tokens=max_batch_tokens
+    )
+    for (i, _), result in zip(work, batches):
         results[i] = result
     return results  # type: ignore[return-value]
+
+
+def doc_keep_margins(model: StageModel, texts: Sequence[str], *, batch_size: int = 16) -> list[float]:
+    """Per text, logit(keep_doc) - logit(drop_doc) at the deciding token: what score mode thresholds
+    (for calibrating and evaluating that threshold)."""
+    choices = {choice: model.encode_continuation(choice) for choice in DOC_CHOICES}
+    prompts = [model.encode_prompt("doc", text) for text in texts]
+    return map_in_length_buckets(prompts, batch_size, lambda batch: _margins(model, batch, choices), key=len)
+
+
+def _margins(model: StageModel, prompts: list[list[int]], choices: dict[str, list[int]]) -> list[float]:
+    logits = model.decoder.choice_logits(prompts, choices)
+    return (logits[:, 0] - logits[:, 1]).tolist()
 
 
 def chunk_budget(model: StageModel, max_chunk_tokens: int) -> int:
@@ -104,8 +131,14 @@ def write_chunk_programs(
     max_chunk_tokens: int = 1500,
     batch_size: int = 16,
     max_new_tokens: int | None = None,
+    clip: bool = False,
+    max_batch_tokens: int | None = None,
 ) -> list[list[ChunkProgram]]:
-    """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text)."""
+    """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text).
+
+    ``clip`` applies the chunk-range guard (``prox_spark.pipeline.guard``): each program's removals are
+    limited to its own chunk's lines before the document's programs are merged (not the reference).
+    """
     budget = chunk_budget(model, max_chunk_tokens)
     limit = max_new_tokens or model.manifest.max_new_tokens
     per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
@@ -122,18 +155,25 @@ def write_chunk_programs(
         each = (time.perf_counter() - started) * 1000 / len(batch)
         return [(model.decode(g.tokens).strip(" "), not g.stopped_at_eos, each) for g in generations]
 
-    done = map_in_length_buckets(work, batch_size, run, key=lambda item: len(item[2]))
+    done = map_in_length_buckets(
+        work, batch_size, run, key=lambda item: len(item[2]) + limit, max_batch_tokens=max_batch_tokens
+    )
     by_chunk = {(d, chunk.chunk_index): (ids, out) for (d, chunk, ids), out in zip(work, done)}
     results: list[list[ChunkProgram]] = []
     for d, chunks in enumerate(per_doc):
         programs, offset = [], 0
         for chunk in chunks:
             ids, (program, truncated, latency) = by_chunk.get((d, chunk.chunk_index), ([], ("", False, 0.0)))
+            clipped_ops, model_program = 0, None
+            if clip:
+                guarded = clip_to_chunk(program, chunk.first_line, chunk.last_line)
+                if guarded.clipped_ops:
+                    clipped_ops, model_program, program = guarded.clipped_ops, program, guarded.program
             n_lines = program.count("\n") + 1
             programs.append(
                 ChunkProgram(
                     chunk.chunk_index, chunk.first_line, chunk.last_line, program, len(ids), latency,
-                    chunk.oversize, truncated, offset, n_lines,
+                    chunk.oversize, truncated, offset, n_lines, clipped_ops, model_program,
                 )
             )
             offset += n_lines
