@@ -143,10 +143,12 @@ models: venv
 	"$(PY)" -m jobs.build_seed --data-dir "$(SHARED_DATA)" --out "$(MODELS_WORK)/seed" \
 	  --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 128
 	for kind in doc chunk; do
+	  extra=()  # the doc model also learns the train-split cleaning pages as keeps (doc_tiny.yaml)
+	  if [ "$$kind" = doc ]; then extra=(extra_train_file="$(MODELS_WORK)/seed/doc_cleaning.jsonl"); fi
 	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_tiny.yaml" \
 	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
 	    work_dir="$(MODELS_WORK)/train/$${kind}_tiny" export_dir="$(MODELS_DIR)/$$kind" \
-	    pretrain_seed_files="[$(MODELS_WORK)/seed/doc.jsonl,$(MODELS_WORK)/seed/chunk.jsonl]" $(TRAIN_ARGS)
+	    pretrain_seed_files="[$(MODELS_WORK)/seed/doc.jsonl,$(MODELS_WORK)/seed/chunk.jsonl]" "$${extra[@]}" $(TRAIN_ARGS)
 	done
 	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
 	  --doc-model "$(MODELS_DIR)/doc" --chunk-model "$(MODELS_DIR)/chunk" --chunk-max-tokens 128 \

@@ -4,8 +4,9 @@
         [--data-dir ../shared/data] [--train-tokenizer-vocab 4096] [--chunk-max-tokens 384] \\
         [--reference trafilatura] [--no-normalize] [--doc-labels my_labels.jsonl ...]
 
-Writes ``doc.jsonl`` and ``chunk.jsonl`` (one record per example: id, kind, split, input, prompt, target,
-meta) and ``stats.json`` under ``--out``. Chunk boundaries depend on the tokenizer, so the chunk model
+Writes ``doc.jsonl``, ``chunk.jsonl`` (one record per example: id, kind, split, input, prompt, target,
+meta), ``doc_cleaning.jsonl`` (train-split cleaning pages as keep_doc(), for the doc config's
+``extra_train_file``) and ``stats.json`` under ``--out``. Chunk boundaries depend on the tokenizer, so the chunk model
 must be trained and served with the same ``tokenizer.json`` and chunk budget. With
 ``--train-tokenizer-vocab N`` and no tokenizer at ``--tokenizer``, one is trained on the shared texts
 first (deterministic: the same data gives the same file). See ``prox_spark.training.seed``.

@@ -35,6 +35,12 @@ normalizations break that is retried without them; a page that still fails is le
 **Doc stage**: labelled documents (``{"id", "text", "label"}``, label 1/true/"keep" or 0/false/"drop")
 give ``keep_doc()`` / ``drop_doc()``.
 
+**Doc stage, in-distribution keeps** (``cleaning_keep_examples``): the shared cleaning pages carry
+must-keep snippets a person marked, so each has real main content and is labelled ``keep_doc()``. The
+DCLM labels alone are English; without these a doc model drops most of the noisy multilingual pages the
+chunk stage is built for. Only train-split pages are written (``doc_cleaning.jsonl``, its own file so
+``doc.jsonl`` stays the DCLM-only evaluation set); the doc training config decides how many to mix in.
+
 **Splits** are by page id: ``split_of(id)`` hashes the id (sha256 with a salt), so a page and all its
 chunks land in one split on every machine and run.
 """
@@ -70,6 +76,8 @@ DCLM_LABELS = "quality/dclm_human_labels.jsonl"
 
 #: the file names ``build_seed`` writes
 DOC_FILE, CHUNK_FILE, STATS_FILE = "doc.jsonl", "chunk.jsonl", "stats.json"
+#: train-split cleaning pages as ``keep_doc()`` examples (``cleaning_keep_examples``)
+DOC_CLEANING_FILE = "doc_cleaning.jsonl"
 
 Reference = Literal["trafilatura", "trafilatura_precision", "resiliparse", "heuristic"]
 
@@ -519,6 +527,31 @@ def doc_examples(
         )
 
 
+def cleaning_keep_examples(
+    pages: Iterable[CleaningPage], *, template: str = "compact", salt: str = DEFAULT_SALT
+) -> Iterator[SeedExample]:
+    """``keep_doc()`` examples from the cleaning pages with must-keep snippets, train split only.
+
+    The split is the chunk model's (``split_of(page_id)``), so the held-out cleaning pages the
+    evaluation scores are never trained on; a train page whose URL is also a non-train page's is
+    left out too (the same page under another id).
+    """
+    pages = list(pages)
+    held_out_urls = {p.url for p in pages if p.url and split_of(p.page_id, salt=salt) != "train"}
+    for page in pages:
+        if split_of(page.page_id, salt=salt) != "train" or page.url in held_out_urls or not page.must_keep:
+            continue
+        yield SeedExample(
+            id=page.page_id,
+            kind="doc",
+            split="train",
+            input=page.noisy_text,
+            prompt=render_prompt(template, "doc", page.noisy_text),
+            target=KEEP_DOC,
+            meta={"source": page.source, "label": 1, "why": "cleaning page with must-keep snippets"},
+        )
+
+
 # --- shared data -----------------------------------------------------------------------------------
 
 
@@ -634,6 +667,8 @@ class SeedStats:
     references: dict[str, int] = field(default_factory=dict)
     chunk_examples: dict[str, int] = field(default_factory=dict)
     doc_examples: dict[str, int] = field(default_factory=dict)
+    #: train-split cleaning pages written to ``doc_cleaning.jsonl``
+    doc_cleaning_examples: int = 0
     chunk_programs: dict[str, int] = field(default_factory=dict)
     line_labels: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
@@ -652,7 +687,8 @@ def build_seed(
     template: str = "compact",
     salt: str = DEFAULT_SALT,
 ) -> SeedStats:
-    """Write ``doc.jsonl``, ``chunk.jsonl`` (one ``SeedExample`` record per line) and ``stats.json``."""
+    """Write ``doc.jsonl``, ``doc_cleaning.jsonl``, ``chunk.jsonl`` (one ``SeedExample`` record per line)
+    and ``stats.json``."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = SeedStats()
@@ -698,6 +734,11 @@ def build_seed(
             for example in doc_examples(read_jsonl(path), source=name, template=template, salt=salt):
                 doc_counts[f"{example.split}:{example.target}"] += 1
                 handle.write(json.dumps(example.as_record(), ensure_ascii=False) + "\n")
+    with open(out_dir / DOC_CLEANING_FILE, "w", encoding="utf-8") as handle:
+        pages = cleaning_pages(data_dir, reference=reference, include_warc=False)
+        for example in cleaning_keep_examples(pages, template=template, salt=salt):
+            stats.doc_cleaning_examples += 1
+            handle.write(json.dumps(example.as_record(), ensure_ascii=False) + "\n")
     stats.references = dict(references)
     stats.chunk_examples = dict(chunk_counts)
     stats.doc_examples = dict(sorted(doc_counts.items()))

@@ -93,6 +93,12 @@ class SFTConfig:
     max_steps: int = 300
     #: 0: all training examples
     max_train_examples: int = 0
+    #: extra training examples from the train split of another seed file of the same kind (e.g. the
+    #: cleaning pages as keep_doc(), ``seed.DOC_CLEANING_FILE``), a seeded sample of ``extra_train_examples``
+    #: (-1: all, 0: off); never added to validation, so checkpoint choice and threshold calibration stay on
+    #: ``seed_file``'s own labels
+    extra_train_file: str = ""
+    extra_train_examples: int = 0
     eval_every: int = 50
     #: validation examples decoded at each evaluation (a seeded sample; 0: all)
     eval_examples: int = 64
@@ -348,6 +354,22 @@ def doc_margins(model: LlamaForCausalLM, prompts: Sequence[Sequence[int]], token
     return margins
 
 
+def extra_train_examples(config: SFTConfig) -> list[SeedExample]:
+    """The seeded sample of ``extra_train_file``'s train split that ``config`` asks for (see SFTConfig).
+
+    Its own generator (seeded from ``seed``), so turning the option on or off leaves every other random
+    choice of the run as it was.
+    """
+    if not config.extra_train_examples:
+        return []
+    if not config.extra_train_file:
+        raise ValueError("extra_train_examples is set but extra_train_file is empty")
+    pool = [e for e in read_seed(config.extra_train_file, "train") if e.kind == config.kind]
+    if config.extra_train_examples < 0 or config.extra_train_examples >= len(pool):
+        return pool
+    return random.Random(f"{config.seed}:extra_train").sample(pool, config.extra_train_examples)
+
+
 def _lr_lambda(config: SFTConfig):
     def factor(step: int) -> float:
         if step < config.warmup_steps:
@@ -438,6 +460,7 @@ def _train(config: SFTConfig) -> TrainResult:
         raise ValueError(f"{config.seed_file}: no {config.kind} examples in the train or validation split")
     if config.max_train_examples and len(train_examples) > config.max_train_examples:
         train_examples = rng.sample(train_examples, config.max_train_examples)
+    train_examples += extra_train_examples(config)
     if config.eval_examples and len(val_examples) > config.eval_examples:
         val_examples = rng.sample(val_examples, config.eval_examples)
     encode = dict(template=config.template, max_prompt_tokens=config.max_prompt_tokens, eos_id=eos_id)
