@@ -101,7 +101,7 @@ bench: venv
 	done
 	if [ "$$ran" -eq 0 ]; then echo "bench: no benchmarks in benchmarks/"; fi
 
-# Raw vs rules vs ProX-doc vs ProX at an equal token budget on the shared data (about 30 minutes on 2 cores):
+# Raw vs rules vs ProX-doc vs ProX at an equal token budget on the shared data (about 13 minutes on 2 cores):
 # comparison.{md,json} and loss_curves.png under $(COMPARE_OUT). COMPARE_ARGS passes key=value overrides.
 COMPARE_OUT ?= out/compare
 COMPARE_ARGS ?=
