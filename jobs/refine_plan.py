@@ -1,9 +1,10 @@
 """The refine job's DataFrame plan: files → records → [rules] → doc stage → chunk stage → executor → table rows.
 
-``pipeline.mode`` picks the stages (``prox``: doc + chunk; ``prox-doc``; ``rules``; ``rules+prox``). The
-plan is one linear chain of pandas UDFs (rules, doc program, doc executor, chunk programs, chunk
-executor), so every stage runs once per document; documents dropped at the doc stage reach the chunk
-UDF with empty text and cost no model call. The result is persisted before the tables are written
+``pipeline.mode`` picks the stages (``prox``: doc + chunk; ``prox-doc``; ``rules``; ``rules+prox``). All
+configured stages run in one Python pass per partition (``udfs.staged``: rules, doc program, doc
+executor, chunk programs, chunk executor on each Arrow batch), so every stage runs once per document and
+each document crosses the JVM/Python boundary once; documents dropped at the doc stage reach the chunk
+stage with empty text and cost no model call. The result is persisted before the tables are written
 from it, so the models never run twice for the same documents.
 """
 
@@ -12,17 +13,17 @@ from __future__ import annotations
 import json
 import os
 
-from pyspark import StorageLevel, TaskContext
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED
-from prox_spark.config import RefineConfig, executor_config
+from prox_spark.clean import settings_of
+from prox_spark.config import RefineConfig
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
-from udfs.executor import make_executor_udf
-from udfs.rules import make_rules_udf
-from udfs.stages import ModelSettings, make_chunk_programs_udf, make_doc_program_udf
+from udfs.staged import stage_documents
+from udfs.stages import ModelSettings
 
 
 def shard_of(path: str) -> str:
@@ -110,54 +111,22 @@ def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:
 def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: int) -> DataFrame:
     """Add each configured stage's result to each document row (``pipeline.mode``, in stage order).
 
-    Columns: ``rules_exec`` (rules stage), ``doc`` + ``doc_exec`` (doc stage), ``chunks`` + ``chunk_exec``
-    (chunk stage). A stage reads the text the previous stage kept; a document dropped earlier reaches it
-    as ``""``, which costs no model call and which ``refined_rows`` never reports over the earlier drop.
+    Columns: ``rules_exec`` (rules stage), ``doc`` + ``doc_exec`` (doc stage), ``chunks`` +
+    ``chunk_program`` + ``chunk_exec`` (chunk stage), all from one Python pass per partition. A stage
+    reads the text the previous stage kept; a document dropped earlier reaches it as ``""``, which costs
+    no model call and which ``refined_rows`` never reports over the earlier drop.
     """
     stages = config.pipeline.stages
     if config.input.partitions > 0:
         docs = docs.repartition(config.input.partitions, "doc_id")
-    fail_partition = config.faults.fail_first_attempt_of_partition
-    if fail_partition >= 0:
-        docs = docs.mapInPandas(_failing_first_attempt(fail_partition), schema=docs.schema)
-    staged, text = docs, F.col("text")
-    if "rules" in stages:
-        staged = staged.withColumn("rules_exec", make_rules_udf(config.rules.preset)("text"))
-        text = F.when(F.col("rules_exec.kept"), F.col("rules_exec.text")).otherwise(F.lit(""))
     models = config.models
-    common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
-    dialect, rules = config.executor.dialect, executor_config(config.executor)
-    if "doc" in stages:
-        doc_settings = ModelSettings(models.doc.path, batch_size=models.doc.batch_size,
-                                     max_new_tokens=models.doc.max_new_tokens,
-                                     max_batch_tokens=models.doc.max_batch_tokens or None, **common)
-        doc_programs = make_doc_program_udf(doc_settings, models.doc_mode)
-        execute_doc = make_executor_udf("doc", dialect, rules)
-        staged = staged.withColumn("doc", doc_programs(text))
-        staged = staged.withColumn("doc_exec", execute_doc(text, F.col("doc.program")))
-        text = F.when(F.col("doc_exec.kept"), text).otherwise(F.lit(""))
-    if "chunk" in stages:
-        chunk_settings = ModelSettings(models.chunk.path, batch_size=models.chunk.batch_size,
-                                       max_new_tokens=models.chunk.max_new_tokens,
-                                       max_batch_tokens=models.chunk.max_batch_tokens or None, **common)
-        chunk_programs = make_chunk_programs_udf(chunk_settings, models.max_chunk_tokens, models.clip_chunk_programs)
-        execute_chunk = make_executor_udf("chunk", dialect, rules)
-        staged = staged.withColumn("chunks", chunk_programs(text))
-        staged = staged.withColumn("chunk_program", F.concat_ws("\n", F.transform("chunks", lambda c: c["program"])))
-        staged = staged.withColumn("chunk_exec", execute_chunk(text, F.col("chunk_program")))
-    return staged
-
-
-def _failing_first_attempt(partition: int):
-    """Fault injection: the first attempt of one partition raises, retries pass through unchanged."""
-
-    def passthrough(frames):
-        context = TaskContext.get()
-        if context is not None and context.partitionId() == partition and context.attemptNumber() == 0:
-            raise RuntimeError(f"injected failure: first attempt of partition {partition}")
-        yield from frames
-
-    return passthrough
+    load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
+    return stage_documents(
+        docs, stages, settings_of(config), rules_preset=config.rules.preset,
+        doc_model=ModelSettings(models.doc.path, **load) if "doc" in stages else None,
+        chunk_model=ModelSettings(models.chunk.path, **load) if "chunk" in stages else None,
+        fail_first_attempt_of_partition=config.faults.fail_first_attempt_of_partition,
+    )
 
 
 def refined_rows(staged: DataFrame, run_id: str, stages: tuple[str, ...] = ("doc", "chunk")) -> DataFrame:

@@ -1,4 +1,5 @@
-"""pandas UDFs: thin wrappers that hand Arrow batches to the core (``prox_spark``) and nothing more."""
+"""Spark glue (the stages' Python pass, the executor UDF): thin wrappers that hand Arrow batches to the
+core (``prox_spark``) and nothing more."""
 
 from udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE, make_executor_udf
 

@@ -1,16 +1,14 @@
-"""The rule-baseline stage as a pandas UDF: ``text -> RULES_RESULT_TYPE`` (``prox_spark.rules.rules_stage_batch``).
+"""The rule-baseline stage's Spark type: ``rules_exec`` = ``prox_spark.rules.rules_stage_batch``'s row.
 
-Rules are pure functions of the text, so a retried task gives the same rows; the UDF only hands each
-Arrow batch to the core, which a plain-pandas run calls the same way.
+Rules are pure functions of the text, so a retried task gives the same rows; ``udfs.staged`` runs them
+on each Arrow batch through the core, which a plain-pandas run calls the same way.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 from pyspark.sql import types as T
-from pyspark.sql.functions import pandas_udf
 
-from prox_spark.rules import RULES_STAGE_COLUMNS, get_preset, rules_stage_batch
+from prox_spark.rules import RULES_STAGE_COLUMNS
 from udfs.executor import OPS_TYPE
 
 RULES_RESULT_TYPE = T.StructType(
@@ -32,14 +30,3 @@ RULES_RESULT_TYPE = T.StructType(
 
 if tuple(RULES_RESULT_TYPE.fieldNames()) != tuple(RULES_STAGE_COLUMNS):
     raise ImportError(f"RULES_RESULT_TYPE {RULES_RESULT_TYPE.fieldNames()} != RULES_STAGE_COLUMNS {RULES_STAGE_COLUMNS}")
-
-
-def make_rules_udf(preset: str):
-    """A pandas UDF running the rule chain ``preset``; an unknown preset fails here, on the driver."""
-    get_preset(preset)
-
-    def apply_rules(texts: pd.Series) -> pd.DataFrame:
-        return rules_stage_batch(texts, preset)
-
-    apply_rules.__name__ = apply_rules.__qualname__ = f"prox_rules_{preset}"
-    return pandas_udf(RULES_RESULT_TYPE)(apply_rules)

@@ -1,12 +1,13 @@
 """The refining pipeline without Spark: doc stage → executor → chunk stage → executor, on a batch.
 
-The Spark job's UDFs, ``prox-spark clean`` and notebooks all call these functions, so a document is
-refined the same way wherever it runs.
+The Spark job (``run_stages``, one pass per Arrow batch), ``prox-spark clean`` and notebooks all call
+these functions, so a document is refined the same way wherever it runs.
 """
 
 from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.models import StageModel
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, RefineSettings, refine_batch
+from prox_spark.pipeline.staged import run_stages, staged_columns
 from prox_spark.pipeline.stages import (
     ChunkProgram,
     DocProgram,
@@ -26,6 +27,8 @@ __all__ = [
     "clip_to_chunk",
     "merge_programs",
     "refine_batch",
+    "run_stages",
+    "staged_columns",
     "write_chunk_programs",
     "write_doc_programs",
 ]

@@ -1,0 +1,88 @@
+"""All model and rule stages of the refine job in one Python pass per partition (``mapInArrow``).
+
+Chaining one pandas UDF per stage sent each document's text across the JVM/Python boundary once per
+stage, each stage its own ArrowEvalPython node. Here every Arrow batch crosses once: the core
+(``prox_spark.pipeline.run_stages``) runs the configured stages over it and the batch comes back with
+the stage columns appended. ``mapInArrow`` rather than ``mapInPandas``: the document's own columns
+(text, metadata) pass through as the same Arrow arrays, never converted to pandas and back.
+
+Greedy decoding is deterministic for a given batch, so a retried task recomputes the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+from pyspark import TaskContext
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_type
+
+from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
+from prox_spark.rules import get_preset
+from udfs.executor import EXECUTOR_RESULT_TYPE
+from udfs.rules import RULES_RESULT_TYPE
+from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE, ModelSettings
+
+#: Spark type of each column ``run_stages`` adds
+STAGED_TYPES: dict[str, T.DataType] = {
+    "rules_exec": RULES_RESULT_TYPE,
+    "doc": DOC_PROGRAM_TYPE,
+    "doc_exec": EXECUTOR_RESULT_TYPE,
+    "chunks": CHUNK_PROGRAMS_TYPE,
+    "chunk_program": T.StringType(),
+    "chunk_exec": EXECUTOR_RESULT_TYPE,
+}
+
+
+def stage_documents(
+    docs: DataFrame,
+    stages: tuple[str, ...],
+    settings: RefineSettings,
+    *,
+    rules_preset: str = "gopher_c4_fineweb",
+    doc_model: ModelSettings | None = None,
+    chunk_model: ModelSettings | None = None,
+    fail_first_attempt_of_partition: int = -1,
+) -> DataFrame:
+    """``docs`` (with a ``text`` column) plus ``staged_columns(stages)``, typed as ``STAGED_TYPES``.
+
+    ``fail_first_attempt_of_partition`` (fault injection, ``faults.*``): the first attempt of that
+    partition raises, its retry runs normally.
+    """
+    names = staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
+    if "rules" in stages:
+        get_preset(rules_preset)
+    if "text" not in docs.columns:
+        raise ValueError(f"stage_documents needs a 'text' column, got {docs.columns}")
+    schema = T.StructType(docs.schema.fields + [T.StructField(name, STAGED_TYPES[name]) for name in names])
+    arrow_types = {name: to_arrow_type(STAGED_TYPES[name]) for name in names}
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        _maybe_fail(fail_first_attempt_of_partition)
+        for batch in batches:
+            columns = run_stages(
+                batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
+                doc_model=doc_model.load() if doc_model else None,
+                chunk_model=chunk_model.load() if chunk_model else None,
+            )
+            staged = [_to_arrow(columns[name], arrow_types[name]) for name in names]
+            yield pa.RecordBatch.from_arrays(batch.columns + staged, names=batch.schema.names + list(names))
+
+    return docs.mapInArrow(run, schema)
+
+
+def _to_arrow(column: pd.DataFrame | pd.Series, arrow_type: pa.DataType) -> pa.Array:
+    """A staged column as Arrow: a DataFrame becomes a struct (one field per column), a Series an array."""
+    if isinstance(column, pd.DataFrame):
+        table = pa.Table.from_pandas(column, schema=pa.schema(list(arrow_type)), preserve_index=False)
+        return table.to_struct_array().combine_chunks()
+    return pa.array(column.tolist(), type=arrow_type)
+
+
+def _maybe_fail(partition: int) -> None:
+    context = TaskContext.get()
+    if partition >= 0 and context is not None and context.partitionId() == partition and context.attemptNumber() == 0:
+        raise RuntimeError(f"injected failure: first attempt of partition {partition}")
