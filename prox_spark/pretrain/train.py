@@ -437,6 +437,10 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         num_workers=cfg.data.num_workers,
         pin_memory=env.device.type == "cuda",
         prefetch_factor=4 if cfg.data.num_workers else None,
+        # Workers start fresh instead of forking this process: by now it runs threads of torch, pyarrow and
+        # deltalake's runtime (and, in a notebook or test session, a JVM gateway), and a child forked while one
+        # of them holds a lock waits on it forever (seen as a hung loader with workers idle in futex waits).
+        multiprocessing_context="spawn" if cfg.data.num_workers else None,
     )
     held_out = list(eval_texts or [])
     if cfg.eval.path:
