@@ -14,7 +14,7 @@ import json
 import os
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED
@@ -188,52 +188,56 @@ def program_rows(
 
 def _rules_program_rows(staged: DataFrame, run_id: str, rules_id: str) -> DataFrame:
     """What the rule chain did, in program terms: ``drop_doc()``, ``keep_doc()`` or the removed line ranges."""
-    return staged.select(
-        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("rules").alias("stage"),
-        F.lit(None).cast("long").alias("chunk_index"), F.lit(None).cast("long").alias("first_line"),
-        F.lit(None).cast("long").alias("last_line"), F.lit(rules_id).alias("model_id"),
-        F.col("rules_exec.program").alias("program"), F.col("rules_exec.ops").alias("ops"),
-        F.lit(0).cast("long").alias("errors"), F.col("rules_exec.outcome").alias("outcome"),
-        F.col("rules_exec.reason").alias("reason"), F.col("rules_exec.words_before").alias("words_before"),
-        F.col("rules_exec.words_after").alias("words_after"), F.col("rules_exec.lines_before").alias("lines_before"),
-        F.col("rules_exec.lines_after").alias("lines_after"), F.lit(None).cast("long").alias("prompt_tokens"),
-        F.col("rules_exec.latency_ms").alias("latency_ms"), F.lit(0).cast("long").alias("clipped_ops"),
-        F.lit(None).cast("string").alias("model_program"),
+    result = F.col("rules_exec")
+    return _program_select(
+        staged, run_id, "rules", rules_id, result, program=result["program"], ops=result["ops"],
+        errors=F.lit(0).cast("long"), prompt_tokens=F.lit(None).cast("long"), latency_ms=result["latency_ms"],
     )
 
 
 def _doc_program_rows(staged: DataFrame, run_id: str, doc_model_id: str) -> DataFrame:
-    return staged.select(
-        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("doc").alias("stage"),
-        F.lit(None).cast("long").alias("chunk_index"), F.lit(None).cast("long").alias("first_line"),
-        F.lit(None).cast("long").alias("last_line"), F.lit(doc_model_id).alias("model_id"),
-        F.col("doc.program").alias("program"), F.col("doc_exec.ops").alias("ops"),
-        F.col("doc_exec.errors").alias("errors"), F.col("doc_exec.outcome").alias("outcome"),
-        F.col("doc_exec.reason").alias("reason"), F.col("doc_exec.words_before").alias("words_before"),
-        F.col("doc_exec.words_after").alias("words_after"), F.col("doc_exec.lines_before").alias("lines_before"),
-        F.col("doc_exec.lines_after").alias("lines_after"), F.col("doc.prompt_tokens").alias("prompt_tokens"),
-        F.col("doc.latency_ms").alias("latency_ms"), F.lit(0).cast("long").alias("clipped_ops"),
-        F.lit(None).cast("string").alias("model_program"),
+    result, doc = F.col("doc_exec"), F.col("doc")
+    return _program_select(
+        staged, run_id, "doc", doc_model_id, result, program=doc["program"], ops=result["ops"],
+        errors=result["errors"], prompt_tokens=doc["prompt_tokens"], latency_ms=doc["latency_ms"],
     )
 
 
 def _chunk_program_rows(staged: DataFrame, run_id: str, chunk_model_id: str) -> DataFrame:
+    """One row per chunk, with the ops its own lines of the merged program produced."""
     exploded = staged.filter(F.col("doc_exec.kept")).select(
         "shard", "doc_id", "chunk_exec", F.explode("chunks").alias("c")
     )
-    start, stop = F.col("c.program_line_offset"), F.col("c.program_line_offset") + F.col("c.program_lines")
+    chunk = F.col("c")
+    start, stop = chunk["program_line_offset"], chunk["program_line_offset"] + chunk["program_lines"]
     chunk_ops = F.filter("chunk_exec.ops", lambda op: (op["line"] >= start) & (op["line"] < stop))
-    return exploded.select(
-        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit("chunk").alias("stage"),
-        F.col("c.chunk_index").alias("chunk_index"), F.col("c.first_line").alias("first_line"),
-        F.col("c.last_line").alias("last_line"), F.lit(chunk_model_id).alias("model_id"),
-        F.col("c.program").alias("program"), chunk_ops.alias("ops"),
-        F.aggregate(chunk_ops, F.lit(0).cast("long"), lambda acc, op: acc + op["errors"]).alias("errors"),
-        F.col("chunk_exec.outcome").alias("outcome"), F.col("chunk_exec.reason").alias("reason"),
-        F.col("chunk_exec.words_before").alias("words_before"), F.col("chunk_exec.words_after").alias("words_after"),
-        F.col("chunk_exec.lines_before").alias("lines_before"), F.col("chunk_exec.lines_after").alias("lines_after"),
-        F.col("c.prompt_tokens").alias("prompt_tokens"), F.col("c.latency_ms").alias("latency_ms"),
-        F.col("c.clipped_ops").alias("clipped_ops"), F.col("c.model_program").alias("model_program"),
+    return _program_select(
+        exploded, run_id, "chunk", chunk_model_id, F.col("chunk_exec"), program=chunk["program"], ops=chunk_ops,
+        errors=F.aggregate(chunk_ops, F.lit(0).cast("long"), lambda acc, op: acc + op["errors"]),
+        prompt_tokens=chunk["prompt_tokens"], latency_ms=chunk["latency_ms"], chunk=chunk,
+    )
+
+
+def _program_select(
+    rows: DataFrame, run_id: str, stage: str, model_id: str, result: Column, *, program: Column, ops: Column,
+    errors: Column, prompt_tokens: Column, latency_ms: Column, chunk: Column | None = None,
+) -> DataFrame:
+    """A ``programs`` row per row of ``rows``: the stage's program, its executor/rule ``result`` struct's
+    outcome and counts, and for a chunk row the chunk's struct (line range, guard clipping)."""
+    def of_chunk(name: str, default: Column) -> Column:
+        return default if chunk is None else chunk[name]
+
+    null_long = F.lit(None).cast("long")
+    return rows.select(
+        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit(stage).alias("stage"),
+        of_chunk("chunk_index", null_long).alias("chunk_index"), of_chunk("first_line", null_long).alias("first_line"),
+        of_chunk("last_line", null_long).alias("last_line"), F.lit(model_id).alias("model_id"),
+        program.alias("program"), ops.alias("ops"), errors.alias("errors"),
+        *[result[name].alias(name) for name in ("outcome", "reason", "words_before", "words_after",
+                                                "lines_before", "lines_after")],
+        prompt_tokens.alias("prompt_tokens"), latency_ms.alias("latency_ms"),
+        of_chunk("clipped_ops", F.lit(0).cast("long")).alias("clipped_ops"),
+        of_chunk("model_program", F.lit(None).cast("string")).alias("model_program"),
     )
 
 

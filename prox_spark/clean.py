@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from prox_spark.config import RefineConfig, executor_config
+from prox_spark.config import ConfigError, RefineConfig, executor_config
 from prox_spark.pipeline import RefineSettings, StageModel, refine_batch
 from prox_spark.readers import Document, Quarantined
 from prox_spark.readers.dispatch import read_file
@@ -44,16 +44,34 @@ def settings_of(config: RefineConfig) -> RefineSettings:
     )
 
 
-def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel, StageModel]:
+def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, StageModel | None]:
+    """The doc and chunk models ``pipeline.mode`` needs (None for a stage it does not run)."""
     models = config.models
+    stages = config.pipeline.stages
     common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
-    return StageModel.load(models.doc.path, **common), StageModel.load(models.chunk.path, **common)
+    loaded: dict[str, StageModel | None] = {}
+    for stage in ("doc", "chunk"):
+        path = getattr(models, stage).path
+        if stage not in stages:
+            loaded[stage] = None
+        elif not path:
+            raise ConfigError(
+                f"models.{stage}.path: required for pipeline.mode {config.pipeline.mode!r} "
+                "(conf/local.yaml points it at the bundled default models)"
+            )
+        else:
+            loaded[stage] = StageModel.load(path, **common)
+    return loaded["doc"], loaded["chunk"]
 
 
 def clean_file(
     input_path: str | Path, output: IO[str], config: RefineConfig, *, batch_docs: int = 256, concurrent_tasks: int = 1
 ) -> CleanStats:
-    """Refine ``input_path`` (JSONL, optionally gzipped) into ``output``, one JSON record per input record."""
+    """Refine ``input_path`` (JSONL, optionally gzipped) into ``output``, one JSON record per input record.
+
+    The stages are ``pipeline.mode``'s, as in the Spark job; ``rules_program`` is null unless the rules
+    stage ran, ``doc_program`` / ``chunk_program`` are null for a stage the document did not reach.
+    """
     started = time.perf_counter()
     doc_model, chunk_model = load_models(config, concurrent_tasks)
     settings = settings_of(config)
@@ -66,7 +84,10 @@ def clean_file(
         docs = [r for r in batch if isinstance(r, Document)]
         refined = {}
         if docs:
-            frame, programs = refine_batch([d.doc_id for d in docs], [d.text for d in docs], doc_model, chunk_model, settings)
+            frame, _ = refine_batch(
+                [d.doc_id for d in docs], [d.text for d in docs], doc_model, chunk_model, settings,
+                stages=config.pipeline.stages, rules_preset=config.rules.preset,
+            )
             refined = {d.record_index: row for d, row in zip(docs, frame.itertuples(index=False))}
         for record in batch:
             stats.records += 1
@@ -95,7 +116,9 @@ def _batches(records: Iterator, size: int) -> Iterator[list]:
 def _out_record(record, refined: dict) -> dict:
     if isinstance(record, Quarantined):
         return {"id": None, "text": "", "kept": False, "reason": record.reason, "detail": record.detail,
-                "doc_program": None, "chunk_program": None, "record_index": record.record_index}
+                "drop_stage": None, "rules_program": None, "doc_program": None, "chunk_program": None,
+                "record_index": record.record_index}
     row = refined[record.record_index]
     return {"id": record.doc_id, "text": row.text, "kept": bool(row.kept), "reason": row.drop_reason,
-            "doc_program": row.doc_program, "chunk_program": row.chunk_program, "record_index": record.record_index}
+            "drop_stage": row.drop_stage, "rules_program": row.rules_program, "doc_program": row.doc_program,
+            "chunk_program": row.chunk_program, "record_index": record.record_index}

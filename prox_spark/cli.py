@@ -15,12 +15,13 @@ from prox_spark.config import ConfigError, load_config
 def _clean(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="prox-spark clean",
-        description="Refine a JSONL file of {id, text} records without Spark; writes one record per input "
-        "with id, text (\"\" when dropped), kept, reason, doc_program, chunk_program.",
+        description="Refine a JSONL file of {id, text} records without Spark, through the stages of "
+        "pipeline.mode (prox, prox-doc, rules, rules+prox); writes one record per input with id, text "
+        "(\"\" when dropped), kept, reason, drop_stage, rules_program, doc_program, chunk_program.",
     )
     parser.add_argument("--input", required=True, help="input .jsonl or .jsonl.gz")
     parser.add_argument("--output", required=True, help="output .jsonl ('-' for stdout)")
-    parser.add_argument("--conf", help="YAML config (models, executor, input columns); default conf/local.yaml's defaults")
+    parser.add_argument("--conf", help="YAML config (pipeline.mode, models, rules, executor, input columns); default: the built-in defaults")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
     args = parser.parse_args(argv)
     from prox_spark.clean import clean_file

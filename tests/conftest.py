@@ -52,3 +52,15 @@ def untrained_models(tmp_path_factory) -> dict[str, Path]:
     sample = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
     texts = [json.loads(line)["text"] for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
     return build_untrained_refiners(tmp_path_factory.mktemp("untrained-models"), texts * 4, max_prompt_tokens=192)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_log_handlers_on_captured_streams():
+    """Remove, after the session, the root handler ``jobs.refine.configure_logging`` installs when a test runs
+    the job: it writes to the stderr pytest captured, which is closed by the time py4j logs its shutdown."""
+    import logging
+
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_prox_spark", False)]:
+        root.removeHandler(handler)

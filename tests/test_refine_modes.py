@@ -8,13 +8,16 @@ every stage that ran has its program rows, and ``runs.mode`` records the mode.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import typing
 
 import pytest
 
 from jobs.refine import preflight, run_refine
+from prox_spark.clean import clean_file, load_models, settings_of
 from prox_spark.config import PIPELINE_STAGES, ConfigError, PipelineConfig, RulesConfig, load_config
+from prox_spark.pipeline import refine_batch
 from prox_spark.programs import execute
 from prox_spark.rules import PRESETS, removed_line_ranges, rules_stage_batch
 
@@ -101,14 +104,44 @@ def _run(spark, untrained_models, corpus, out, mode):
     run = spark.read.format("delta").load(str(out / "runs")).first()
     assert run.mode == mode and run.status == "succeeded"
     assert len(refined) == 11
-    return refined, programs
+    return config, refined, programs
+
+
+def _assert_plain_path_agrees(config, corpus, refined, programs):
+    """``prox-spark clean`` (``refine_batch`` over ``run_stages``) writes what the job wrote, in every mode."""
+    out = io.StringIO()
+    stats = clean_file(corpus, out, config)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert stats.records == len(records) == len(refined) and stats.quarantined == 0
+    for record in records:
+        row = refined[record["id"]]
+        assert (record["text"], record["kept"], record["drop_stage"], record["reason"]) == (
+            row.text, row.kept, row.drop_stage, row.drop_reason), record["id"]
+        assert (record["rules_program"] is not None) == ("rules" in config.pipeline.stages)
+    texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()}
+    doc_model, chunk_model = load_models(config)
+    _, plain = refine_batch(list(texts), list(texts.values()), doc_model, chunk_model, settings_of(config),
+                            stages=config.pipeline.stages, rules_preset=config.rules.preset)
+
+    def key(doc_id, stage, chunk_index, model_id, program, outcome, words_after):
+        return (doc_id, stage, None if chunk_index is None or chunk_index != chunk_index else int(chunk_index),
+                model_id, program, outcome, int(words_after))
+
+    spark_rows = sorted(
+        (key(r.doc_id, r.stage, r.chunk_index, r.model_id, r.program, r.outcome, r.words_after) for r in programs),
+        key=repr)
+    plain_rows = sorted((key(*r) for r in plain[
+        ["doc_id", "stage", "chunk_index", "model_id", "program", "outcome", "words_after"]].itertuples(index=False)),
+        key=repr)
+    assert plain_rows == spark_rows
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["rules", "prox-doc", "rules+prox"])
+@pytest.mark.parametrize("mode", ["prox", "rules", "prox-doc", "rules+prox"])
 def test_mode_end_to_end(spark, untrained_models, small_corpus, tmp_path, mode):
-    refined, programs = _run(spark, untrained_models, small_corpus, tmp_path / "out", mode)
+    config, refined, programs = _run(spark, untrained_models, small_corpus, tmp_path / "out", mode)
+    _assert_plain_path_agrees(config, small_corpus, refined, programs)
     by_stage: dict[str, list] = {}
     for row in programs:
         by_stage.setdefault(row.stage, []).append(row)
@@ -130,5 +163,5 @@ def test_mode_end_to_end(spark, untrained_models, small_corpus, tmp_path, mode):
         assert refined["edited"].kept and refined["edited"].lines_after == 5
     else:
         assert {r.doc_id for r in by_stage["doc"]} == reached_doc
-        assert "chunk" not in by_stage or mode == "rules+prox"
+        assert "chunk" not in by_stage or "chunk" in PIPELINE_STAGES[mode]
         assert all(r.drop_stage in ("rules", "doc", "chunk") for r in refined.values() if not r.kept)

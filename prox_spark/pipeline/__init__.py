@@ -6,7 +6,8 @@ these functions, so a document is refined the same way wherever it runs.
 
 from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.models import StageModel
-from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, RefineSettings, refine_batch
+from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, refine_batch
+from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.staged import run_stages, staged_columns
 from prox_spark.pipeline.stages import (
     ChunkProgram,

@@ -1,26 +1,22 @@
-"""Refine a batch of documents end to end: doc programs → doc decision → chunk programs → final text.
+"""Refine a batch of documents end to end without Spark: ``run_stages``, folded into table rows.
 
-Returns two frames: one row per document (the ``refined`` table's content) and one row per program
-(the ``programs`` table's: the doc program, and one row per chunk with the ops that chunk's lines
-produced). Documents dropped at the doc stage never reach the chunk model, as in the reference.
+Returns two frames with the rows the Spark job writes to its ``refined`` and ``programs`` tables (there
+``jobs.refine_plan`` derives them from the same ``run_stages`` columns in Spark): one row per document,
+decided by the first stage that dropped it, else by the last stage; and one row per stage a document
+reached (rules, doc) plus one per chunk, each chunk row with the ops its own program lines produced.
+Documents dropped by a stage never reach the later ones' models, as in the reference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from prox_spark.pipeline.models import StageModel
-from prox_spark.pipeline.stages import (
-    ChunkProgram,
-    DocMode,
-    merge_programs,
-    write_chunk_programs,
-    write_doc_programs,
-)
-from prox_spark.programs import ExecutionResult, ExecutorConfig, Outcome, execute
+from prox_spark.pipeline.settings import RefineSettings
+from prox_spark.pipeline.staged import STAGE_ORDER, run_stages
 
 DOC_COLUMNS = (
     "doc_id",
@@ -33,6 +29,7 @@ DOC_COLUMNS = (
     "words_after",
     "lines_before",
     "lines_after",
+    "rules_program",
     "doc_program",
     "chunk_program",
 )
@@ -57,118 +54,109 @@ PROGRAM_COLUMNS = (
     "clipped_ops",
     "model_program",
 )
-
-
-@dataclass(frozen=True)
-class RefineSettings:
-    """How the stages run; defaults are the reference's (1500-token chunks, reference dialect)."""
-
-    dialect: str = "reference"
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    doc_mode: DocMode = "score"
-    doc_batch_size: int = 16
-    chunk_batch_size: int = 16
-    max_chunk_tokens: int = 1500
-    doc_max_new_tokens: int | None = None
-    chunk_max_new_tokens: int | None = None
-    #: rows x padded tokens per model batch (None: batch sizes alone limit the rows)
-    doc_max_batch_tokens: int | None = None
-    chunk_max_batch_tokens: int | None = None
-    #: chunk-range guard: clip each chunk program's removals to its chunk (``prox_spark.pipeline.guard``)
-    clip_chunk_programs: bool = False
+#: the executor/rule result fields a program row repeats from its stage's result
+_RESULT_FIELDS = ("outcome", "reason", "words_before", "words_after", "lines_before", "lines_after")
 
 
 def refine_batch(
     doc_ids: Sequence[Any],
-    texts: Sequence[str],
-    doc_model: StageModel,
-    chunk_model: StageModel,
+    texts: Sequence[Any],
+    doc_model: StageModel | None = None,
+    chunk_model: StageModel | None = None,
     settings: RefineSettings = RefineSettings(),
+    *,
+    stages: Sequence[str] = ("doc", "chunk"),
+    rules_preset: str = "gopher_c4_fineweb",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Refine ``texts`` (one per ``doc_ids``); returns ``(documents, programs)`` frames."""
-    texts = [t if isinstance(t, str) else "" for t in texts]
-    doc_programs = write_doc_programs(
-        doc_model, texts, mode=settings.doc_mode, batch_size=settings.doc_batch_size,
-        max_new_tokens=settings.doc_max_new_tokens, max_batch_tokens=settings.doc_max_batch_tokens,
-    )
-    doc_results = [_run(t, p.program, "doc", settings) for t, p in zip(texts, doc_programs)]
-    survivors = [i for i, r in enumerate(doc_results) if r.kept]
-    chunk_programs = write_chunk_programs(
-        chunk_model, [texts[i] for i in survivors], max_chunk_tokens=settings.max_chunk_tokens,
-        batch_size=settings.chunk_batch_size, max_new_tokens=settings.chunk_max_new_tokens,
-        clip=settings.clip_chunk_programs, max_batch_tokens=settings.chunk_max_batch_tokens,
-    )
-    chunks_of = dict(zip(survivors, chunk_programs))
+    """Refine ``texts`` (one per ``doc_ids``) through ``stages``; returns ``(documents, programs)`` frames.
 
+    ``stages`` as ``pipeline.mode`` names them (``prox_spark.config.PIPELINE_STAGES``); the rules stage's
+    program rows carry ``rules:<preset>`` as their model id, as the job's do.
+    """
+    if len(doc_ids) != len(texts):
+        raise ValueError(f"{len(doc_ids)} doc_ids but {len(texts)} texts")
+    columns = run_stages(
+        texts, stages, settings, rules_preset=rules_preset, doc_model=doc_model, chunk_model=chunk_model
+    )
+    order = [stage for stage in STAGE_ORDER if stage in stages]
+    results = {stage: columns[f"{stage}_exec"].to_dict("records") for stage in order}
+    reached = _reached(order, results, len(texts))
+    model_ids = {
+        "rules": f"rules:{rules_preset}",
+        "doc": doc_model.model_id if doc_model else "",
+        "chunk": chunk_model.model_id if chunk_model else "",
+    }
     documents, programs = [], []
-    for i, (doc_id, text) in enumerate(zip(doc_ids, texts)):
-        doc_result, doc_program = doc_results[i], doc_programs[i]
-        programs.append(_program_row(doc_id, "doc", None, doc_model.model_id, doc_program.program, doc_result,
-                                     doc_result.ops, doc_program.prompt_tokens, doc_program.latency_ms))
-        if i not in chunks_of:
-            documents.append(_document_row(doc_id, doc_result, "doc", doc_program.program, None))
-            continue
-        merged = merge_programs(chunks_of[i])
-        final = _run(text, merged, "chunk", settings)
-        documents.append(_document_row(doc_id, final, "chunk", doc_program.program, merged))
-        programs.extend(_chunk_rows(doc_id, chunk_model.model_id, chunks_of[i], final))
+    for i, doc_id in enumerate(doc_ids):
+        documents.append(_document_row(doc_id, i, order, results, reached, columns))
+        for stage in order:
+            if reached[stage][i]:
+                programs.extend(_program_rows(doc_id, i, stage, model_ids[stage], results[stage][i], columns))
     return (
         pd.DataFrame.from_records(documents, columns=list(DOC_COLUMNS)),
         pd.DataFrame.from_records(programs, columns=list(PROGRAM_COLUMNS)),
     )
 
 
-def _run(text: str, program: str, stage: str, settings: RefineSettings) -> ExecutionResult:
-    return execute(text, program, stage=stage, dialect=settings.dialect, config=settings.executor)
+def _reached(order: list[str], results: dict[str, list[dict]], n: int) -> dict[str, np.ndarray]:
+    """Per stage, which documents it saw: those every earlier stage kept."""
+    alive = np.ones(n, dtype=bool)
+    reached = {}
+    for stage in order:
+        reached[stage] = alive.copy()
+        alive &= np.array([bool(r["kept"]) for r in results[stage]], dtype=bool)
+    return reached
 
 
-def _document_row(doc_id: Any, result: ExecutionResult, stage: str, doc_program: str, chunk_program: str | None) -> dict:
+def _document_row(doc_id, i, order, results, reached, columns) -> dict:
+    """The first stage that dropped the document decides its row, else the last stage's result."""
+    drop_stage = next((s for s in order if reached[s][i] and not results[s][i]["kept"]), None)
+    final = results[drop_stage or order[-1]][i]
+    first = results[order[0]][i]
+
+    def program(stage: str, column: str, field: str | None = None) -> str | None:
+        if stage not in order or not reached[stage][i]:
+            return None
+        value = columns[column].iloc[i]
+        return value if field is None else value[field]
+
     return {
         "doc_id": doc_id,
-        "text": result.text,
-        "kept": result.kept,
-        "drop_stage": stage if result.dropped else None,
-        "drop_reason": result.reason.value if result.dropped and result.reason else None,
-        "program_ignored": result.outcome is Outcome.KEPT_ORIGINAL,
-        "words_before": result.words_before,
-        "words_after": result.words_after,
-        "lines_before": result.lines_before,
-        "lines_after": result.lines_after,
-        "doc_program": doc_program,
-        "chunk_program": chunk_program,
+        "text": final["text"],
+        "kept": bool(final["kept"]),
+        "drop_stage": drop_stage,
+        "drop_reason": final["reason"] if drop_stage else None,
+        "program_ignored": final["outcome"] == "kept_original",
+        "words_before": first["words_before"],
+        "words_after": final["words_after"],
+        "lines_before": first["lines_before"],
+        "lines_after": final["lines_after"],
+        "rules_program": program("rules", "rules_exec", "program"),
+        "doc_program": program("doc", "doc", "program"),
+        "chunk_program": program("chunk", "chunk_program"),
     }
 
 
-def _program_row(doc_id, stage, chunk: ChunkProgram | None, model_id, program, result, ops, prompt_tokens, latency) -> dict:
-    return {
-        "doc_id": doc_id,
-        "stage": stage,
-        "chunk_index": None if chunk is None else chunk.chunk_index,
-        "first_line": None if chunk is None else chunk.first_line,
-        "last_line": None if chunk is None else chunk.last_line,
-        "model_id": model_id,
-        "program": program,
-        "ops": [line.as_record() for line in ops],
-        "errors": sum(line.errors for line in ops),
-        "outcome": result.outcome.value,
-        "reason": None if result.reason is None else result.reason.value,
-        "words_before": result.words_before,
-        "words_after": result.words_after,
-        "lines_before": result.lines_before,
-        "lines_after": result.lines_after,
-        "prompt_tokens": prompt_tokens,
-        "latency_ms": latency,
-        "clipped_ops": 0 if chunk is None else chunk.clipped_ops,
-        "model_program": None if chunk is None else chunk.model_program,
-    }
-
-
-def _chunk_rows(doc_id: Any, model_id: str, chunks: list[ChunkProgram], final: ExecutionResult) -> list[dict]:
-    """One row per chunk with the ops its program lines produced (its range of the merged program)."""
+def _program_rows(doc_id, i, stage: str, model_id: str, result: dict, columns) -> list[dict]:
+    common = {"doc_id": doc_id, "stage": stage, "model_id": model_id, **{f: result[f] for f in _RESULT_FIELDS}}
+    whole_document = {"chunk_index": None, "first_line": None, "last_line": None, "clipped_ops": 0, "model_program": None}
+    if stage == "rules":
+        return [{**common, **whole_document, "program": result["program"], "ops": result["ops"], "errors": 0,
+                 "prompt_tokens": None, "latency_ms": result["latency_ms"]}]
+    if stage == "doc":
+        doc = columns["doc"].iloc[i]
+        return [{**common, **whole_document, "program": doc["program"], "ops": result["ops"],
+                 "errors": result["errors"], "prompt_tokens": doc["prompt_tokens"], "latency_ms": doc["latency_ms"]}]
     rows = []
-    for chunk in chunks:
-        end = chunk.program_line_offset + chunk.program_lines
-        ops = [line for line in final.ops if chunk.program_line_offset <= line.index < end]
-        rows.append(_program_row(doc_id, "chunk", chunk, model_id, chunk.program, final, ops,
-                                 chunk.prompt_tokens, chunk.latency_ms))
+    for chunk in columns["chunks"].iloc[i]:
+        # this chunk's lines of the merged program (``merge_programs``), so its row shows its own ops
+        start, stop = chunk["program_line_offset"], chunk["program_line_offset"] + chunk["program_lines"]
+        ops = [op for op in result["ops"] if start <= op["line"] < stop]
+        rows.append({
+            **common, "chunk_index": chunk["chunk_index"], "first_line": chunk["first_line"],
+            "last_line": chunk["last_line"], "program": chunk["program"], "ops": ops,
+            "errors": sum(op["errors"] for op in ops), "prompt_tokens": chunk["prompt_tokens"],
+            "latency_ms": chunk["latency_ms"], "clipped_ops": chunk["clipped_ops"],
+            "model_program": chunk["model_program"],
+        })
     return rows

@@ -1,8 +1,8 @@
 """Every configured stage over one batch of documents, kept as one column per stage result.
 
-``refine_batch`` folds a document's stages into its final row; the Spark job instead keeps each stage's
-full result (the ``programs`` table has a row per stage and per chunk, and ``refined`` names the stage
-that dropped a document), so it persists these columns and derives both tables from them. Running all
+Each stage's full result is kept (the ``programs`` table has a row per stage and per chunk, and
+``refined`` names the stage that dropped a document): the Spark job persists these columns and derives
+both tables from them in Spark, ``refine_batch`` derives the same rows in pandas. Running all
 stages in one call per batch lets the job cross the JVM/Python boundary once per document instead of
 once per stage. A stage reads the text the previous stage kept; a document dropped earlier reaches it as
 ``""``, which costs no model call.
@@ -16,7 +16,7 @@ from typing import Any, Sequence, Union
 import pandas as pd
 
 from prox_spark.pipeline.models import StageModel
-from prox_spark.pipeline.refine import RefineSettings
+from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stages import DocProgram, merge_programs, write_chunk_programs, write_doc_programs
 from prox_spark.programs import execute_batch
 from prox_spark.rules import rules_stage_batch
