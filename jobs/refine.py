@@ -33,6 +33,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
+from jobs.concurrent import run_concurrently
 from jobs.input_files import list_input_files, needs_session
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows
@@ -193,6 +194,7 @@ def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) ->
 
 def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, run_id: str) -> RunSummary:
     started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
     sc = spark.sparkContext
     sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
     ensure_tables(spark, config.output)
@@ -203,13 +205,17 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     pending = [path for path in checked.files if plan.shard_of(path) not in done]
     log.info("run %s: %d shards, %d already committed, %d to do", run_id, len(checked.files), len(done), len(pending))
     step = config.input.shards_per_commit or max(1, len(pending))
-    timings = {"read": 0.0, "refine": 0.0, "write": 0.0}
+    # seconds per step, recorded in runs.stage_seconds_json: model time (refine) apart from the job's own
+    # fixed costs (table set-up and resume lookup, reads, Delta writes, shard commits, the final check)
+    timings = {"setup": time.perf_counter() - t0, "read": 0.0, "refine": 0.0, "write": 0.0, "commit": 0.0}
     tasks = concurrent_tasks(spark)
     for first in range(0, len(pending), step):
         batch = pending[first : first + step]
         _refine_shards(spark, config, checked, run_id, batch, tasks, timings)
         log.info("run %s: committed %d/%d shards", run_id, first + len(batch), len(pending))
+    t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, len(checked.files))
+    timings["summary"] = time.perf_counter() - t0
     finished = datetime.now(timezone.utc)
     status = "succeeded" if summary.balanced else "failed"
     _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings)
@@ -242,30 +248,31 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     timings["refine"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sc.setJobDescription("prox write quarantine")
-    replace_rows(plan.quarantine_rows(quarantine, run_id), config.output, QUARANTINE, run_id, shards)
-    sc.setJobDescription("prox write programs")
     stages = config.pipeline.stages
+    quarantine_out = plan.persist(plan.quarantine_rows(quarantine, run_id))  # written, then counted
     programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
-    replace_rows(programs, config.output, PROGRAMS, run_id, shards)
-    sc.setJobDescription("prox write refined")
     refined = plan.refined_rows(staged, run_id, stages)
-    replace_rows(refined, config.output, REFINED, run_id, shards)
+
+    def write(df, spec):
+        return lambda: replace_rows(df, config.output, spec, run_id, shards)
+
+    # the three tables' writes and the per-shard counts (from the cached frames, not the tables) overlap
+    sc.setJobDescription(f"prox write refined, programs, quarantine: {len(files)} shards")
+    done = run_concurrently(spark, {
+        "quarantine": write(quarantine_out, QUARANTINE),
+        "programs": write(programs, PROGRAMS),
+        "refined": write(refined, REFINED),
+        "documents": lambda: refined.groupBy("shard").agg(
+            F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept")).collect(),
+        "quarantined": lambda: quarantine_out.groupBy("shard").count().collect(),
+    })
+    timings["write"] += time.perf_counter() - t0
+
+    # the shard commit comes last: a shard counts as done only once all three tables hold its rows
+    t0 = time.perf_counter()
     sc.setJobDescription("prox commit shards")
-    per_shard = {
-        row.shard: row
-        for row in read_table(spark, config.output, REFINED)
-        .filter((F.col("run_id") == run_id) & F.col("shard").isin(shards))
-        .groupBy("shard")
-        .agg(F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept"))
-        .collect()
-    }
-    quarantined = {
-        row.shard: row["count"]
-        for row in read_table(spark, config.output, QUARANTINE)
-        .filter((F.col("run_id") == run_id) & F.col("shard").isin(shards))
-        .groupBy("shard").count().collect()
-    }
+    per_shard = {row.shard: row for row in done["documents"]}
+    quarantined = {row.shard: row["count"] for row in done["quarantined"]}
     now = datetime.now(timezone.utc)
     commits = [
         (run_id, shard, int(read_per_shard.get(shard, 0)), int(getattr(per_shard.get(shard), "documents", 0) or 0),
@@ -273,9 +280,9 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
         for shard in shards
     ]
     replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
-    timings["write"] += time.perf_counter() - t0
-    staged.unpersist()
-    records.unpersist()
+    timings["commit"] += time.perf_counter() - t0
+    for frame in (quarantine_out, staged, records):
+        frame.unpersist()
 
 
 def _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs.concurrent import run_concurrently
 from jobs.tables import ALL_TABLES, QUARANTINE, REFINED, SHARDS, read_table, table_location
 from prox_spark.config import OutputConfig
 
@@ -31,29 +32,40 @@ class RunSummary:
 
 
 def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, shards: int) -> RunSummary:
+    """The run's counts read back from the Delta tables (what landed, not what was computed), the three
+    tables read side by side; ``balanced`` compares them with the records the shard commits say were read."""
     of_run = F.col("run_id") == run_id
-    refined = read_table(spark, output, REFINED).filter(of_run)
-    totals = refined.agg(
-        F.count("*").alias("docs"),
-        F.coalesce(F.sum(F.col("kept").cast("long")), F.lit(0)).alias("kept"),
-        F.coalesce(F.sum("words_before"), F.lit(0)).alias("words_before"),
-        F.coalesce(F.sum(F.when(F.col("kept"), F.col("words_after"))), F.lit(0)).alias("words_after"),
-    ).first()
-    reasons = refined.filter(~F.col("kept")).groupBy("drop_reason").count().orderBy(F.desc("count")).collect()
-    quarantine = read_table(spark, output, QUARANTINE).filter(of_run)
-    q_reasons = quarantine.groupBy("reason").count().orderBy(F.desc("count")).collect()
-    read = read_table(spark, output, SHARDS).filter(of_run).agg(F.coalesce(F.sum("records_read"), F.lit(0))).first()[0]
+
+    def refined_groups():
+        return (
+            read_table(spark, output, REFINED).filter(of_run)
+            .groupBy("kept", "drop_reason")
+            .agg(F.count("*").alias("docs"), F.sum("words_before").alias("words_before"),
+                 F.sum("words_after").alias("words_after"))
+            .collect()
+        )
+
+    def quarantine_reasons():
+        return read_table(spark, output, QUARANTINE).filter(of_run).groupBy("reason").count().collect()
+
+    def records_read():
+        return read_table(spark, output, SHARDS).filter(of_run).agg(F.coalesce(F.sum("records_read"), F.lit(0))).first()[0]
+
+    read = run_concurrently(spark, {"refined": refined_groups, "quarantine": quarantine_reasons, "read": records_read})
+    groups = read["refined"]
+    dropped = sorted(((g["drop_reason"], int(g["docs"])) for g in groups if not g["kept"]), key=lambda r: -r[1])
+    q_reasons = sorted(((r["reason"], int(r["count"])) for r in read["quarantine"]), key=lambda r: -r[1])
     return RunSummary(
         run_id=run_id,
         shards=shards,
-        records_read=int(read),
-        kept=int(totals["kept"]),
-        dropped=int(totals["docs"] - totals["kept"]),
-        quarantined=sum(int(r["count"]) for r in q_reasons),
-        words_before=int(totals["words_before"]),
-        words_after=int(totals["words_after"]),
-        drop_reasons=[(r["drop_reason"], int(r["count"])) for r in reasons],
-        quarantine_reasons=[(r["reason"], int(r["count"])) for r in q_reasons],
+        records_read=int(read["read"]),
+        kept=sum(int(g["docs"]) for g in groups if g["kept"]),
+        dropped=sum(count for _, count in dropped),
+        quarantined=sum(count for _, count in q_reasons),
+        words_before=sum(int(g["words_before"] or 0) for g in groups),
+        words_after=sum(int(g["words_after"] or 0) for g in groups if g["kept"]),
+        drop_reasons=dropped,
+        quarantine_reasons=q_reasons,
     )
 
 

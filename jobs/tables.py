@@ -15,6 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from jobs.concurrent import run_concurrently
 from prox_spark.config import OutputConfig
 from udfs.executor import OPS_TYPE
 
@@ -157,19 +158,25 @@ def table_location(output: OutputConfig, spec: TableSpec) -> str:
 
 
 def ensure_tables(spark: SparkSession, output: OutputConfig) -> None:
-    """Create each table with its comments when missing (idempotent)."""
+    """Create each table with its comments when missing (idempotent); the tables are created side by side."""
     if output.database:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {output.database}")
-    for spec in ALL_TABLES:
-        builder = DeltaTable.createIfNotExists(spark)
-        where = table_location(output, spec)
-        builder = builder.tableName(where) if output.database else builder.location(where)
-        builder = builder.comment(spec.comment)
-        for column in spec.columns:
-            builder = builder.addColumn(column.name, column.type, comment=column.comment)
-        if spec.partition_by:
-            builder = builder.partitionedBy(*spec.partition_by)
-        builder.execute()
+
+    def create(spec: TableSpec):
+        def run() -> None:
+            builder = DeltaTable.createIfNotExists(spark)
+            where = table_location(output, spec)
+            builder = builder.tableName(where) if output.database else builder.location(where)
+            builder = builder.comment(spec.comment)
+            for column in spec.columns:
+                builder = builder.addColumn(column.name, column.type, comment=column.comment)
+            if spec.partition_by:
+                builder = builder.partitionedBy(*spec.partition_by)
+            builder.execute()
+
+        return run
+
+    run_concurrently(spark, {spec.key: create(spec) for spec in ALL_TABLES})
 
 
 def replace_rows(df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: str, shards: Iterable[str] | None) -> None:
