@@ -33,7 +33,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
-from jobs.concurrent import run_concurrently
+from jobs.side_by_side import run_concurrently
 from jobs.input_files import list_input_files, needs_session
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.concurrent import run_concurrently
+from jobs.side_by_side import run_concurrently
 from jobs.tables import ALL_TABLES, QUARANTINE, REFINED, SHARDS, read_table, table_location
 from prox_spark.config import OutputConfig
 

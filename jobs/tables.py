@@ -15,7 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from jobs.concurrent import run_concurrently
+from jobs.side_by_side import run_concurrently
 from prox_spark.config import OutputConfig
 from udfs.executor import OPS_TYPE
 

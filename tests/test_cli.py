@@ -55,3 +55,10 @@ def test_refine_help_documents_the_log_format():
     from jobs.refine import build_parser
 
     assert "--log-format" in build_parser().format_help()
+
+
+def test_no_job_module_hides_a_standard_library_module():
+    """spark-submit runs ``jobs/<name>.py`` as a script, which puts ``jobs/`` first on ``sys.path``: a job module
+    named like a standard library one (``concurrent``, ``logging``) would hide it from everything imported after."""
+    clashes = sorted(path.stem for path in (REPO_ROOT / "jobs").glob("*.py") if path.stem in sys.stdlib_module_names)
+    assert clashes == []
