@@ -18,6 +18,7 @@ from prox_spark.training.evaluate import (
     chunk_metrics,
     doc_f1,
     doc_metrics,
+    evaluate_cleaning,
     line_f1,
     program_errors,
     removed_lines,
@@ -243,6 +244,23 @@ def test_snippet_scores_by_hand():
 
     scores = snippet_scores(["The story\nFooter"], [Page()])
     assert scores["must_keep"] == [1, 1] and scores["must_remove"] == [1, 2]
+
+
+@pytest.mark.slow
+def test_cleaning_evaluation_reports_both_teachers_ceilings(shared_data):
+    """The report's cleaning table on a few held-out pages: no cleaning keeps everything, the gold programs
+    derived from either teacher are rows beside the models (the ceiling a student of that teacher has)."""
+    report = evaluate_cleaning(shared_data, doc_model=DEFAULT_MODELS / "doc", chunk_model=DEFAULT_MODELS / "chunk",
+                               chunk_max_tokens=128, max_pages=4)
+    rows = {row["name"]: row for row in report["rows"]}
+    none = rows["no cleaning"]
+    assert (none["must_keep_retained"], none["must_remove_removed"]) == (1.0, 0.0)
+    assert "seed programs (teacher lines, no snippets) + executor" in rows
+    assert "seed programs from teacher_trafilatura_precision instead (no snippets) + executor" in rows
+    assert "doc + chunk models, chunk removals clipped (conf/local.yaml)" in rows
+    for row in rows.values():
+        assert row["pages"] == 4 and 0.0 <= row["must_keep_retained"] <= 1.0 and 0.0 <= row["must_remove_removed"] <= 1.0
+        assert row["must_keep"][1] == none["must_keep"][1] > 0  # every system is scored on the same snippets
 
 
 # --- SFT -------------------------------------------------------------------------------------------

@@ -373,8 +373,8 @@ def evaluate_cleaning(
 ) -> dict[str, Any]:
     """Snippet scores on the held-out trafilatura pages for: the pipeline (doc + chunk models), the chunk
     model alone, the gold seed programs derived from the teacher extraction *without* the snippets (the
-    ceiling this seed data teaches), the teacher extraction itself, and no cleaning; plus the published
-    extractor figures (all 990 pages)."""
+    ceiling this seed data teaches) and from the precision teacher when the pages carry it, the teacher
+    extraction itself, and no cleaning; plus the published extractor figures (all 990 pages)."""
     from prox_spark.models import load_tokenizer
     from prox_spark.inference import load_manifest
     from prox_spark.training.seed import DEFAULT_SALT, cleaning_pages, derive_page, split_of
@@ -393,11 +393,22 @@ def evaluate_cleaning(
     rows.append({"name": f"teacher extraction ({pages[0].reference if pages else '-'})", **snippet_scores([p.clean_text for p in pages], pages)})
     tokenizer = load_tokenizer(Path(chunk_model) / load_manifest(chunk_model).tokenizer_file)
     count = token_counter(tokenizer)
-    gold_outputs = []
-    for page in pages:
-        seed = derive_page(page.page_id, page.noisy_text, page.clean_text, count, chunk_max_tokens)
-        gold_outputs.append(execute(page.noisy_text, seed.program, stage="chunk").text)
-    rows.append({"name": "seed programs (teacher lines, no snippets) + executor", **snippet_scores(gold_outputs, pages)})
+
+    def seed_outputs(references: Sequence[Any]) -> list[str]:
+        outputs = []
+        for page in references:
+            seed = derive_page(page.page_id, page.noisy_text, page.clean_text, count, chunk_max_tokens)
+            outputs.append(execute(page.noisy_text, seed.program, stage="chunk").text)
+        return outputs
+
+    rows.append({"name": "seed programs (teacher lines, no snippets) + executor", **snippet_scores(seed_outputs(pages), pages)})
+    # the other teacher's lines, for the ceiling: what a student imitating either teacher could reach
+    precision = {p.page_id: p for p in cleaning_pages(data_dir, reference="trafilatura_precision", include_warc=False)}
+    if pages and all(precision[p.page_id].reference != pages[0].reference for p in pages):
+        rows.append({
+            "name": f"seed programs from {precision[pages[0].page_id].reference} instead (no snippets) + executor",
+            **snippet_scores(seed_outputs([precision[p.page_id] for p in pages]), pages),
+        })
     timings = {}
     started = time.perf_counter()
     chunk_only = refine_pages(texts, doc_model=None, chunk_model=chunk_model, chunk_max_tokens=chunk_max_tokens, batch_size=batch_size)
