@@ -14,6 +14,7 @@ stage instead of the models (both sides), for the scaling of the job's own machi
 cannot reach on a laptop.
 
     python -m benchmarks.spark_job [--docs 1000,10000] [--conf conf/local.yaml] [--models DIR] [--mode prox|rules]
+                                   [--plain-max-docs N]
 """
 
 from __future__ import annotations
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--models", help="model root with doc/ and chunk/ (default: the config's models)")
     parser.add_argument("--mode", choices=("prox", "rules"), default="prox",
                         help="prox: the models; rules: the rule stage only (the job's own machinery at larger sizes)")
+    parser.add_argument("--plain-max-docs", type=int, default=0,
+                        help="run the plain side only for sizes up to this many documents (0: every size); "
+                        "larger sizes then report the Spark side's scaling alone")
     parser.add_argument("--event-log", help="write Spark's event log (per-task run, CPU and GC times) to this folder")
     args = parser.parse_args()
     if not SHARED.exists():
@@ -166,13 +170,15 @@ def main() -> None:
         for size in [int(s) for s in args.docs.split(",")]:
             corpus = work / f"corpus-{size}"
             shards = write_corpus(corpus, size, args.shards)
-            plain_out = work / f"plain-{size}"
-            plain_out.mkdir()
-            plain = run_plain(args.conf, extra, shards, plain_out)
+            plain = None
+            if not args.plain_max_docs or size <= args.plain_max_docs:
+                plain_out = work / f"plain-{size}"
+                plain_out.mkdir()
+                plain = run_plain(args.conf, extra, shards, plain_out)
             spark_s, stages, memory = run_spark(spark, args.conf, extra, corpus, work / f"delta-{size}")
             driver_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             rows.append((size, plain, spark_s, stages, driver_kib, memory))
-            print(f"{size} docs: plain {size / plain:.1f} docs/s, spark "
+            print(f"{size} docs: plain {size / plain if plain else float('nan'):.1f} docs/s, spark "
                   f"{size / spark_s:.1f} docs/s, stages {stages}", flush=True)
     spark.stop()
     base = rows[0][2] / rows[0][0]
@@ -181,11 +187,11 @@ def main() -> None:
           f"{'ms/doc':>7s} {'vs first':>9s} {'driver':>8s} {'JVM':>7s} {'workers':>8s}")
     for size, plain, spark_s, stages, driver_kib, memory in rows:
         per_doc = spark_s / size
-        overhead = f"{spark_s / plain - 1:8.0%}"
+        overhead = f"{spark_s / plain - 1:8.0%}" if plain else f"{'-':>8s}"
         # the model stages alone against the plain processes (which include their own start-up)
-        stage_overhead = f"{stages['refine'] / plain - 1:9.0%}"
+        stage_overhead = f"{stages['refine'] / plain - 1:9.0%}" if plain else f"{'-':>9s}"
         fixed = spark_s - stages["refine"]
-        print(f"{size:8d} {size / plain:8.1f} {size / spark_s:8.1f} {overhead} "
+        print(f"{size:8d} {size / plain if plain else float('nan'):8.1f} {size / spark_s:8.1f} {overhead} "
               f"{stage_overhead} {fixed:8.1f} {per_doc * 1000:7.1f} {per_doc / base:8.2f}x "
               f"{driver_kib / 1024:6.0f}MB {memory.jvm_kib / 1024:5.0f}MB {memory.workers_kib / 1024:6.0f}MB")
     print("overhead: spark/plain - 1 end to end; model stg: the job's doc+chunk stage time vs plain; fixed: the rest "
