@@ -153,6 +153,10 @@ def _version(package: str) -> str | None:
         return None
 
 
+#: rows per cached columnar batch of the persisted records and stage results (Spark's default: 10,000)
+CACHED_BATCH_ROWS = 512
+
+
 def derive_run_id(config: RefineConfig, files: list[str]) -> str:
     """Stable id from the config and the input listing: rerunning the same job over the same input
     replaces its own rows instead of adding a second copy."""
@@ -199,6 +203,10 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
     ensure_tables(spark, config.output)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
+    # the persisted frames hold whole documents: Spark's default of 10,000 rows per cached columnar batch
+    # made ~100 MB batches of page text, and reading them back ran a 2 GB local[2] driver out of heap at
+    # 100k pages
+    spark.conf.set("spark.sql.inMemoryColumnarStorage.batchSize", str(CACHED_BATCH_ROWS))
     if config.input.format == "delta":
         checked.files = plan.delta_input_files(spark, config)
     done = committed_shards(spark, config, run_id)
