@@ -14,7 +14,7 @@ stage instead of the models (both sides), for the scaling of the job's own machi
 cannot reach on a laptop.
 
     python -m benchmarks.spark_job [--docs 1000,10000] [--conf conf/local.yaml] [--models DIR] [--mode prox|rules]
-                                   [--plain-max-docs N]
+                                   [--plain-max-docs N] [--set input.shards_per_commit=8 ...]
 """
 
 from __future__ import annotations
@@ -149,13 +149,15 @@ def main() -> None:
     parser.add_argument("--plain-max-docs", type=int, default=0,
                         help="run the plain side only for sizes up to this many documents (0: every size); "
                         "larger sizes then report the Spark side's scaling alone")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="job config override for both sides, e.g. input.shards_per_commit=8 (repeatable)")
     parser.add_argument("--event-log", help="write Spark's event log (per-task run, CPU and GC times) to this folder")
     args = parser.parse_args()
     if not SHARED.exists():
         raise SystemExit(f"shared data not found at {SHARED}")
     from jobs.spark import build_local_session
 
-    extra = [*model_overrides(args), "models.provider=cpu", f"pipeline.mode={args.mode}"]
+    extra = [*model_overrides(args), "models.provider=cpu", f"pipeline.mode={args.mode}", *args.overrides]
     events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(Path(args.event_log).resolve()),
               "spark.eventLog.compress": "false"} if args.event_log else {}
     if args.event_log:
