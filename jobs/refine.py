@@ -87,6 +87,8 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> logging.H
         root.addHandler(handler)
     handler.setFormatter(JsonLogFormatter() if fmt == "json" else logging.Formatter(TEXT_LOG_FORMAT))
     root.setLevel(level)
+    # py4j logs every closed gateway connection at INFO: one per driver thread the job's side-by-side writes use
+    logging.getLogger("py4j").setLevel(max(level, logging.WARNING))
     return handler
 
 

@@ -342,6 +342,8 @@ def test_run_id_is_on_every_driver_log_record(tables):
     assert refine, tables.log_lines[:5]
     assert all(r["run_id"] == RUN_MODELS for r in refine)
     assert any("committed" in r["message"] for r in refine)
+    # no per-connection py4j chatter from the driver threads that write the tables side by side
+    assert not [r for r in records if r["logger"].startswith("py4j")]
     assert _RUN_ID.get() == "-"  # reset once the run is over
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert RunIdFilter().filter(record) and record.run_id == "-"
