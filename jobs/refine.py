@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
@@ -37,7 +38,7 @@ from jobs.side_by_side import run_concurrently
 from jobs.input_files import list_input_files, needs_session
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows
-from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config
+from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config, stage_model_paths
 from prox_spark.inference import ModelLoadError, verify_model_dir
 from prox_spark.readers.storage import local_path
 
@@ -125,10 +126,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
     manifests = {}
-    for stage in (s for s in ("doc", "chunk") if s in config.pipeline.stages):
-        path = getattr(config.models, stage).path
-        if not path:
-            raise ConfigError(f"models.{stage}.path: required (an exported model directory)")
+    for stage, path in stage_model_paths(config).items():
         try:
             manifests[stage] = verify_model_dir(path)
         except ModelLoadError as exc:
@@ -264,7 +262,7 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     refined = plan.refined_rows(staged, run_id, stages)
 
     def write(df, spec):
-        return lambda: replace_rows(df, config.output, spec, run_id, shards)
+        return partial(replace_rows, df, config.output, spec, run_id, shards)
 
     # the three tables' writes and the per-shard counts (from the cached frames, not the tables) overlap
     sc.setJobDescription(f"prox write refined, programs, quarantine: {len(files)} shards")

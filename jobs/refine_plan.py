@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED
 from prox_spark.clean import settings_of
 from prox_spark.config import RefineConfig
+from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
 from udfs.staged import stage_documents
@@ -247,8 +248,7 @@ def _program_select(
         of_chunk("chunk_index", null_long).alias("chunk_index"), of_chunk("first_line", null_long).alias("first_line"),
         of_chunk("last_line", null_long).alias("last_line"), F.lit(model_id).alias("model_id"),
         program.alias("program"), ops.alias("ops"), errors.alias("errors"),
-        *[result[name].alias(name) for name in ("outcome", "reason", "words_before", "words_after",
-                                                "lines_before", "lines_after")],
+        *[result[name].alias(name) for name in PROGRAM_RESULT_FIELDS],
         prompt_tokens.alias("prompt_tokens"), latency_ms.alias("latency_ms"),
         of_chunk("clipped_ops", F.lit(0).cast("long")).alias("clipped_ops"),
         of_chunk("model_program", F.lit(None).cast("string")).alias("model_program"),

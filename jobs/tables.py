@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterable
 
 from delta.tables import DeltaTable
@@ -161,22 +162,19 @@ def ensure_tables(spark: SparkSession, output: OutputConfig) -> None:
     """Create each table with its comments when missing (idempotent); the tables are created side by side."""
     if output.database:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {output.database}")
+    run_concurrently(spark, {spec.key: partial(_create_table, spark, output, spec) for spec in ALL_TABLES})
 
-    def create(spec: TableSpec):
-        def run() -> None:
-            builder = DeltaTable.createIfNotExists(spark)
-            where = table_location(output, spec)
-            builder = builder.tableName(where) if output.database else builder.location(where)
-            builder = builder.comment(spec.comment)
-            for column in spec.columns:
-                builder = builder.addColumn(column.name, column.type, comment=column.comment)
-            if spec.partition_by:
-                builder = builder.partitionedBy(*spec.partition_by)
-            builder.execute()
 
-        return run
-
-    run_concurrently(spark, {spec.key: create(spec) for spec in ALL_TABLES})
+def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> None:
+    builder = DeltaTable.createIfNotExists(spark)
+    where = table_location(output, spec)
+    builder = builder.tableName(where) if output.database else builder.location(where)
+    builder = builder.comment(spec.comment)
+    for column in spec.columns:
+        builder = builder.addColumn(column.name, column.type, comment=column.comment)
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    builder.execute()
 
 
 def replace_rows(df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: str, shards: Iterable[str] | None) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from prox_spark.config import ConfigError, RefineConfig, executor_config
+from prox_spark.config import RefineConfig, executor_config, stage_model_paths
 from prox_spark.pipeline import RefineSettings, StageModel, refine_batch
 from prox_spark.readers import Document, Quarantined
 from prox_spark.readers.dispatch import read_file
@@ -47,21 +47,10 @@ def settings_of(config: RefineConfig) -> RefineSettings:
 def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, StageModel | None]:
     """The doc and chunk models ``pipeline.mode`` needs (None for a stage it does not run)."""
     models = config.models
-    stages = config.pipeline.stages
     common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
-    loaded: dict[str, StageModel | None] = {}
-    for stage in ("doc", "chunk"):
-        path = getattr(models, stage).path
-        if stage not in stages:
-            loaded[stage] = None
-        elif not path:
-            raise ConfigError(
-                f"models.{stage}.path: required for pipeline.mode {config.pipeline.mode!r} "
-                "(conf/local.yaml points it at the bundled default models)"
-            )
-        else:
-            loaded[stage] = StageModel.load(path, **common)
-    return loaded["doc"], loaded["chunk"]
+    paths = stage_model_paths(config)
+    doc, chunk = (StageModel.load(paths[stage], **common) if stage in paths else None for stage in ("doc", "chunk"))
+    return doc, chunk
 
 
 def clean_file(

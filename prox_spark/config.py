@@ -156,6 +156,21 @@ class RefineConfig:
     faults: FaultInjection = field(default_factory=FaultInjection)
 
 
+def stage_model_paths(config: RefineConfig) -> dict[str, str]:
+    """The model directory of each model stage ``pipeline.mode`` runs (doc, chunk, in that order); an unset
+    one is a ``ConfigError`` naming its key, for the Spark job's preflight and ``prox-spark clean`` alike."""
+    paths = {}
+    for stage in (s for s in ("doc", "chunk") if s in config.pipeline.stages):
+        path = getattr(config.models, stage).path
+        if not path:
+            raise ConfigError(
+                f"models.{stage}.path: required for pipeline.mode {config.pipeline.mode!r} (an exported model "
+                "directory; conf/local.yaml points it at the bundled default models)"
+            )
+        paths[stage] = path
+    return paths
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = RefineConfig):
     """Read ``path`` (YAML), apply ``key.sub=value`` overrides (values parsed as YAML scalars), validate."""
     raw: dict[str, Any] = {}

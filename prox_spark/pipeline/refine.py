@@ -54,8 +54,8 @@ PROGRAM_COLUMNS = (
     "clipped_ops",
     "model_program",
 )
-#: the executor/rule result fields a program row repeats from its stage's result
-_RESULT_FIELDS = ("outcome", "reason", "words_before", "words_after", "lines_before", "lines_after")
+#: the executor/rule result fields a program row repeats from its stage's result (here and in the job's plan)
+PROGRAM_RESULT_FIELDS = ("outcome", "reason", "words_before", "words_after", "lines_before", "lines_after")
 
 
 def refine_batch(
@@ -138,7 +138,7 @@ def _document_row(doc_id, i, order, results, reached, columns) -> dict:
 
 
 def _program_rows(doc_id, i, stage: str, model_id: str, result: dict, columns) -> list[dict]:
-    common = {"doc_id": doc_id, "stage": stage, "model_id": model_id, **{f: result[f] for f in _RESULT_FIELDS}}
+    common = {"doc_id": doc_id, "stage": stage, "model_id": model_id, **{f: result[f] for f in PROGRAM_RESULT_FIELDS}}
     whole_document = {"chunk_index": None, "first_line": None, "last_line": None, "clipped_ops": 0, "model_program": None}
     if stage == "rules":
         return [{**common, **whole_document, "program": result["program"], "ops": result["ops"], "errors": 0,
