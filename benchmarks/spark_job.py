@@ -13,8 +13,9 @@ long-running cluster is; that warm-up is printed, not counted. ``--mode rules`` 
 stage instead of the models (both sides), for the scaling of the job's own machinery at sizes the models
 cannot reach on a laptop.
 
-    python -m benchmarks.spark_job [--docs 1000,10000] [--conf conf/local.yaml] [--models DIR] [--mode prox|rules]
-                                   [--plain-max-docs N] [--set input.shards_per_commit=8 ...]
+    python -m benchmarks.spark_job [--docs 1000,10000] [--shards 8 | --shards 8,32] [--conf conf/local.yaml]
+                                   [--models DIR] [--mode prox|rules] [--plain-max-docs N]
+                                   [--set input.shards_per_commit=8 ...]
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def run_plain(conf: str | None, extra: list[str], shards: list[Path], out_dir: P
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", "--sizes", dest="docs", default="1000,10000", help="comma-separated corpus sizes")
-    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--shards", default="8",
+                        help="input files per corpus: one count for every size, or one per --docs size (a large "
+                        "corpus comes in more files, as it would in production)")
     parser.add_argument("--conf", default=str(REPO / "conf" / "local.yaml"),
                         help="job config (default conf/local.yaml: the committed default models, 128-token chunks)")
     parser.add_argument("--models", help="model root with doc/ and chunk/ (default: the config's models)")
@@ -162,6 +165,12 @@ def main() -> None:
               "spark.eventLog.compress": "false"} if args.event_log else {}
     if args.event_log:
         Path(args.event_log).mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.docs.split(",")]
+    shard_counts = [int(s) for s in args.shards.split(",")]
+    if len(shard_counts) == 1:
+        shard_counts *= len(sizes)
+    if len(shard_counts) != len(sizes):
+        raise SystemExit(f"--shards: give one count or one per size ({len(sizes)}), not {args.shards!r}")
     spark = build_local_session("prox-bench", master="local[2]", shuffle_partitions=4, extra_conf=events)
     with tempfile.TemporaryDirectory(prefix="prox-bench-") as tmp:
         work = Path(tmp)
@@ -169,9 +178,9 @@ def main() -> None:
         warm_s, _, _ = run_spark(spark, args.conf, extra, work / "warmup", work / "delta-warmup")
         print(f"warm-up: {WARMUP_DOCS} docs in {warm_s:.1f} s (not counted)", flush=True)
         rows = []
-        for size in [int(s) for s in args.docs.split(",")]:
+        for size, shard_count in zip(sizes, shard_counts):
             corpus = work / f"corpus-{size}"
-            shards = write_corpus(corpus, size, args.shards)
+            shards = write_corpus(corpus, size, shard_count)
             plain = None
             if not args.plain_max_docs or size <= args.plain_max_docs:
                 plain_out = work / f"plain-{size}"
