@@ -161,9 +161,11 @@ models-large: venv
 	    --tokenizer "$(MODELS_WORK)/tokenizer/tokenizer.json" --train-tokenizer-vocab 4096 --chunk-max-tokens 128
 	fi
 	for kind in doc chunk; do
+	  extra=()  # as in `make models`: the doc model also learns the train-split cleaning pages as keeps
+	  if [ "$$kind" = doc ]; then extra=(extra_train_file="$(MODELS_WORK)/seed/doc_cleaning.jsonl"); fi
 	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_large.yaml" \
 	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
-	    work_dir="$(MODELS_WORK)/train/$${kind}_large" export_dir="$(MODELS_WORK)/large/$$kind" $(TRAIN_ARGS)
+	    work_dir="$(MODELS_WORK)/train/$${kind}_large" export_dir="$(MODELS_WORK)/large/$$kind" "$${extra[@]}" $(TRAIN_ARGS)
 	done
 	"$(PY)" -m jobs.evaluate_refiner --data-dir "$(SHARED_DATA)" --seed-dir "$(MODELS_WORK)/seed" \
 	  --doc-model "$(MODELS_WORK)/large/doc" --chunk-model "$(MODELS_WORK)/large/chunk" --chunk-max-tokens 128 \

@@ -26,8 +26,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs.refine import preflight, run_refine
 from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_report
 from prox_spark.config import ConfigError, build, load_config
+from prox_spark.inference.manifest import ModelLoadError
 
 log = logging.getLogger("prox_spark.compare")
 
@@ -58,14 +60,23 @@ class CompareConfig:
     pretrain: dict = field(default_factory=dict)
 
 
-def _refine_variant(spark, cfg: CompareConfig, corpus: Path, out: Path, mode: str):
-    """Run the refine job in ``mode`` into ``out``; returns its run summary."""
-    from jobs.refine import preflight, run_refine
-
+def _variant_config(cfg: CompareConfig, corpus: Path, out: Path, mode: str):
+    """The refine job's config for one variant: the shared refine settings plus its input, output and mode."""
     overrides = [f"{key}={value}" for key, value in cfg.refine.items()]
     overrides += [f"input.path={corpus}", f"output.path={out}", f"pipeline.mode={mode}", f"run_id=compare-{mode}"]
-    config = load_config(cfg.refine_conf, overrides)
-    return run_refine(spark, config, preflight(config))
+    return load_config(cfg.refine_conf, overrides)
+
+
+def _preflight_variants(cfg: CompareConfig, corpus: Path, out_dir: Path) -> dict:
+    """Every refine variant's config, checked (models, input, output) before the first one runs: a bad model
+    path fails in seconds instead of after the raw and rules variants have trained. The corpus is a local
+    folder this job has just written, so listing it needs no Spark session."""
+    checked = {}
+    for name, mode in VARIANTS.items():
+        if mode is not None:
+            config = _variant_config(cfg, corpus, out_dir / name, mode)
+            checked[name] = (config, preflight(config))
+    return checked
 
 
 def _write_raw(spark, corpus: Path, out: Path) -> int:
@@ -109,6 +120,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     counts = build_corpus(cfg.corpus.shared_data, corpus_dir, held_out, max_pages=cfg.corpus.max_pages,
                           max_dclm=cfg.corpus.max_dclm, warc_pages=cfg.corpus.warc_pages)
     log.info("corpus: %s", counts)
+    refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)
     if spark is None:
         from jobs.spark import get_session
 
@@ -125,7 +137,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
         if mode is None:
             docs_in = _write_raw(spark, corpus_dir, folder)
         else:
-            summary = _refine_variant(spark, cfg, corpus_dir, folder, mode)
+            summary = run_refine(spark, *refine_variants[name])
             if summary.quarantined:
                 log.warning("%s: %d records quarantined: %s", name, summary.quarantined, summary.quarantine_reasons)
             docs_in = summary.kept + summary.dropped
@@ -175,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    paths = run_compare(cfg)
+    try:
+        paths = run_compare(cfg)
+    except (ConfigError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(paths["md"].read_text(encoding="utf-8"))
     print("report: " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED
-from prox_spark.clean import settings_of
+from prox_spark.pipeline import settings_of
 from prox_spark.config import RefineConfig
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file

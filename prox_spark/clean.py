@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from prox_spark.config import RefineConfig, executor_config, stage_model_paths
-from prox_spark.pipeline import RefineSettings, StageModel, refine_batch
+from prox_spark.config import RefineConfig, stage_model_paths
+from prox_spark.pipeline import StageModel, refine_batch, settings_of
 from prox_spark.readers import Document, Quarantined
 from prox_spark.readers.dispatch import read_file
 
@@ -25,23 +25,6 @@ class CleanStats:
     dropped: int = 0
     quarantined: int = 0
     seconds: float = 0.0
-
-
-def settings_of(config: RefineConfig) -> RefineSettings:
-    models = config.models
-    return RefineSettings(
-        dialect=config.executor.dialect,
-        executor=executor_config(config.executor),
-        doc_mode=models.doc_mode,
-        doc_batch_size=models.doc.batch_size,
-        chunk_batch_size=models.chunk.batch_size,
-        max_chunk_tokens=models.max_chunk_tokens,
-        doc_max_new_tokens=models.doc.max_new_tokens,
-        chunk_max_new_tokens=models.chunk.max_new_tokens,
-        doc_max_batch_tokens=models.doc.max_batch_tokens or None,
-        chunk_max_batch_tokens=models.chunk.max_batch_tokens or None,
-        clip_chunk_programs=models.clip_chunk_programs,
-    )
 
 
 def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, StageModel | None]:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.clean import settings_of
 from prox_spark.config import load_config
 from prox_spark.inference import load_manifest
 from prox_spark.inference.manifest import write_manifest
-from prox_spark.pipeline import RefineSettings, StageModel, clip_to_chunk, refine_batch
+from prox_spark.pipeline import RefineSettings, StageModel, clip_to_chunk, refine_batch, settings_of
 from prox_spark.programs import execute
 
 MODELS = Path(__file__).resolve().parents[1] / "prox_spark" / "resources" / "models"

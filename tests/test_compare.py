@@ -10,9 +10,9 @@ from jobs.compare import CompareConfig, run_compare
 from prox_spark.comparison import VARIANTS
 from prox_spark.config import load_config
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-
+@pytest.mark.spark
+@pytest.mark.slow
 def test_compare_writes_the_table_for_four_variants(spark, untrained_models, shared_data, tmp_path):
     cfg = load_config("conf/compare_local.yaml", [
         f"out_dir={tmp_path / 'compare'}", f"corpus.shared_data={shared_data}", "corpus.max_pages=3",
@@ -39,3 +39,18 @@ def test_compare_writes_the_table_for_four_variants(spark, untrained_models, sha
             assert [p["step"] for p in row["loss_curve"]][-1] == 2
     table = paths["md"].read_text()
     assert all(f"| {name} |" in table for name in VARIANTS)
+
+
+def test_a_bad_model_path_fails_before_any_variant_runs(shared_data, tmp_path, capsys):
+    """Every refine variant is preflighted up front: a missing chunk model is a clear error in seconds, not
+    after the raw and rules variants have been refined and trained."""
+    from jobs.compare import main
+
+    out = tmp_path / "compare"
+    code = main(["--conf", "conf/compare_local.yaml", f"out_dir={out}", f"corpus.shared_data={shared_data}",
+                 "corpus.max_pages=3", "corpus.max_dclm=3", "corpus.warc_pages=false",
+                 f"refine={{models.chunk.path: {tmp_path / 'no-such-model'}}}"])
+    assert code == 2
+    assert "models.chunk.path" in capsys.readouterr().err
+    assert (out / "corpus").is_dir()  # the corpus was built, then the check failed
+    assert not any((out / name).exists() for name in VARIANTS)  # no variant started

@@ -1,5 +1,7 @@
 """Typed config: YAML + overrides, and errors that name the bad key."""
 
+from pathlib import Path
+
 import pytest
 
 from prox_spark.config import ConfigError, RefineConfig, as_dict, executor_config, load_config
@@ -48,7 +50,7 @@ def test_missing_and_invalid_files(tmp_path):
 
 
 def test_token_budget_reaches_the_pipeline_settings():
-    from prox_spark.clean import settings_of
+    from prox_spark.pipeline import settings_of
 
     config = load_config(None, ["models.doc.max_batch_tokens=4096", "models.chunk.max_batch_tokens=0"])
     settings = settings_of(config)
@@ -57,3 +59,16 @@ def test_token_budget_reaches_the_pipeline_settings():
     assert RefineConfig().models.doc.max_batch_tokens == 32768
     with pytest.raises(ConfigError, match=r"models\.chunk: max_batch_tokens must be >= 0"):
         load_config(None, ["models.chunk.max_batch_tokens=-1"])
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "conf" / "training").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_training_configs_load(path):
+    """A misspelt key in a training config fails here, not minutes into ``make models`` / ``make models-large``."""
+    from prox_spark.training.sft import SFTConfig
+
+    config = load_config(path, [], cls=SFTConfig)
+    assert config.kind in ("doc", "chunk")
+    assert config.max_steps > 0
+    if config.kind == "doc":  # both doc models learn the in-distribution keeps (issue #5)
+        assert config.extra_train_file and config.extra_train_examples > 0

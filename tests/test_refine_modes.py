@@ -15,9 +15,9 @@ import typing
 import pytest
 
 from jobs.refine import preflight, run_refine
-from prox_spark.clean import clean_file, load_models, settings_of
+from prox_spark.clean import clean_file, load_models
 from prox_spark.config import PIPELINE_STAGES, ConfigError, PipelineConfig, RulesConfig, load_config
-from prox_spark.pipeline import refine_batch
+from prox_spark.pipeline import refine_batch, settings_of
 from prox_spark.programs import execute
 from prox_spark.rules import PRESETS, removed_line_ranges, rules_stage_batch
 

@@ -7,7 +7,7 @@ these functions, so a document is refined the same way wherever it runs.
 from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.models import StageModel
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, refine_batch
-from prox_spark.pipeline.settings import RefineSettings
+from prox_spark.pipeline.settings import RefineSettings, settings_of
 from prox_spark.pipeline.staged import run_stages, staged_columns
 from prox_spark.pipeline.stages import (
     ChunkProgram,
@@ -29,6 +29,7 @@ __all__ = [
     "merge_programs",
     "refine_batch",
     "run_stages",
+    "settings_of",
     "staged_columns",
     "write_chunk_programs",
     "write_doc_programs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prox_spark.config import RefineConfig, executor_config
 from prox_spark.pipeline.stages import DocMode
 from prox_spark.programs import ExecutorConfig
 
@@ -25,3 +26,22 @@ class RefineSettings:
     chunk_max_batch_tokens: int | None = None
     #: chunk-range guard: clip each chunk program's removals to its chunk (``prox_spark.pipeline.guard``)
     clip_chunk_programs: bool = False
+
+
+def settings_of(config: RefineConfig) -> RefineSettings:
+    """The stage settings a job config asks for: the Spark job and ``prox-spark clean`` both take them from here,
+    so the two paths cannot drift apart."""
+    models = config.models
+    return RefineSettings(
+        dialect=config.executor.dialect,
+        executor=executor_config(config.executor),
+        doc_mode=models.doc_mode,
+        doc_batch_size=models.doc.batch_size,
+        chunk_batch_size=models.chunk.batch_size,
+        max_chunk_tokens=models.max_chunk_tokens,
+        doc_max_new_tokens=models.doc.max_new_tokens,
+        chunk_max_new_tokens=models.chunk.max_new_tokens,
+        doc_max_batch_tokens=models.doc.max_batch_tokens or None,
+        chunk_max_batch_tokens=models.chunk.max_batch_tokens or None,
+        clip_chunk_programs=models.clip_chunk_programs,
+    )
