@@ -156,7 +156,8 @@ def test_graph_interface_names(exported):
 def test_fused_graph_has_one_attention_op_per_layer(exported):
     ops = [node.op_type for node in onnx.load(str(exported.dirs["last"] / "model.onnx")).graph.node]
     assert ops.count("GroupQueryAttention") == 2 and ops.count("RotaryEmbedding") == 4
-    assert "Softmax" not in ops and ops.count("MatMul") == 2 * 7 + 1  # weights only: no QK^T / AV MatMuls
+    # weights only (no QK^T / AV MatMuls): per layer q/k/v as one, o, gate/up as one, down; then the lm_head
+    assert "Softmax" not in ops and ops.count("MatMul") == 2 * 4 + 1 and ops.count("Split") == 2 * 2
     unfused = [node.op_type for node in onnx.load(str(exported.dirs["unfused"] / "model.onnx")).graph.node]
     assert "GroupQueryAttention" not in unfused and unfused.count("Softmax") == 2
     assert (exported.manifests["last"].attention, exported.manifests["unfused"].attention) == ("gqa", "unfused")
@@ -281,8 +282,9 @@ def test_int8_runs_and_stays_close(exported):
     assert manifest.precision == "int8"
     graph = onnx.load(str(exported.dirs["int8"] / "model.onnx"))
     ops = [node.op_type for node in graph.graph.node]
-    # 7 weight MatMuls per layer + lm_head are int8; attention stays fp32 inside GroupQueryAttention
-    assert ops.count("MatMulInteger") == 2 * 7 + 1
+    # the 4 weight MatMuls per layer (q/k/v and gate/up fused) + lm_head are int8; attention stays fp32
+    # inside GroupQueryAttention
+    assert ops.count("MatMulInteger") == 2 * 4 + 1
     assert ops.count("MatMul") == 0 and ops.count("GroupQueryAttention") == 2
     prompts = _prompts(2, np.random.default_rng(3).integers(2, 20, 32))
     fp32, int8 = _decoder(exported, "last"), _decoder(exported, "int8")

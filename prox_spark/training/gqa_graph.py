@@ -7,7 +7,8 @@ graph keeps repeat_kv (KV heads expanded every step) and materialises [batch, he
 score tensors. Here every op is an onnxruntime kernel for exactly one LLaMA block part:
 
 - ``SkipSimplifiedLayerNormalization`` (RMS norm fused with the residual add), ``MatMul`` projections
-  with constant weights (what int8 dynamic quantization rewrites), SiLU MLP;
+  with constant weights (what int8 dynamic quantization rewrites; q/k/v and gate/up each as one wide
+  MatMul and a Split), SiLU MLP;
 - ``RotaryEmbedding`` on q and k from ``position_ids``, with cos/sin tables computed by transformers'
   own rotary module (so every ``rope_scaling`` type it knows is honoured);
 - ``GroupQueryAttention`` (CPU, and CUDA for fp16/bf16 graphs) reading the KV heads as they are.
@@ -60,8 +61,8 @@ def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
     for i in range(config.num_hidden_layers):
         prefix = f"model.layers.{i}."
         normed, residual = _rms_norm(builder, pending, residual, state[prefix + "input_layernorm.weight"], config, f"l{i}/in")
-        q, k, v = (
-            builder.matmul(normed, state[f"{prefix}self_attn.{p}_proj.weight"], f"l{i}/{p}") for p in ("q", "k", "v")
+        q, k, v = builder.split_matmul(
+            normed, [state[f"{prefix}self_attn.{p}_proj.weight"] for p in ("q", "k", "v")], f"l{i}/qkv"
         )
         q = builder.node("RotaryEmbedding", [q, "position_ids", cos_name, sin_name], domain=_MS, num_heads=heads)
         k = builder.node("RotaryEmbedding", [k, "position_ids", cos_name, sin_name], domain=_MS, num_heads=kv_heads)
@@ -78,8 +79,9 @@ def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
         normed, residual = _rms_norm(
             builder, pending, residual, state[prefix + "post_attention_layernorm.weight"], config, f"l{i}/post"
         )
-        gate = builder.matmul(normed, state[f"{prefix}mlp.gate_proj.weight"], f"l{i}/gate")
-        up = builder.matmul(normed, state[f"{prefix}mlp.up_proj.weight"], f"l{i}/up")
+        gate, up = builder.split_matmul(
+            normed, [state[f"{prefix}mlp.{p}_proj.weight"] for p in ("gate", "up")], f"l{i}/gate_up"
+        )
         silu = builder.node("Mul", [gate, builder.node("Sigmoid", [gate])])
         pending = builder.matmul(builder.node("Mul", [silu, up]), state[f"{prefix}mlp.down_proj.weight"], f"l{i}/down")
     normed, _ = _rms_norm(builder, pending, residual, state["model.norm.weight"], config, "final")
@@ -185,6 +187,13 @@ class _Builder:
         """``x @ W.T`` for a torch Linear weight [out, in]: the weight is stored transposed, as optimum does."""
         weight = self.constant(f"{name}/weight", torch_weight.T)
         return self.node("MatMul", [x, weight], outputs=[output] if output else None)
+
+    def split_matmul(self, x: str, torch_weights: list[np.ndarray], name: str) -> list[str]:
+        """``[x @ W.T for W in torch_weights]`` (Linear weights sharing their input) as one MatMul and a Split:
+        one wide product instead of several narrow ones (q/k/v, gate/up), fewer kernels per block."""
+        product = self.matmul(x, np.concatenate(torch_weights, axis=0), name)
+        sizes = self.ints(f"{name}/split", [w.shape[0] for w in torch_weights])
+        return self.node("Split", [product, sizes], outputs=[f"{name}/{j}" for j in range(len(torch_weights))], axis=-1)
 
     def node(self, op: str, inputs: list[str], outputs: list[str] | None = None, domain: str = "", **attributes):
         name = self._name(op)
