@@ -120,7 +120,7 @@ class GreedyDecoder:
                 rows, tokens, attention_mask, next_position = (
                     rows[alive], tokens[alive], attention_mask[alive], next_position[alive]
                 )
-                past = {name: value.numpy()[alive] for name, value in past.items()}
+                past = {name: value[alive] for name, value in past.items()}
             attention_mask = np.concatenate([attention_mask, np.ones((len(rows), 1), np.int64)], axis=1)
             logits, past = self._run(tokens[:, None].astype(np.int64), attention_mask, next_position, past)
             next_position = next_position + 1
@@ -184,31 +184,12 @@ class GreedyDecoder:
         input_ids: np.ndarray,
         attention_mask: np.ndarray,
         position_ids: np.ndarray,
-        past: Mapping[str, np.ndarray | ort.OrtValue],
-    ) -> tuple[np.ndarray, dict[str, ort.OrtValue]]:
-        """One forward pass through an IO binding: only the logits are copied out.
-
-        ``session.run`` copies every output into a new numpy array, so each decode step paid for a copy of
-        the whole KV cache (every layer, every row, every past position) on top of the graph's own work.
-        Here the present tensors stay onnxruntime-owned ``OrtValue`` s and are bound as the next step's
-        past as they are. Outputs are bound to host memory, so a CUDA session still moves the cache per step
-        as ``session.run`` did (keeping it on the device needs a device-side row filter for finished rows).
-        """
-        binding = self._session.io_binding()
-        binding.bind_cpu_input("input_ids", input_ids)
-        binding.bind_cpu_input("attention_mask", attention_mask)
-        binding.bind_cpu_input("position_ids", position_ids)
-        for name, value in past.items():
-            if isinstance(value, ort.OrtValue):
-                binding.bind_ortvalue_input(name, value)
-            else:
-                binding.bind_cpu_input(name, value)
-        for name in self._output_names:
-            binding.bind_output(name, "cpu")
-        self._session.run_with_iobinding(binding)
-        outputs = dict(zip(self._output_names, binding.get_outputs()))
+        past: dict[str, np.ndarray],
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids, **past}
+        outputs = dict(zip(self._output_names, self._session.run(self._output_names, feeds)))
         present = {self._present_to_past[name]: outputs[name] for name in self._present_to_past}
-        return outputs["logits"].numpy(), present
+        return outputs["logits"], present
 
 
 def _common_prefix(sequences: list[list[int]]) -> list[int]:

@@ -21,7 +21,7 @@ MODEL_FILE = "model.onnx"
 FORMAT_VERSION = 1
 
 Kind = Literal["doc", "chunk"]
-Precision = Literal["fp32", "int8"]
+Precision = Literal["fp32", "int8", "fp16"]
 #: how the graph computes attention: optimum's unfused ops, or onnxruntime's fused GroupQueryAttention
 Attention = Literal["unfused", "gqa"]
 
@@ -97,7 +97,7 @@ _MAPPING_FIELDS = ("files", "versions")
 _OPTIONAL_DEFAULTS: dict[str, Any] = {"attention": "unfused", "doc_keep_threshold": 0.0, "max_positions": 0}
 _CHOICES: dict[str, tuple[str, ...]] = {
     "kind": ("doc", "chunk"),
-    "precision": ("fp32", "int8"),
+    "precision": ("fp32", "int8", "fp16"),
     "attention": ("unfused", "gqa"),
 }
 

@@ -7,8 +7,7 @@ graph keeps repeat_kv (KV heads expanded every step) and materialises [batch, he
 score tensors. Here every op is an onnxruntime kernel for exactly one LLaMA block part:
 
 - ``SkipSimplifiedLayerNormalization`` (RMS norm fused with the residual add), ``MatMul`` projections
-  with constant weights (what int8 dynamic quantization rewrites; q/k/v and gate/up each as one wide
-  MatMul and a Split), SiLU MLP;
+  with constant weights (what int8 dynamic quantization rewrites), SiLU MLP;
 - ``RotaryEmbedding`` on q and k from ``position_ids``, with cos/sin tables computed by transformers'
   own rotary module (so every ``rope_scaling`` type it knows is honoured);
 - ``GroupQueryAttention`` (CPU, and CUDA for fp16/bf16 graphs) reading the KV heads as they are.
@@ -35,6 +34,10 @@ __all__ = ["GRAPH_OPSET", "MASK_VALUE", "build_gqa_graph"]
 GRAPH_OPSET = 18
 #: additive bias on pad keys: large enough to zero their softmax weight, small enough to stay finite
 MASK_VALUE = -1e9
+#: the same in an fp16 graph: exp(-1e4) is 0 all the same, and score + bias stays far from fp16's -65504
+MASK_VALUE_FP16 = -1e4
+#: graph dtypes: weights, activations and the KV cache; logits are fp32 in both (what the decoder compares)
+FLOAT_TYPES = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16, np.float16)}
 _MS = "com.microsoft"
 
 
@@ -42,13 +45,20 @@ class UnsupportedModel(ValueError):
     """The checkpoint uses a LLaMA variant this builder does not write (the message says which part)."""
 
 
-def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
-    """The fused fp32 graph of ``model`` (weights embedded; the caller decides about external data)."""
+def build_gqa_graph(model: LlamaForCausalLM, dtype: str = "fp32") -> onnx.ModelProto:
+    """The fused graph of ``model`` (weights embedded; the caller decides about external data).
+
+    ``dtype="fp16"`` is the graph for onnxruntime-gpu, whose GroupQueryAttention kernel takes fp16/bf16
+    only: weights, activations and the KV cache in fp16, the first RMS norm's sum of squares and the
+    logits in fp32. It also runs on the CPU provider (slowly: onnxruntime casts where a CPU kernel is
+    fp32-only), which is how it is checked against torch here."""
     config = model.config
     _check_supported(model)
+    if dtype not in FLOAT_TYPES:
+        raise ValueError(f"dtype must be one of {sorted(FLOAT_TYPES)}, got {dtype!r}")
     heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    builder = _Builder()
+    builder = _Builder(dtype)
     state = {name: tensor.detach().float().numpy() for name, tensor in model.state_dict().items()}
 
     cos, sin = _rotary_tables(model, config.max_position_embeddings, head_dim)
@@ -61,8 +71,8 @@ def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
     for i in range(config.num_hidden_layers):
         prefix = f"model.layers.{i}."
         normed, residual = _rms_norm(builder, pending, residual, state[prefix + "input_layernorm.weight"], config, f"l{i}/in")
-        q, k, v = builder.split_matmul(
-            normed, [state[f"{prefix}self_attn.{p}_proj.weight"] for p in ("q", "k", "v")], f"l{i}/qkv"
+        q, k, v = (
+            builder.matmul(normed, state[f"{prefix}self_attn.{p}_proj.weight"], f"l{i}/{p}") for p in ("q", "k", "v")
         )
         q = builder.node("RotaryEmbedding", [q, "position_ids", cos_name, sin_name], domain=_MS, num_heads=heads)
         k = builder.node("RotaryEmbedding", [k, "position_ids", cos_name, sin_name], domain=_MS, num_heads=kv_heads)
@@ -79,9 +89,8 @@ def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
         normed, residual = _rms_norm(
             builder, pending, residual, state[prefix + "post_attention_layernorm.weight"], config, f"l{i}/post"
         )
-        gate, up = builder.split_matmul(
-            normed, [state[f"{prefix}mlp.{p}_proj.weight"] for p in ("gate", "up")], f"l{i}/gate_up"
-        )
+        gate = builder.matmul(normed, state[f"{prefix}mlp.gate_proj.weight"], f"l{i}/gate")
+        up = builder.matmul(normed, state[f"{prefix}mlp.up_proj.weight"], f"l{i}/up")
         silu = builder.node("Mul", [gate, builder.node("Sigmoid", [gate])])
         pending = builder.matmul(builder.node("Mul", [silu, up]), state[f"{prefix}mlp.down_proj.weight"], f"l{i}/down")
     normed, _ = _rms_norm(builder, pending, residual, state["model.norm.weight"], config, "final")
@@ -92,7 +101,10 @@ def build_gqa_graph(model: LlamaForCausalLM) -> onnx.ModelProto:
          builder.ints("last/axes", [1])],
     )
     lm_head = state.get("lm_head.weight", state["model.embed_tokens.weight"])
-    builder.matmul(last, lm_head, "lm_head", output="logits")
+    if dtype == "fp32":
+        builder.matmul(last, lm_head, "lm_head", output="logits")
+    else:
+        builder.node("Cast", [builder.matmul(last, lm_head, "lm_head")], outputs=["logits"], to=TensorProto.FLOAT)
     return builder.model(config.num_hidden_layers, kv_heads, head_dim, config.vocab_size)
 
 
@@ -133,9 +145,10 @@ def _attention_lengths_and_bias(builder: _Builder) -> tuple[str, str, str]:
     last_index = builder.node("Sub", [total, builder.constant("int32_one", np.array(1, np.int32))])
     batch = builder.node("Slice", [ids_shape, builder.ints("zero_1d", [0]), builder.ints("one_1d", [1])])
     seqlens = builder.node("Expand", [last_index, batch])
-    is_pad = builder.node("Sub", [builder.constant("float_one", np.array(1.0, np.float32)),
-                                  builder.node("Cast", ["attention_mask"], to=TensorProto.FLOAT)])
-    pad_bias = builder.node("Mul", [is_pad, builder.constant("mask_value", np.array(MASK_VALUE, np.float32))])
+    is_pad = builder.node("Sub", [builder.constant("float_one", np.array(1.0)),
+                                  builder.node("Cast", ["attention_mask"], to=builder.float_type)])
+    mask_value = MASK_VALUE if builder.float_type == TensorProto.FLOAT else MASK_VALUE_FP16
+    pad_bias = builder.node("Mul", [is_pad, builder.constant("mask_value", np.array(mask_value))])
     per_row = builder.node("Unsqueeze", [pad_bias, builder.ints("axes_1_2", [1, 2])])  # [batch, 1, 1, total]
     new_tokens = builder.node("Slice", [ids_shape, builder.ints("one_1d_b", [1]), builder.ints("two_1d", [2])])
     bias_shape = builder.node("Concat", [batch, builder.ints("one_1d_c", [1]), new_tokens,
@@ -152,11 +165,15 @@ def _rms_norm(
     weight_name = builder.constant(f"{name}/norm_weight", weight)
     if residual is None:
         # written out in standard ops (SimplifiedLayerNormalization is not in the ONNX domain the checker
-        # knows); onnxruntime's level-2 optimizer fuses this pattern back into one kernel at load
-        square = builder.node("Pow", [branch, builder.constant(f"{name}/two", np.array(2.0, np.float32))])
+        # knows); onnxruntime's level-2 optimizer fuses this pattern back into one kernel at load. In fp32
+        # even in an fp16 graph: a sum of squares overflows fp16 long before the activations do
+        wide = branch if builder.float_type == TensorProto.FLOAT else builder.node("Cast", [branch], to=TensorProto.FLOAT)
+        square = builder.node("Pow", [wide, builder.constant(f"{name}/two", np.array(2.0), np.float32)])
         mean = builder.node("ReduceMean", [square, builder.ints(f"{name}/axes", [-1])], keepdims=1)
-        shifted = builder.node("Add", [mean, builder.constant(f"{name}/epsilon", np.array(epsilon, np.float32))])
-        scaled = builder.node("Div", [branch, builder.node("Sqrt", [shifted])])
+        shifted = builder.node("Add", [mean, builder.constant(f"{name}/epsilon", np.array(epsilon), np.float32)])
+        scaled = builder.node("Div", [wide, builder.node("Sqrt", [shifted])])
+        if builder.float_type != TensorProto.FLOAT:
+            scaled = builder.node("Cast", [scaled], to=builder.float_type)
         return builder.node("Mul", [scaled, weight_name]), branch
     outputs = [f"{name}/normed", "", "", f"{name}/sum"]
     builder.node("SkipSimplifiedLayerNormalization", [branch, residual, weight_name], outputs=outputs, domain=_MS,
@@ -167,17 +184,22 @@ def _rms_norm(
 class _Builder:
     """Collects nodes and initializers with unique names; the graph stays in topological order by construction."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: str = "fp32") -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
+        self.float_type, self._float_numpy = FLOAT_TYPES[dtype]
 
     def _name(self, op: str) -> str:
         self._count += 1
         return f"/prox/{op}_{self._count}"
 
-    def constant(self, name: str, value: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(np.array(value, order="C"), f"/prox/{name}"))
+    def constant(self, name: str, value: np.ndarray, float_dtype: type | None = None) -> str:
+        """An initializer; floating values take the graph's dtype unless ``float_dtype`` says otherwise."""
+        value = np.array(value, order="C")
+        if np.issubdtype(value.dtype, np.floating):
+            value = value.astype(float_dtype or self._float_numpy)
+        self.initializers.append(numpy_helper.from_array(value, f"/prox/{name}"))
         return f"/prox/{name}"
 
     def ints(self, name: str, value) -> str:
@@ -187,13 +209,6 @@ class _Builder:
         """``x @ W.T`` for a torch Linear weight [out, in]: the weight is stored transposed, as optimum does."""
         weight = self.constant(f"{name}/weight", torch_weight.T)
         return self.node("MatMul", [x, weight], outputs=[output] if output else None)
-
-    def split_matmul(self, x: str, torch_weights: list[np.ndarray], name: str) -> list[str]:
-        """``[x @ W.T for W in torch_weights]`` (Linear weights sharing their input) as one MatMul and a Split:
-        one wide product instead of several narrow ones (q/k/v, gate/up), fewer kernels per block."""
-        product = self.matmul(x, np.concatenate(torch_weights, axis=0), name)
-        sizes = self.ints(f"{name}/split", [w.shape[0] for w in torch_weights])
-        return self.node("Split", [product, sizes], outputs=[f"{name}/{j}" for j in range(len(torch_weights))], axis=-1)
 
     def node(self, op: str, inputs: list[str], outputs: list[str] | None = None, domain: str = "", **attributes):
         name = self._name(op)
@@ -214,10 +229,10 @@ class _Builder:
         for i in range(layers):
             for part in ("key", "value"):
                 inputs.append(helper.make_tensor_value_info(
-                    f"past_key_values.{i}.{part}", TensorProto.FLOAT, ["batch_size", kv_heads, past, head_dim]
+                    f"past_key_values.{i}.{part}", self.float_type, ["batch_size", kv_heads, past, head_dim]
                 ))
                 outputs.append(helper.make_tensor_value_info(
-                    f"present.{i}.{part}", TensorProto.FLOAT,
+                    f"present.{i}.{part}", self.float_type,
                     ["batch_size", kv_heads, f"{past} + sequence_length", head_dim],
                 ))
         graph = helper.make_graph(self.nodes, "prox_llama_gqa", inputs, outputs, initializer=self.initializers)
