@@ -260,4 +260,10 @@ def quarantine_rows(quarantine: DataFrame, run_id: str) -> DataFrame:
 
 
 def persist(df: DataFrame) -> DataFrame:
-    return df.persist(StorageLevel.MEMORY_AND_DISK)
+    """Keep a frame the commit reads several times (counts, three table writes) on the executors' local disk.
+
+    Not in memory: these frames hold whole pages, several texts per document, and a 100k-page run with the
+    models (25k pages per commit) ran the 2 GB local JVM out of heap while building the in-memory cache,
+    which the memory manager does not bound. Reading back from local disk costs little next to the models.
+    """
+    return df.persist(StorageLevel.DISK_ONLY)
