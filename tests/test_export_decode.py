@@ -265,6 +265,7 @@ def _identity_graph() -> bytes:
         (lambda d: _rewrite_manifest(d, attention="flash"), r"'attention': expected one of"),
         (lambda d: _rewrite_manifest(d, vocab_size=32000), r"vocabulary dimension 300, manifest says 32000"),
         (lambda d: _rewrite_manifest(d, extra=1), r"unknown manifest field\(s\): extra"),
+        (lambda d: _rewrite_manifest(d, precision="fp16"), r"KV cache inputs are tensor\(float\) but the manifest says precision 'fp16'"),
     ],
 )
 def test_broken_model_dir_is_a_clear_load_error(exported, tmp_path, damage, message):

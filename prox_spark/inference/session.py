@@ -165,6 +165,13 @@ def check_session_io(session: ort.InferenceSession, manifest: Manifest, path: Pa
     for name in ("input_ids", "attention_mask", "position_ids"):
         if inputs[name].type != "tensor(int64)":
             raise ModelLoadError(f"{path}: input {name} has type {inputs[name].type}, expected tensor(int64)")
+    cache_type = inputs["past_key_values.0.key"].type
+    expected_cache = "tensor(float16)" if manifest.precision == "fp16" else "tensor(float)"
+    if cache_type != expected_cache:
+        raise ModelLoadError(
+            f"{path}: KV cache inputs are {cache_type} but the manifest says precision {manifest.precision!r} "
+            f"({expected_cache}): the graph and its manifest come from different exports"
+        )
     logits_shape = outputs["logits"].shape
     if logits_shape[-1] != manifest.vocab_size:
         raise ModelLoadError(
