@@ -320,6 +320,16 @@ def test_fp16_graph_runs_and_stays_close(exported):
     assert same >= 0.8 * len(prompts)
 
 
+def test_fp16_refuses_weights_beyond_its_range(exported):
+    from prox_spark.training.gqa_graph import UnsupportedModel, build_gqa_graph
+
+    model = LlamaForCausalLM(exported.model.config).eval()
+    with torch.no_grad():
+        model.model.layers[0].mlp.up_proj.weight[0, 0] = 1e6
+    with pytest.raises(UnsupportedModel, match="up/weight: values beyond the float16 range"):
+        build_gqa_graph(model, "fp16")
+
+
 def test_fp16_needs_the_fused_graph(exported, tmp_path):
     with pytest.raises(ExportError, match="fused graph only"):
         export_model(exported.hf_dir, tmp_path / "m", model_id="x", kind="chunk", tokenizer_file="tokenizer.json",

@@ -198,7 +198,10 @@ class _Builder:
         """An initializer; floating values take the graph's dtype unless ``float_dtype`` says otherwise."""
         value = np.array(value, order="C")
         if np.issubdtype(value.dtype, np.floating):
-            value = value.astype(float_dtype or self._float_numpy)
+            narrowed = value.astype(float_dtype or self._float_numpy)
+            if not np.isfinite(narrowed).all() and np.isfinite(value).all():
+                raise UnsupportedModel(f"{name}: values beyond the {narrowed.dtype} range; export it in fp32")
+            value = narrowed
         self.initializers.append(numpy_helper.from_array(value, f"/prox/{name}"))
         return f"/prox/{name}"
 
