@@ -320,7 +320,7 @@ def test_fp16_graph_runs_and_stays_close(exported):
     assert same >= 0.8 * len(prompts)
 
 
-def test_fp16_refuses_weights_beyond_its_range(exported):
+def test_fp16_refuses_weights_beyond_its_range(exported, tmp_path):
     from prox_spark.training.gqa_graph import UnsupportedModel, build_gqa_graph
 
     model = LlamaForCausalLM(exported.model.config).eval()
@@ -328,6 +328,11 @@ def test_fp16_refuses_weights_beyond_its_range(exported):
         model.model.layers[0].mlp.up_proj.weight[0, 0] = 1e6
     with pytest.raises(UnsupportedModel, match="up/weight: values beyond the float16 range"):
         build_gqa_graph(model, "fp16")
+    model.save_pretrained(tmp_path / "hf")
+    shutil.copyfile(exported.hf_dir / "tokenizer.json", tmp_path / "hf" / "tokenizer.json")
+    with pytest.raises(ExportError, match="beyond the float16 range; export it with precision='fp32'"):
+        export_model(tmp_path / "hf", tmp_path / "m", model_id="x", kind="chunk", tokenizer_file="tokenizer.json",
+                     prompt_template="compact", max_prompt_tokens=128, max_new_tokens=4, precision="fp16")
 
 
 def test_fp16_needs_the_fused_graph(exported, tmp_path):

@@ -203,7 +203,9 @@ def write_gqa_graph(hf_dir: Path, target: Path, dtype: str = "fp32") -> None:
         model = LlamaForCausalLM.from_pretrained(hf_dir, torch_dtype=torch.float32).eval()
         graph = build_gqa_graph(model, dtype)
     except UnsupportedModel as exc:
-        raise ExportError(f"{hf_dir}: {exc}; export it with attention='unfused'") from exc
+        # fp16 exists for the fused graph only, so the way out of an fp16 failure is the fp32 fused graph first
+        fallback = "attention='unfused'" if dtype == "fp32" else "precision='fp32'"
+        raise ExportError(f"{hf_dir}: {exc}; export it with {fallback}") from exc
     weight_bytes = sum(t.ByteSize() for t in graph.graph.initializer)
     if weight_bytes > EXTERNAL_DATA_BYTES:
         onnx.save_model(graph, str(target), save_as_external_data=True, location=f"{MODEL_FILE}_data")

@@ -200,7 +200,7 @@ class _Builder:
         if np.issubdtype(value.dtype, np.floating):
             narrowed = value.astype(float_dtype or self._float_numpy)
             if not np.isfinite(narrowed).all() and np.isfinite(value).all():
-                raise UnsupportedModel(f"{name}: values beyond the {narrowed.dtype} range; export it in fp32")
+                raise UnsupportedModel(f"{name}: values beyond the {narrowed.dtype} range")
             value = narrowed
         self.initializers.append(numpy_helper.from_array(value, f"/prox/{name}"))
         return f"/prox/{name}"
