@@ -119,11 +119,18 @@ def _torch_greedy(model, prompts, eos):
     return result
 
 
-def _decoder(exported, name, eos=None):
+def _decoder(exported, name, eos=None, shared_kv_cache=None):
+    """The decoder ``from_model`` builds (a shared KV cache on fused graphs), with ``eos`` or the cache swapped."""
     loaded = load_model(exported.dirs[name], provider="cpu", intra_op_threads=1)
-    if eos is None:
+    if eos is None and shared_kv_cache is None:
         return GreedyDecoder.from_model(loaded)
-    return GreedyDecoder(loaded.session, eos_token_id=eos, pad_token_id=PAD)
+    return GreedyDecoder(
+        loaded.session,
+        eos_token_id=loaded.manifest.eos_token_id if eos is None else eos,
+        pad_token_id=PAD,
+        max_positions=loaded.manifest.max_positions,
+        shared_kv_cache=loaded.manifest.attention == "gqa" if shared_kv_cache is None else shared_kv_cache,
+    )
 
 
 def _last_logits(decoder, prompts):
@@ -196,6 +203,24 @@ def test_greedy_matches_transformers_generate(exported):
     for name in ("full", "unfused", "last"):
         got = _decoder(exported, name, eos=eos).generate(prompts, MAX_NEW)
         assert [(g.tokens, g.stopped_at_eos) for g in got] == expected, name
+    copied = _decoder(exported, "last", eos=eos, shared_kv_cache=False).generate(prompts, MAX_NEW)
+    assert [(g.tokens, g.stopped_at_eos) for g in copied] == expected
+
+
+@pytest.mark.parametrize("name", ["last", "int8", "fp16"])
+def test_shared_kv_cache_decodes_as_the_copied_one(exported, name):
+    """Fused graphs decode with one in-place KV buffer per layer: the same tokens as copying the cache,
+    through rows that stop early (their buffers are compacted) and the position limit."""
+    decoder = _decoder(exported, name)
+    assert decoder._shared_kv_cache
+    prompts = _prompts(3, (40, 3, 250, 17, 9, 1))
+    free_run = [g.tokens for g in _decoder(exported, name, eos=-1).generate(prompts, 30)]
+    eos = free_run[1][4]  # a token one row emits early: rows stop at different steps
+    shared = _decoder(exported, name, eos=eos).generate(prompts, 30)
+    copied = _decoder(exported, name, eos=eos, shared_kv_cache=False).generate(prompts, 30)
+    assert [(g.tokens, g.stopped_at_eos) for g in shared] == [(g.tokens, g.stopped_at_eos) for g in copied]
+    assert len({len(g.tokens) for g in shared}) > 2  # rows really left the batch at different steps
+    assert len(shared[2].tokens) == 256 - 250  # the long row stopped at the position limit
 
 
 def test_last_position_logits_equal_full_graph(exported):

@@ -10,6 +10,15 @@ row's last position is a real token; ``position_ids`` count real tokens only (as
 A hand loop rather than ``ORTModelForCausalLM.generate``: measured 2-3x faster than torch generate
 and faster than optimum's loop at batch 1-8 (architecture.md), and it drops finished rows from the
 batch so a long program does not make the short ones pay for its length.
+
+Two ways to carry the KV cache between steps (``KV cache`` classes below): any decoder-with-past graph
+takes the past as inputs and returns past + new as outputs, so the whole cache is copied every step.
+onnxruntime's fused ``GroupQueryAttention`` (our default export) can instead write the new keys and
+values in place when its past input and present output are one buffer: decoding then binds one
+preallocated buffer per layer as both. At batch 32 that copy was half of each step's time (the
+attention op took 10.6 of 21 ms, the matmuls 9.8 ms); sharing the buffer makes steps 1.2x (batch 8)
+to 1.4x (batch 32) faster, with the same tokens. It also keeps the cache on the GPU under
+onnxruntime-gpu, where copying it through numpy would cross the bus twice per step.
 """
 
 from __future__ import annotations
@@ -46,9 +55,19 @@ class GreedyDecoder:
     """Greedy decoding and choice scoring for one onnxruntime session (stateless between calls)."""
 
     def __init__(
-        self, session: ort.InferenceSession, *, eos_token_id: int, pad_token_id: int, max_positions: int = 0
+        self,
+        session: ort.InferenceSession,
+        *,
+        eos_token_id: int,
+        pad_token_id: int,
+        max_positions: int = 0,
+        shared_kv_cache: bool = False,
     ) -> None:
+        """``shared_kv_cache``: the graph's attention updates a past buffer bound as its present output in
+        place (true of the fused GroupQueryAttention export, manifest ``attention: gqa``; ``from_model``
+        sets it). Wrong on any other graph: its presents would overwrite the past it is still reading."""
         self._session = session
+        self._shared_kv_cache = shared_kv_cache
         self._max_positions = max_positions  # 0: unknown, no cap
         self._eos = eos_token_id
         self._pad = pad_token_id
@@ -76,6 +95,7 @@ class GreedyDecoder:
             eos_token_id=manifest.eos_token_id,
             pad_token_id=manifest.pad_token_id,
             max_positions=manifest.max_positions,
+            shared_kv_cache=manifest.attention == "gqa",
         )
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
@@ -99,7 +119,8 @@ class GreedyDecoder:
                 )
             # the token produced at step s is fed at position length + s, which must stay below the limit
             budgets = np.minimum(budgets, self._max_positions - lengths)
-        logits, past = self._run(input_ids, attention_mask, position_ids, self._empty_past(len(prompts)))
+        cache = self._kv_cache(len(prompts), input_ids.shape[1] + int(budgets.max()))
+        logits = cache.run(input_ids, attention_mask, position_ids)
         next_position = attention_mask.sum(axis=1, keepdims=True)
         rows = np.arange(len(prompts))  # original index of each row still in the batch
         tokens_out: list[list[int]] = [[] for _ in prompts]
@@ -120,9 +141,9 @@ class GreedyDecoder:
                 rows, tokens, attention_mask, next_position = (
                     rows[alive], tokens[alive], attention_mask[alive], next_position[alive]
                 )
-                past = {name: value[alive] for name, value in past.items()}
+                cache.keep_rows(alive)
             attention_mask = np.concatenate([attention_mask, np.ones((len(rows), 1), np.int64)], axis=1)
-            logits, past = self._run(tokens[:, None].astype(np.int64), attention_mask, next_position, past)
+            logits = cache.run(tokens[:, None].astype(np.int64), attention_mask, next_position)
             next_position = next_position + 1
         return [Generation(tokens=t, stopped_at_eos=s) for t, s in zip(tokens_out, stopped)]
 
@@ -155,7 +176,9 @@ class GreedyDecoder:
                 f"choice ids {sequences}: choices must all part at the same token after their common prefix"
             )
         input_ids, attention_mask, position_ids = self._left_pad([list(p) + prefix for p in prompts])
-        logits, _ = self._run(input_ids, attention_mask, position_ids, self._empty_past(len(prompts)))
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+        # logits only: one pass needs no cache, and fetching the presents would copy all of it out
+        (logits,) = self._session.run(["logits"], {**feeds, **self._empty_past(len(prompts))})
         return logits[:, -1, deciding].astype(np.float64)
 
     def _left_pad(self, prompts: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,6 +198,15 @@ class GreedyDecoder:
         position_ids = np.where(attention_mask == 1, attention_mask.cumsum(axis=1) - 1, 1)
         return input_ids, attention_mask, position_ids
 
+    def _kv_cache(self, batch: int, capacity: int) -> _CopiedKVCache | _SharedKVCache:
+        """The cache for one ``generate`` call: ``capacity`` is the padded prompt width plus every step."""
+        if self._shared_kv_cache:
+            kv_heads, head_dim = self._past_shape
+            return _SharedKVCache(
+                self._session, self._present_to_past, (batch, kv_heads, capacity, head_dim), self._past_dtype
+            )
+        return _CopiedKVCache(self, batch)
+
     def _empty_past(self, batch: int) -> dict[str, np.ndarray]:
         kv_heads, head_dim = self._past_shape
         return {name: np.zeros((batch, kv_heads, 0, head_dim), self._past_dtype) for name in self._past_names}
@@ -190,6 +222,75 @@ class GreedyDecoder:
         outputs = dict(zip(self._output_names, self._session.run(self._output_names, feeds)))
         present = {self._present_to_past[name]: outputs[name] for name in self._present_to_past}
         return outputs["logits"], present
+
+
+class _CopiedKVCache:
+    """Past fed as numpy inputs, presents read back as the next step's past: works on any with-past graph."""
+
+    def __init__(self, decoder: GreedyDecoder, batch: int) -> None:
+        self._decoder = decoder
+        self._past = decoder._empty_past(batch)
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray) -> np.ndarray:
+        logits, self._past = self._decoder._run(input_ids, attention_mask, position_ids, self._past)
+        return logits
+
+    def keep_rows(self, alive: np.ndarray) -> None:
+        self._past = {name: value[alive] for name, value in self._past.items()}
+
+
+class _SharedKVCache:
+    """One buffer per past tensor, bound through an IO binding as both the past input and the present output.
+
+    GroupQueryAttention sees the same memory on both sides and writes each step's keys and values at the
+    row's position in it, so nothing is copied between steps. The buffers live on the session's device
+    (host memory on CPU, where numpy arrays back them; GPU memory under CUDA); logits always come back to
+    the host. Dropping finished rows copies the survivors into smaller buffers, once per row that ends.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        present_to_past: Mapping[str, str],
+        shape: tuple[int, int, int, int],
+        dtype: type,
+    ) -> None:
+        self._session = session
+        self._present_to_past = dict(present_to_past)
+        self._device = _session_device(session)
+        self._buffers = {
+            past: ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype), *self._device)
+            for past in self._present_to_past.values()
+        }
+        self._binding = session.io_binding()
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray) -> np.ndarray:
+        binding = self._binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        binding.bind_cpu_input("input_ids", input_ids)
+        binding.bind_cpu_input("attention_mask", attention_mask)
+        binding.bind_cpu_input("position_ids", position_ids)
+        binding.bind_output("logits", "cpu")
+        for present, past in self._present_to_past.items():
+            binding.bind_ortvalue_input(past, self._buffers[past])
+            binding.bind_ortvalue_output(present, self._buffers[past])
+        self._session.run_with_iobinding(binding)
+        return binding.get_outputs()[0].numpy()
+
+    def keep_rows(self, alive: np.ndarray) -> None:
+        self._buffers = {
+            past: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value.numpy()[alive]), *self._device)
+            for past, value in self._buffers.items()
+        }
+
+
+def _session_device(session: ort.InferenceSession) -> tuple[str, int]:
+    """(device type, id) where the session computes: where its KV buffers should live."""
+    if session.get_providers()[0] == "CUDAExecutionProvider":
+        options = session.get_provider_options().get("CUDAExecutionProvider", {})
+        return "cuda", int(options.get("device_id", 0))
+    return "cpu", 0
 
 
 def _common_prefix(sequences: list[list[int]]) -> list[int]:
