@@ -12,7 +12,11 @@ weights and exported into a temporary directory each run:
    is ``batch * (new - 1) / (t_new - t_1)``; end to end is ``batch * new / t_new``.
 2. **Roofline**: prefill FLOPs (2 x weights touched per prompt token: every non-embedding weight except
    the lm_head, which the last-position graph applies once per row) over prefill time, divided by the best
-   fp32 onnxruntime ``MatMul`` rate at the model's own matrix shapes with the same thread count.
+   fp32 onnxruntime ``MatMul`` rate at the model's own matrix shapes with the same thread count. For
+   decode, the **matmul floor**: one onnxruntime graph of every projection a decode step applies (all
+   layers and the lm_head, fp32) at ``batch`` rows, timed alone. No decoder with these weights steps
+   faster on this machine (the floor leaves out attention over the KV cache, norms and sampling), so
+   floor / torch bounds what any decoder can gain over torch here.
 3. **Doc stage** on real pages (compact doc prompts cut to 1024 tokens, batch 16; the reference's 2000
    tokens would need about 13 GB per session at batch 16, see ``Settings.doc_cap``): one-pass scoring of
    ``keep_doc()`` vs ``drop_doc()`` (``score_choices``) against greedy generation of the decision plus one
@@ -20,8 +24,11 @@ weights and exported into a temporary directory each run:
    compared. A random model never writes a decision, so the ``lm_head`` rows of the two decision tokens are
    steered (``steer_decisions``) to dominate the logits and to split pages along the hidden states' main
    direction: the compute is the random model's, the decisions are page dependent.
-4. **Bucketing**: the same doc prompts scored in length-sorted batches (``length_batches``, as
-   ``map_in_length_buckets`` does) vs batches in file order, for the first pages and for pages below the cap.
+4. **Bucketing**: doc prompts scored in length-sorted batches (``length_batches``, as
+   ``map_in_length_buckets`` does) vs batches in file order: on extracted web documents (the DCLM
+   human-labelled set, ``../shared/data/quality/``, at the reference's 2000-token doc cap: the doc stage's
+   usual input), and on the noisy full pages above (first pages, and pages below the cap). What bucketing
+   can save is the padding it removes, a property of the corpus's lengths: printed beside each figure.
    All doc-stage variants run interleaved batch by batch, so load changes hit them alike.
 
     python -m benchmarks.inference [--quick] [--json results.json]
@@ -54,6 +61,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "cleaning" / "trafilatura_eval_segments.jsonl.gz"
+DOCUMENTS = REPO.parent / "shared" / "data" / "quality" / "dclm_human_labels.jsonl"
 SAMPLE = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
 THREADS = 2
 DOC_CHOICES = ("keep_doc()", "drop_doc()")
@@ -77,6 +85,8 @@ class Settings:
     steer_pages: int
     roofline_rows: int
     below_cap: bool  # also time bucketing on the pages shorter than the cap
+    documents: int  # extracted web documents for the bucketing run (0: skip)
+    documents_cap: int  # their doc prompt limit: the reference's 2000 tokens
     roofline_repeat: int
     min_pages: int  # pages to read at least
 
@@ -84,12 +94,12 @@ class Settings:
 FULL = Settings(
     shapes=("small", "tiny"), batches=(1, 8, 32), prompt_tokens=256, new_tokens=32, repeat=2,
     tokenizer_docs=300, doc_pages=48, doc_cap=1024, doc_batch=16, doc_repeat=1, steer_pages=24, roofline_rows=2048,
-    below_cap=True, roofline_repeat=5, min_pages=990,
+    below_cap=True, documents=160, documents_cap=2000, roofline_repeat=5, min_pages=990,
 )
 QUICK = Settings(
     shapes=("tiny",), batches=(1, 8, 32), prompt_tokens=32, new_tokens=6, repeat=1,
     tokenizer_docs=60, doc_pages=24, doc_cap=256, doc_batch=8, doc_repeat=1, steer_pages=12, roofline_rows=256,
-    below_cap=False, roofline_repeat=2, min_pages=64,
+    below_cap=False, documents=32, documents_cap=256, roofline_repeat=2, min_pages=64,
 )
 
 #: (name, ratio key, target text, predicate)
@@ -99,7 +109,7 @@ TARGETS = (
     ("fp32 prefill, % of matmul roofline (b32)", "fp32_prefill_roofline_pct_b32", ">= 80%", lambda v: v >= 80.0),
     ("int8 / fp32 end to end, batch 8", "int8_vs_fp32_e2e_b8", ">= 1.5x", lambda v: v >= 1.5),
     ("int8 / fp32 end to end, batch 32", "int8_vs_fp32_e2e_b32", ">= 1.5x", lambda v: v >= 1.5),
-    ("bucketed / unsorted (all pages)", "bucketed_vs_unsorted", ">= 1.8x", lambda v: v >= 1.8),
+    ("bucketed / unsorted (documents)", "bucketed_vs_unsorted_documents", ">= 1.8x", lambda v: v >= 1.8),
     ("score / generate (doc stage)", "score_vs_generate", "~1.1-1.3x", lambda v: 1.1 <= v <= 1.3),
 )
 
@@ -134,6 +144,21 @@ def load_pages(limit: int | None = None) -> tuple[list[str], str]:
                 texts.append(json.loads(line)["text"])
         texts = texts * max(1, (limit or 0) // max(1, len(texts)) + 1)
     return (texts[:limit] if limit else texts), source
+
+
+def load_documents(limit: int) -> list[str]:
+    """The first ``limit`` extracted web documents (DCLM human-labelled set), or none when it is absent."""
+    if limit < 1 or not DOCUMENTS.is_file():
+        return []
+    texts = []
+    with DOCUMENTS.open(encoding="utf-8") as handle:
+        for line in handle:
+            text = json.loads(line).get("text")
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
+            if len(texts) == limit:
+                break
+    return texts
 
 
 def load_avg() -> float:
@@ -174,7 +199,7 @@ def numpy_matmul_flops(rows: int, inner: int, cols: int, repeat: int = 5) -> flo
     return 2.0 * rows * inner * cols / best_time(lambda: a @ b, repeat)
 
 
-def roofline(config, rows: int, repeat: int) -> dict:
+def roofline(config, rows: int, repeat: int, batches: Sequence[int]) -> dict:
     """Best fp32 MatMul rate at the model's projection shapes (q/o, MLP up and down), onnxruntime and numpy.
 
     The ``small`` model's MLP shape is always included, so a tiny model's inefficient little matrices do
@@ -187,8 +212,44 @@ def roofline(config, rows: int, repeat: int) -> dict:
         "ort_matmul_flops": max(per_shape.values()),
         "ort_matmul_flops_by_shape": per_shape,
         "numpy_matmul_flops": max(numpy_matmul_flops(m, k, n, repeat) for m, k, n in shapes),
+        "decode_matmul_floor_s": decode_matmul_floor(config, batches, repeat),
         "threads": THREADS,
     }
+
+
+def decode_matmul_floor(config, batches: Sequence[int], repeat: int) -> dict[int, float]:
+    """Seconds per decode step of the step's projections alone: batch -> best time of one graph holding
+    every layer's q/k/v/o, gate/up/down and the lm_head as fp32 MatMuls on ``batch`` rows (each fed its
+    own input, so all weights stream from memory as a real step's do)."""
+    from prox_spark.inference.session import session_options
+
+    hidden, inter = config.hidden_size, config.intermediate_size
+    head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
+    kv = config.num_key_value_heads * head_dim
+    per_layer = [(hidden, hidden), (hidden, kv), (hidden, kv), (hidden, hidden), (hidden, inter), (hidden, inter), (inter, hidden)]
+    shapes = per_layer * config.num_hidden_layers + [(hidden, config.vocab_size)]
+    rng = np.random.default_rng(0)
+    nodes, weights = [], []
+    for i, (inner, cols) in enumerate(shapes):
+        weights.append(numpy_helper.from_array(rng.standard_normal((inner, cols), dtype=np.float32) * 0.02, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [f"x{inner}", f"w{i}"], [f"y{i}"]))
+    graph = helper.make_graph(
+        nodes,
+        "decode_floor",
+        [helper.make_tensor_value_info(f"x{k}", TensorProto.FLOAT, ["rows", k]) for k in sorted({hidden, inter})],
+        [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["rows", cols]) for i, (_, cols) in enumerate(shapes)],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    session = ort.InferenceSession(
+        model.SerializeToString(), sess_options=session_options(THREADS, share_cores=False), providers=["CPUExecutionProvider"]
+    )
+    floors = {}
+    for batch in batches:
+        feeds = {f"x{k}": rng.standard_normal((batch, k), dtype=np.float32) for k in sorted({hidden, inter})}
+        session.run(None, feeds)
+        floors[batch] = best_time(lambda: session.run(None, feeds), 4 * repeat)
+    return floors
 
 
 def prefill_flops(config, batch: int, prompt_tokens: int) -> float:
@@ -337,7 +398,10 @@ def measure_generation(prepared: dict, pages: list[str], settings: Settings) -> 
     for precision in ("fp32", "int8", "fp32_unfused"):
         loaded = load_model(prepared["dirs"][precision], provider="cpu", intra_op_threads=THREADS)
         # eos -1: never stops, every row generates exactly new_tokens (as torch with eos_token_id=None)
-        decoders[precision] = GreedyDecoder(loaded.session, eos_token_id=-1, pad_token_id=config.pad_token_id)
+        decoders[precision] = GreedyDecoder(
+            loaded.session, eos_token_id=-1, pad_token_id=config.pad_token_id,
+            shared_kv_cache=loaded.manifest.attention == "gqa",  # as from_model decides
+        )
 
     def torch_generate(batch: list[list[int]], new: int) -> list[list[int]]:
         ids = torch.tensor(batch)
@@ -513,11 +577,12 @@ def measure_doc_stage(prepared: dict, pages: list[str], settings: Settings) -> t
         "int8_decisions_agree_fp32": sum(a == b for a, b in zip(decisions["score_fp32"], decisions["score_int8"])),
     }
 
-    def bucketing_result(lengths, seconds_bucketed, seconds_unsorted, padded, agree) -> dict:
+    def bucketing_result(lengths, seconds_bucketed, seconds_unsorted, padded, agree, cap=settings.doc_cap) -> dict:
         return {
             "pages": len(lengths),
+            "prompt_cap": cap,
             "mean_prompt_tokens": float(np.mean(lengths)),
-            "at_cap": sum(x >= settings.doc_cap for x in lengths),
+            "at_cap": sum(x >= cap for x in lengths),
             "seconds": {"bucketed": seconds_bucketed, "unsorted": seconds_unsorted},
             "ratio": seconds_unsorted / seconds_bucketed,
             "padded_tokens": {**padded, "real": sum(lengths)},
@@ -533,6 +598,7 @@ def measure_doc_stage(prepared: dict, pages: list[str], settings: Settings) -> t
             sum(a == b for a, b in zip(decisions["score_fp32"], decisions["score_fp32_unsorted"])),
         ),
         "pages_below_cap": None,
+        "documents": None,
     }
     if settings.below_cap and len(below_cap) >= 2 * size:
         seconds, info = run(below_cap, {"bucketed": ("bucketed", score("fp32")), "unsorted": ("unsorted", score("fp32"))})
@@ -540,6 +606,19 @@ def measure_doc_stage(prepared: dict, pages: list[str], settings: Settings) -> t
         bucketing["pages_below_cap"] = bucketing_result(
             info["lengths"], seconds["bucketed"], seconds["unsorted"], info["padded"],
             sum(a == b for a, b in zip(d["bucketed"], d["unsorted"])),
+        )
+    documents = [
+        encode_prompt("compact", "doc", text, tokenizer, max_tokens=settings.documents_cap)
+        for text in load_documents(settings.documents)
+    ]
+    if len(documents) >= 2 * size:
+        progress(f"bucketing on {len(documents)} documents (cap {settings.documents_cap})")
+        score("fp32")(sorted(documents, key=len)[-size:])  # warm-up at this run's longest shape
+        seconds, info = run(documents, {"bucketed": ("bucketed", score("fp32")), "unsorted": ("unsorted", score("fp32"))})
+        d = info["decisions"]
+        bucketing["documents"] = bucketing_result(
+            info["lengths"], seconds["bucketed"], seconds["unsorted"], info["padded"],
+            sum(a == b for a, b in zip(d["bucketed"], d["unsorted"])), cap=settings.documents_cap,
         )
     del decoders
     release_sessions()
@@ -560,6 +639,12 @@ def summarize(model: dict) -> dict:
                 ratios[f"ort_vs_torch_decode_b{b}"] = decode["ort_fp32"] / decode["torch"]
             if decode["ort_fp32"] and decode["ort_int8"]:
                 ratios[f"int8_vs_fp32_decode_b{b}"] = decode["ort_int8"] / decode["ort_fp32"]
+            floor_tok_s = b / model["roofline"]["decode_matmul_floor_s"][b]
+            for name in ("torch", "ort_fp32"):
+                if decode[name]:
+                    ratios[f"{name}_decode_pct_floor_b{b}"] = 100 * decode[name] / floor_tok_s
+            if decode["torch"]:
+                ratios[f"floor_vs_torch_decode_b{b}"] = floor_tok_s / decode["torch"]
             ratios[f"int8_vs_fp32_e2e_b{b}"] = rows["ort_fp32", b]["total_s"] / rows["ort_int8", b]["total_s"]
             ratios[f"ort_vs_torch_e2e_b{b}"] = rows["torch", b]["total_s"] / rows["ort_fp32", b]["total_s"]
             ratios[f"fp32_prefill_roofline_pct_b{b}"] = 100 * rows["ort_fp32", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
@@ -578,6 +663,8 @@ def summarize(model: dict) -> dict:
     ratios["bucketed_vs_unsorted"] = model["bucketing"]["all_pages"]["ratio"]
     if model["bucketing"]["pages_below_cap"]:
         ratios["bucketed_vs_unsorted_below_cap"] = model["bucketing"]["pages_below_cap"]["ratio"]
+    if model["bucketing"]["documents"]:
+        ratios["bucketed_vs_unsorted_documents"] = model["bucketing"]["documents"]["ratio"]
     return ratios
 
 
@@ -596,6 +683,8 @@ def print_model(model: dict) -> None:
         f"fp32 MatMul roofline {roof['ort_matmul_flops'] / 1e9:.1f} GFLOP/s (onnxruntime, {THREADS} threads; "
         f"numpy {roof['numpy_matmul_flops'] / 1e9:.1f})"
     )
+    floors = ", ".join(f"b{b} {1e3 * s:.2f} ms" for b, s in roof["decode_matmul_floor_s"].items())
+    print(f"  decode matmul floor (one step's projections alone, per step): {floors}")
     first = model["generation"][0]
     print(f"  generation: {first['prompt_tokens']}-token prompts, {first['new_tokens']} new tokens, greedy, {THREADS} threads")
     print(f"  {'backend':16s} {'batch':>5s} {'prefill tok/s':>13s} {'% roof':>7s} {'decode tok/s':>12s} {'e2e tok/s':>10s} {'e2e s':>7s}")
@@ -625,13 +714,14 @@ def print_model(model: dict) -> None:
         f"{doc['generated_decided']}/{doc['pages']}, keep {doc['keep']}/{doc['pages']}; int8 agrees with fp32 on "
         f"{doc['int8_decisions_agree_fp32']}/{doc['pages']}"
     )
-    for label, key in (("all pages", "all_pages"), ("pages below cap", "pages_below_cap")):
+    for label, key in (("documents", "documents"), ("all pages", "all_pages"), ("pages below cap", "pages_below_cap")):
         run = model["bucketing"][key]
         if not run:
             continue
         pad = run["padded_tokens"]
         print(
-            f"  bucketing, {label} ({run['pages']} pages, mean {run['mean_prompt_tokens']:.0f} tokens, {run['at_cap']} at cap): "
+            f"  bucketing, {label} ({run['pages']} texts, cap {run['prompt_cap']}, mean {run['mean_prompt_tokens']:.0f} tokens, "
+            f"{run['at_cap']} at cap): "
             f"bucketed {run['seconds']['bucketed']:.1f} s, unsorted {run['seconds']['unsorted']:.1f} s -> {run['ratio']:.2f}x; "
             f"tokens computed incl. padding {pad['unsorted']} vs {pad['bucketed']} ({run['padded_ratio']:.2f}x); "
             f"decisions agree {run['decisions_agree']}/{run['pages']}"
@@ -662,7 +752,14 @@ def print_summary(shape: str, ratios: dict, quick: bool) -> list[dict]:
         ("int8 prefill, % of fp32 roofline (b32)", "int8_prefill_roofline_pct_b32"),
         ("torch prefill, % of fp32 roofline (b32)", "torch_prefill_roofline_pct_b32"),
         ("int8 / fp32 doc scoring", "int8_vs_fp32_doc_scoring"),
+        ("bucketed / unsorted (all pages)", "bucketed_vs_unsorted"),
         ("bucketed / unsorted (pages below cap)", "bucketed_vs_unsorted_below_cap"),
+        ("ORT fp32 decode, % of matmul floor, b8", "ort_fp32_decode_pct_floor_b8"),
+        ("ORT fp32 decode, % of matmul floor, b32", "ort_fp32_decode_pct_floor_b32"),
+        ("torch decode, % of matmul floor, b8", "torch_decode_pct_floor_b8"),
+        ("torch decode, % of matmul floor, b32", "torch_decode_pct_floor_b32"),
+        ("matmul floor / torch decode, b8 (max)", "floor_vs_torch_decode_b8"),
+        ("matmul floor / torch decode, b32 (max)", "floor_vs_torch_decode_b32"),
     ]
     for name, key in extras:
         if key in ratios:
@@ -731,7 +828,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             prepared = prepare_model(shape, pages, settings, Path(work))
             phase("prepare")
             model: dict = {"info": prepared["info"], "phase_s": phases}
-            model["roofline"] = roofline(prepared["config"], settings.roofline_rows, settings.roofline_repeat)
+            model["roofline"] = roofline(
+                prepared["config"], settings.roofline_rows, settings.roofline_repeat, settings.batches
+            )
             phase("roofline")
             model["generation"], model["token_agreement"] = measure_generation(prepared, pages, settings)
             phase("generation")
