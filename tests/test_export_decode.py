@@ -385,6 +385,31 @@ def test_score_choices_agrees_with_greedy_and_torch(exported):
     assert chosen == expected
 
 
+@pytest.mark.parametrize(("name", "shared_kv_cache"), [("last", True), ("last", False), ("unfused", False)])
+def test_prefill_in_passes_decodes_as_one_pass(exported, name, shared_kv_cache):
+    """Prefill split into passes (their caches joined for decoding) gives the tokens and scores of one pass."""
+    session = load_model(exported.dirs[name], provider="cpu", intra_op_threads=1).session
+    prompts = _prompts(5, (9, 30, 4, 17, 25))
+    eos = _decoder(exported, name, eos=-1).generate(prompts, MAX_NEW)[2].tokens[3]
+
+    def decoder(prefill_tokens):
+        return GreedyDecoder(
+            session, eos_token_id=eos, pad_token_id=PAD, shared_kv_cache=shared_kv_cache, prefill_tokens=prefill_tokens
+        )
+
+    one, passes = decoder(0), decoder(60)
+    assert passes._prefill_passes(5, 30) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert one._prefill_passes(5, 30) == [slice(0, 5)]
+    assert decoder(10)._prefill_passes(2, 30) == [slice(0, 1), slice(1, 2)]  # a row wider than the budget runs alone
+    expected = [(g.tokens, g.stopped_at_eos) for g in one.generate(prompts, MAX_NEW)]
+    assert any(stopped for _, stopped in expected) and not all(stopped for _, stopped in expected)
+    assert [(g.tokens, g.stopped_at_eos) for g in passes.generate(prompts, MAX_NEW)] == expected
+    choices = {"a": [5], "b": [6], "c": [7]}
+    np.testing.assert_allclose(passes.choice_logits(prompts, choices), one.choice_logits(prompts, choices), rtol=1e-5)
+    with pytest.raises(ValueError, match="prefill_tokens"):
+        decoder(-1)
+
+
 @pytest.mark.parametrize(
     "choices", [{"a": [1, 2]}, {"a": [1, 2], "b": [1, 2, 3]}, {"a": [1, 2], "b": [1, 3], "c": [4, 2]}]
 )
