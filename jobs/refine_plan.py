@@ -138,8 +138,10 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
     load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     return stage_documents(
         docs, stages, settings_of(config), rules_preset=config.rules.preset,
-        doc_model=ModelSettings(models.doc.path, **load) if "doc" in stages else None,
-        chunk_model=ModelSettings(models.chunk.path, **load) if "chunk" in stages else None,
+        doc_model=ModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
+        if "doc" in stages else None,
+        chunk_model=ModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, **load)
+        if "chunk" in stages else None,
         fail_first_attempt_of_partition=config.faults.fail_first_attempt_of_partition,
     )
 

@@ -32,7 +32,11 @@ def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageM
     models = config.models
     common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     paths = stage_model_paths(config)
-    doc, chunk = (StageModel.load(paths[stage], **common) if stage in paths else None for stage in ("doc", "chunk"))
+    doc, chunk = (
+        StageModel.load(paths[stage], prefill_tokens=getattr(models, stage).prefill_tokens, **common)
+        if stage in paths else None
+        for stage in ("doc", "chunk")
+    )
     return doc, chunk
 
 

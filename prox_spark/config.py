@@ -49,10 +49,15 @@ class ModelConfig:
     #: cap on rows x padded tokens per model batch (prompt + new tokens when generating), so batches of
     #: long pages get fewer rows instead of exhausting memory; 0 = rows are limited by batch_size only
     max_batch_tokens: int = 32768
+    #: most padded tokens per prefill pass within a batch (decode still runs the whole batch): CPU caches
+    #: favour passes of a few thousand tokens; null = 2048 on CPU and one pass on a GPU, 0 = one pass
+    prefill_tokens: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.max_batch_tokens < 0:
             raise ValueError(f"max_batch_tokens must be >= 0 (0: no limit), got {self.max_batch_tokens}")
+        if self.prefill_tokens is not None and self.prefill_tokens < 0:
+            raise ValueError(f"prefill_tokens must be >= 0 (0: one pass, null: by device), got {self.prefill_tokens}")
 
 
 @dataclass(frozen=True)

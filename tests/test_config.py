@@ -61,6 +61,20 @@ def test_token_budget_reaches_the_pipeline_settings():
         load_config(None, ["models.chunk.max_batch_tokens=-1"])
 
 
+def test_prefill_pass_size_reaches_the_decoders():
+    """models.<stage>.prefill_tokens sets each stage's decoder; null leaves it to the device (2048 on CPU)."""
+    from prox_spark.clean import load_models
+    from prox_spark.inference.decode import CPU_PREFILL_TOKENS
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "conf" / "local.yaml", ["models.provider=cpu", "models.doc.prefill_tokens=512"])
+    doc, chunk = load_models(config)
+    assert (doc.decoder._prefill_tokens, chunk.decoder._prefill_tokens) == (512, CPU_PREFILL_TOKENS)
+    assert RefineConfig().models.chunk.prefill_tokens is None
+    with pytest.raises(ConfigError, match=r"models\.chunk: prefill_tokens must be >= 0"):
+        load_config(None, ["models.chunk.prefill_tokens=-5"])
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "conf" / "training").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_training_configs_load(path):

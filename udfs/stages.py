@@ -56,6 +56,7 @@ class ModelSettings:
     provider: str = "auto"
     intra_op_threads: int = 0
     concurrent_tasks: int = 1
+    prefill_tokens: int | None = None  # models.<stage>.prefill_tokens
 
     def load(self) -> StageModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA)."""
@@ -65,6 +66,7 @@ class ModelSettings:
             intra_op_threads=self.intra_op_threads,
             concurrent_tasks=self.concurrent_tasks,
             device_id=task_device_id() if self.provider != "cpu" else 0,
+            prefill_tokens=self.prefill_tokens,
         )
 
 

@@ -103,8 +103,8 @@ class GreedyDecoder:
         }
 
     @classmethod
-    def from_model(cls, model: LoadedModel) -> GreedyDecoder:
-        """Decoder with the EOS and pad ids recorded in the model's manifest."""
+    def from_model(cls, model: LoadedModel, prefill_tokens: int | None = None) -> GreedyDecoder:
+        """Decoder with the EOS and pad ids recorded in the model's manifest (and its KV cache kind)."""
         manifest = model.manifest
         return cls(
             model.session,
@@ -112,6 +112,7 @@ class GreedyDecoder:
             pad_token_id=manifest.pad_token_id,
             max_positions=manifest.max_positions,
             shared_kv_cache=manifest.attention == "gqa",
+            prefill_tokens=prefill_tokens,
         )
 
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:

@@ -41,10 +41,12 @@ class StageModel:
         intra_op_threads: int = 0,
         concurrent_tasks: int = 1,
         device_id: int = 0,
+        prefill_tokens: int | None = None,
     ) -> StageModel:
         """Load (or reuse this process's) session and tokenizer; raises ``ModelLoadError`` on any problem.
 
-        ``device_id``: the CUDA device when the session runs on CUDA (ignored on CPU)."""
+        ``device_id``: the CUDA device when the session runs on CUDA (ignored on CPU);
+        ``prefill_tokens``: the decoder's prefill pass size (``GreedyDecoder``; None: by device)."""
         loaded = load_model(
             model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
             device_id=device_id,
@@ -55,7 +57,7 @@ class StageModel:
         except ValueError as exc:
             raise ModelLoadError(f"{model_dir}: {exc}") from None
         tokenizer = _tokenizer(str(Path(loaded.model_dir) / manifest.tokenizer_file), manifest.checksum)
-        return cls(loaded, GreedyDecoder.from_model(loaded), tokenizer)
+        return cls(loaded, GreedyDecoder.from_model(loaded, prefill_tokens), tokenizer)
 
     def encode_prompt(self, kind: Kind, text: str) -> list[int]:
         """Prompt ids as the model was trained on, cut to the manifest's prompt limit."""
