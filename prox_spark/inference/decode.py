@@ -137,12 +137,12 @@ class GreedyDecoder:
             # the token produced at step s is fed at position length + s, which must stay below the limit
             budgets = np.minimum(budgets, self._max_positions - lengths)
         capacity = input_ids.shape[1] + int(budgets.max())
-        passes = []
+        caches, parts = [], []
         for rows in self._prefill_passes(*input_ids.shape):
-            cache = self._kv_cache(rows.stop - rows.start, capacity)
-            passes.append((cache, cache.run(input_ids[rows], attention_mask[rows], position_ids[rows])))
-        cache = passes[0][0].join([c for c, _ in passes]) if len(passes) > 1 else passes[0][0]
-        logits = np.concatenate([part for _, part in passes])
+            caches.append(self._kv_cache(rows.stop - rows.start, capacity))
+            parts.append(caches[-1].run(input_ids[rows], attention_mask[rows], position_ids[rows]))
+        cache = type(caches[0]).join(caches) if len(caches) > 1 else caches[0]
+        logits = np.concatenate(parts)
         next_position = attention_mask.sum(axis=1, keepdims=True)
         rows = np.arange(len(prompts))  # original index of each row still in the batch
         tokens_out: list[list[int]] = [[] for _ in prompts]
@@ -267,11 +267,10 @@ class _CopiedKVCache:
     def keep_rows(self, alive: np.ndarray) -> None:
         self._past = {name: value[alive] for name, value in self._past.items()}
 
-    def join(self, parts: Sequence[_CopiedKVCache]) -> _CopiedKVCache:
+    @classmethod
+    def join(cls, parts: Sequence[_CopiedKVCache]) -> _CopiedKVCache:
         """One cache holding the rows of ``parts`` in order (prefill passes of one batch: the same width)."""
-        return _CopiedKVCache(
-            self._decoder, {name: np.concatenate([part._past[name] for part in parts]) for name in self._past}
-        )
+        return cls(parts[0]._decoder, {name: np.concatenate([p._past[name] for p in parts]) for name in parts[0]._past})
 
 
 class _SharedKVCache:
@@ -314,12 +313,14 @@ class _SharedKVCache:
             for past, value in self._buffers.items()
         }
 
-    def join(self, parts: Sequence[_SharedKVCache]) -> _SharedKVCache:
+    @classmethod
+    def join(cls, parts: Sequence[_SharedKVCache]) -> _SharedKVCache:
         """One cache holding the rows of ``parts`` in order (prefill passes of one batch: the same capacity)."""
-        return _SharedKVCache(
-            self._session,
-            self._present_to_past,
-            {past: np.concatenate([part._buffers[past].numpy() for part in parts]) for past in self._buffers},
+        first = parts[0]
+        return cls(
+            first._session,
+            first._present_to_past,
+            {past: np.concatenate([p._buffers[past].numpy() for p in parts]) for past in first._buffers},
         )
 
 
