@@ -639,6 +639,8 @@ def summarize(model: dict) -> dict:
                 ratios[f"ort_vs_torch_decode_b{b}"] = decode["ort_fp32"] / decode["torch"]
             if decode["ort_fp32"] and decode["ort_int8"]:
                 ratios[f"int8_vs_fp32_decode_b{b}"] = decode["ort_int8"] / decode["ort_fp32"]
+            if decode["torch"] and decode["ort_int8"]:
+                ratios[f"int8_vs_torch_decode_b{b}"] = decode["ort_int8"] / decode["torch"]
             floor_tok_s = b / model["roofline"]["decode_matmul_floor_s"][b]
             for name in ("torch", "ort_fp32"):
                 if decode[name]:
@@ -748,6 +750,8 @@ def print_summary(shape: str, ratios: dict, quick: bool) -> list[dict]:
         ("unfused ORT fp32 / torch decode, b32", "unfused_vs_torch_decode_b32"),
         ("unfused fp32 prefill, % roofline (b32)", "unfused_prefill_roofline_pct_b32"),
         ("int8 / fp32 decode, batch 32", "int8_vs_fp32_decode_b32"),
+        ("ORT int8 / torch fp32 decode, batch 8", "int8_vs_torch_decode_b8"),
+        ("ORT int8 / torch fp32 decode, batch 32", "int8_vs_torch_decode_b32"),
         ("ORT fp32 / torch end to end, batch 32", "ort_vs_torch_e2e_b32"),
         ("int8 prefill, % of fp32 roofline (b32)", "int8_prefill_roofline_pct_b32"),
         ("torch prefill, % of fp32 roofline (b32)", "torch_prefill_roofline_pct_b32"),
