@@ -67,7 +67,10 @@ def test_prefill_pass_size_reaches_the_decoders():
     from prox_spark.inference.decode import CPU_PREFILL_TOKENS
 
     root = Path(__file__).resolve().parents[1]
-    config = load_config(root / "conf" / "local.yaml", ["models.provider=cpu", "models.doc.prefill_tokens=512"])
+    local = root / "conf" / "local.yaml"
+    assert load_config(local).models.chunk.prefill_tokens == 0  # the bundled tiny models prefill in one pass
+    overrides = ["models.provider=cpu", "models.doc.prefill_tokens=512", "models.chunk.prefill_tokens=null"]
+    config = load_config(local, overrides)
     doc, chunk = load_models(config)
     assert (doc.decoder._prefill_tokens, chunk.decoder._prefill_tokens) == (512, CPU_PREFILL_TOKENS)
     assert RefineConfig().models.chunk.prefill_tokens is None

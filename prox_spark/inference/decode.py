@@ -200,7 +200,9 @@ class GreedyDecoder:
         input_ids, attention_mask, position_ids = self._left_pad([list(p) + prefix for p in prompts])
         parts = []
         for rows in self._prefill_passes(*input_ids.shape):
-            feeds = {"input_ids": input_ids[rows], "attention_mask": attention_mask[rows], "position_ids": position_ids[rows]}
+            feeds = {
+                "input_ids": input_ids[rows], "attention_mask": attention_mask[rows], "position_ids": position_ids[rows]
+            }
             # logits only: scoring needs no cache, and fetching the presents would copy all of it out
             (logits,) = self._session.run(["logits"], {**feeds, **self._empty_past(rows.stop - rows.start)})
             parts.append(logits[:, -1, deciding])
@@ -232,7 +234,8 @@ class GreedyDecoder:
         """The cache for one ``generate`` call: ``capacity`` is the padded prompt width plus every step."""
         if self._shared_kv_cache:
             kv_heads, head_dim = self._past_shape
-            empty = {past: np.zeros((batch, kv_heads, capacity, head_dim), self._past_dtype) for past in self._past_names}
+            shape = (batch, kv_heads, capacity, head_dim)
+            empty = {past: np.zeros(shape, self._past_dtype) for past in self._past_names}
             return _SharedKVCache(self._session, self._present_to_past, empty)
         return _CopiedKVCache(self, self._empty_past(batch))
 
@@ -290,7 +293,9 @@ class _SharedKVCache:
         self._session = session
         self._present_to_past = dict(present_to_past)
         self._device = _session_device(session)
-        self._buffers = {past: ort.OrtValue.ortvalue_from_numpy(value, *self._device) for past, value in buffers.items()}
+        self._buffers = {
+            past: ort.OrtValue.ortvalue_from_numpy(value, *self._device) for past, value in buffers.items()
+        }
         self._binding = session.io_binding()
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray) -> np.ndarray:
