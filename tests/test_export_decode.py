@@ -385,6 +385,25 @@ def test_score_choices_agrees_with_greedy_and_torch(exported):
     assert chosen == expected
 
 
+def test_shared_kv_cache_is_written_in_place(exported):
+    """The attention op writes each step's keys into the one bound buffer: same memory, filled position by position."""
+    decoder = _decoder(exported, "last")
+    ids, mask, positions = decoder._left_pad(_prompts(7, (6, 4)))
+    cache = decoder._kv_cache(2, ids.shape[1] + 3)
+    buffer = cache._buffers["past_key_values.0.key"]
+    address = buffer.data_ptr()
+
+    def filled():  # per buffer position: written yet?
+        return np.abs(buffer.numpy()).sum(axis=(0, 1, 3)) > 0
+
+    logits = cache.run(ids, mask, positions)
+    assert filled().tolist() == [True] * 6 + [False] * 3
+    step = logits[:, -1].argmax(-1)[:, None].astype(np.int64)
+    cache.run(step, np.concatenate([mask, np.ones_like(step)], axis=1), mask.sum(1, keepdims=True))
+    assert filled().tolist() == [True] * 7 + [False] * 2
+    assert cache._buffers["past_key_values.0.key"].data_ptr() == address
+
+
 @pytest.mark.parametrize(("name", "shared_kv_cache"), [("last", True), ("last", False), ("unfused", False)])
 def test_prefill_in_passes_decodes_as_one_pass(exported, name, shared_kv_cache):
     """Prefill split into passes (their caches joined for decoding) gives the tokens and scores of one pass."""
