@@ -136,13 +136,7 @@ class GreedyDecoder:
                 )
             # the token produced at step s is fed at position length + s, which must stay below the limit
             budgets = np.minimum(budgets, self._max_positions - lengths)
-        capacity = input_ids.shape[1] + int(budgets.max())
-        caches, parts = [], []
-        for rows in self._prefill_passes(*input_ids.shape):
-            caches.append(self._kv_cache(rows.stop - rows.start, capacity))
-            parts.append(caches[-1].run(input_ids[rows], attention_mask[rows], position_ids[rows]))
-        cache = type(caches[0]).join(caches) if len(caches) > 1 else caches[0]
-        logits = np.concatenate(parts)
+        cache, logits = self._prefill(input_ids, attention_mask, position_ids, input_ids.shape[1] + int(budgets.max()))
         next_position = attention_mask.sum(axis=1, keepdims=True)
         rows = np.arange(len(prompts))  # original index of each row still in the batch
         tokens_out: list[list[int]] = [[] for _ in prompts]
@@ -207,6 +201,17 @@ class GreedyDecoder:
             (logits,) = self._session.run(["logits"], {**feeds, **self._empty_past(rows.stop - rows.start)})
             parts.append(logits[:, -1, deciding])
         return np.concatenate(parts).astype(np.float64)
+
+    def _prefill(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray, capacity: int
+    ) -> tuple[_CopiedKVCache | _SharedKVCache, np.ndarray]:
+        """Run the prompts in prefill passes; the joined cache (room for ``capacity`` positions) and logits."""
+        caches, parts = [], []
+        for rows in self._prefill_passes(*input_ids.shape):
+            caches.append(self._kv_cache(rows.stop - rows.start, capacity))
+            parts.append(caches[-1].run(input_ids[rows], attention_mask[rows], position_ids[rows]))
+        cache = type(caches[0]).join(caches) if len(caches) > 1 else caches[0]
+        return cache, np.concatenate(parts)
 
     def _prefill_passes(self, batch: int, width: int) -> list[slice]:
         """Row slices of one prefill pass each: at most ``prefill_tokens`` padded tokens, at least one row."""
