@@ -5,7 +5,8 @@ Imports onnxruntime and numpy only (no torch, no pyspark), so it runs inside a p
 - ``verify_model_dir(path) -> Manifest``: driver-side check before any Spark stage
 - ``load_model(path, *, provider, intra_op_threads, concurrent_tasks, device_id) -> LoadedModel``: per-process cache
 - ``cuda_device_id(resources, visible_devices) -> int``: the CUDA device of a Spark task's assigned GPU
-- ``GreedyDecoder.from_model(model)``: ``.generate(prompts, max_new_tokens)``, ``.score_choices(prompts, choices)``
+- ``GreedyDecoder.from_model(model, prefill_tokens)``: ``.generate(prompts, max_new_tokens)``,
+  ``.score_choices(prompts, choices)``; fused graphs decode with an in-place KV cache on the session's device
 - ``map_in_length_buckets(items, batch_size, fn)``: length-sorted batches, results in input order
 """
 
