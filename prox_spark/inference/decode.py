@@ -81,8 +81,9 @@ class GreedyDecoder:
             raise ValueError(f"prefill_tokens must be >= 0 (0: one pass), got {prefill_tokens}")
         self._session = session
         self._shared_kv_cache = shared_kv_cache
+        self._device = _session_device(session)  # where shared KV buffers live
         if prefill_tokens is None:
-            prefill_tokens = CPU_PREFILL_TOKENS if _session_device(session)[0] == "cpu" else 0
+            prefill_tokens = CPU_PREFILL_TOKENS if self._device[0] == "cpu" else 0
         self._prefill_tokens = prefill_tokens
         self._max_positions = max_positions  # 0: unknown, no cap
         self._eos = eos_token_id
@@ -241,7 +242,7 @@ class GreedyDecoder:
             kv_heads, head_dim = self._past_shape
             shape = (batch, kv_heads, capacity, head_dim)
             empty = {past: np.zeros(shape, self._past_dtype) for past in self._past_names}
-            return _SharedKVCache(self._session, self._present_to_past, empty)
+            return _SharedKVCache(self._session, self._device, self._present_to_past, empty)
         return _CopiedKVCache(self, self._empty_past(batch))
 
     def _empty_past(self, batch: int) -> dict[str, np.ndarray]:
@@ -292,12 +293,17 @@ class _SharedKVCache:
     """
 
     def __init__(
-        self, session: ort.InferenceSession, present_to_past: Mapping[str, str], buffers: Mapping[str, np.ndarray]
+        self,
+        session: ort.InferenceSession,
+        device: tuple[str, int],
+        present_to_past: Mapping[str, str],
+        buffers: Mapping[str, np.ndarray],
     ) -> None:
-        """``buffers``: past input name -> its [batch, kv_heads, capacity, head_dim] contents."""
+        """``device``: the session's (type, id); ``buffers``: past input name -> its [batch, kv_heads,
+        capacity, head_dim] contents."""
         self._session = session
+        self._device = device
         self._present_to_past = dict(present_to_past)
-        self._device = _session_device(session)
         self._buffers = {
             past: ort.OrtValue.ortvalue_from_numpy(value, *self._device) for past, value in buffers.items()
         }
@@ -329,6 +335,7 @@ class _SharedKVCache:
         first = parts[0]
         return cls(
             first._session,
+            first._device,
             first._present_to_past,
             {past: np.concatenate([p._buffers[past].numpy() for p in parts]) for past in first._buffers},
         )
