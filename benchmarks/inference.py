@@ -398,10 +398,7 @@ def measure_generation(prepared: dict, pages: list[str], settings: Settings) -> 
     for precision in ("fp32", "int8", "fp32_unfused"):
         loaded = load_model(prepared["dirs"][precision], provider="cpu", intra_op_threads=THREADS)
         # eos -1: never stops, every row generates exactly new_tokens (as torch with eos_token_id=None)
-        decoders[precision] = GreedyDecoder(
-            loaded.session, eos_token_id=-1, pad_token_id=config.pad_token_id,
-            shared_kv_cache=loaded.manifest.attention == "gqa",  # as from_model decides
-        )
+        decoders[precision] = GreedyDecoder.from_model(loaded, eos_token_id=-1)
 
     def torch_generate(batch: list[list[int]], new: int) -> list[list[int]]:
         ids = torch.tensor(batch)

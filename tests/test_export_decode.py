@@ -122,14 +122,14 @@ def _torch_greedy(model, prompts, eos):
 def _decoder(exported, name, eos=None, shared_kv_cache=None):
     """The decoder ``from_model`` builds (a shared KV cache on fused graphs), with ``eos`` or the cache swapped."""
     loaded = load_model(exported.dirs[name], provider="cpu", intra_op_threads=1)
-    if eos is None and shared_kv_cache is None:
-        return GreedyDecoder.from_model(loaded)
+    if shared_kv_cache is None:
+        return GreedyDecoder.from_model(loaded, eos_token_id=eos)
     return GreedyDecoder(
         loaded.session,
         eos_token_id=loaded.manifest.eos_token_id if eos is None else eos,
         pad_token_id=PAD,
         max_positions=loaded.manifest.max_positions,
-        shared_kv_cache=loaded.manifest.attention == "gqa" if shared_kv_cache is None else shared_kv_cache,
+        shared_kv_cache=shared_kv_cache,
     )
 
 

@@ -104,12 +104,16 @@ class GreedyDecoder:
         }
 
     @classmethod
-    def from_model(cls, model: LoadedModel, prefill_tokens: int | None = None) -> GreedyDecoder:
-        """Decoder with the EOS and pad ids recorded in the model's manifest (and its KV cache kind)."""
+    def from_model(
+        cls, model: LoadedModel, prefill_tokens: int | None = None, eos_token_id: int | None = None
+    ) -> GreedyDecoder:
+        """Decoder with the EOS and pad ids recorded in the model's manifest (and its KV cache kind).
+
+        ``eos_token_id`` replaces the manifest's, e.g. -1 to generate every row to ``max_new_tokens``."""
         manifest = model.manifest
         return cls(
             model.session,
-            eos_token_id=manifest.eos_token_id,
+            eos_token_id=manifest.eos_token_id if eos_token_id is None else eos_token_id,
             pad_token_id=manifest.pad_token_id,
             max_positions=manifest.max_positions,
             shared_kv_cache=manifest.attention == "gqa",
