@@ -1,23 +1,91 @@
-"""``prox-spark``: command line entry point (``prox-spark COMMAND --help`` for each command).
+"""``prox-spark``: one command line for every job (``prox-spark COMMAND --help`` for each command).
 
-- ``refine``: the Spark job (corpus → Delta tables); needs pyspark + delta (or a cluster's).
-- ``clean``: the same pipeline without Spark, JSONL in → JSONL out.
+Each command names the module that implements it and is imported only when it runs, so ``prox-spark --help``
+(and the help of a command that needs no model) starts neither Spark nor torch, and a light install (no
+training extra) still runs ``refine`` and ``clean``. Every job keeps its ``python -m jobs.<name>`` entry
+point; the commands call the same ``main(argv)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
+import re
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from prox_spark.config import ConfigError, load_config
+PACKAGE = "prox-spark"
 
 
-def _clean(argv: list[str]) -> int:
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: ``module.function(argv)`` returns the exit code."""
+
+    module: str
+    summary: str
+    function: str = "main"
+
+
+#: every command, in the order the usage lists them
+COMMANDS: dict[str, Command] = {
+    "refine": Command("jobs.refine", "the Spark job: a corpus -> Delta tables refined, programs, quarantine, runs, shards"),
+    "clean": Command("prox_spark.cli", "the same pipeline without Spark: JSONL in -> one JSON record per input out", "clean_main"),
+    "pretrain": Command("jobs.pretrain", "pre-train a language model on a refined Delta table (torch)"),
+    "compare": Command("jobs.compare", "raw vs rules vs ProX: refine one corpus four ways, pre-train on each"),
+    "build-seed": Command("jobs.build_seed", "build the fine-tuning seed data (doc labels, chunk programs, splits)"),
+    "annotate-seed": Command("jobs.annotate_seed", "annotate seed programs through an OpenAI-compatible endpoint"),
+    "train-refiner": Command("jobs.train_refiner", "fine-tune a refining model on seed data and export it to ONNX"),
+    "evaluate-refiner": Command("jobs.evaluate_refiner", "evaluate exported refining models (markdown + JSON reports)"),
+    "eval": Command("jobs.evaluate_cleaning", "the cleaning evaluation harness (jobs.evaluate_cleaning)"),
+}
+
+#: which extra installs a third-party module a command may need (for the error when it is missing)
+_EXTRA_OF = {
+    "pyspark": "spark", "delta": "spark",
+    "onnxruntime": "cpu", "tokenizers": "cpu",
+    "torch": "train", "transformers": "train", "optimum": "train", "onnx": "train", "httpx": "train",
+    "deltalake": "train",
+    "papermill": "notebooks", "matplotlib": "notebooks",
+}
+
+
+def usage() -> str:
+    """The plain listing printed by ``prox-spark``, ``prox-spark --help`` and after an unknown command."""
+    width = max(map(len, COMMANDS))
+    lines = [
+        f"usage: {PACKAGE} COMMAND [ARGS ...]      ({PACKAGE} COMMAND --help for a command's options)",
+        f"       {PACKAGE} --version",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()),
+        "",
+        "Jobs that read a YAML config take --conf FILE and key.sub=value overrides.",
+    ]
+    return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed distribution's version; from a checkout that is not installed, ``pyproject.toml``'s."""
+    try:
+        return importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.MULTILINE) if pyproject.is_file() else None
+        return found.group(1) if found else "unknown"
+
+
+def clean_main(argv: list[str]) -> int:
+    """``prox-spark clean``: the refining pipeline on a JSONL file, no Spark (also the quickest model check)."""
+    from prox_spark.config import ConfigError, load_config
+
     parser = argparse.ArgumentParser(
-        prog="prox-spark clean",
+        prog=f"{PACKAGE} clean",
         description="Refine a JSONL file of {id, text} records without Spark, through the stages of "
         "pipeline.mode (prox, prox-doc, rules, rules+prox); writes one record per input with id, text "
-        "(\"\" when dropped), kept, reason, drop_stage, rules_program, doc_program, chunk_program.",
+        "(\"\" when dropped), kept, reason, drop_stage, rules_program, doc_program, chunk_program. "
+        "Without --conf and model paths it serves the bundled demo models.",
     )
     parser.add_argument("--input", required=True, help="input .jsonl or .jsonl.gz")
     parser.add_argument("--output", required=True, help="output .jsonl ('-' for stdout)")
@@ -35,31 +103,54 @@ def _clean(argv: list[str]) -> int:
             with open(args.output, "w", encoding="utf-8") as out:
                 stats = clean_file(args.input, out, config)
     except (ConfigError, ModelLoadError, FileNotFoundError, ValueError) as exc:
-        print(f"prox-spark clean: {exc}", file=sys.stderr)
+        print(f"{PACKAGE} clean: {exc}", file=sys.stderr)
         return 2
     print(
-        f"prox-spark clean: {stats.records} records: {stats.kept} kept, {stats.dropped} dropped, "
+        f"{PACKAGE} clean: {stats.records} records: {stats.kept} kept, {stats.dropped} dropped, "
         f"{stats.quarantined} quarantined in {stats.seconds:.1f}s",
         file=sys.stderr,
     )
     return 0
 
 
-def _refine(argv: list[str]) -> int:
-    from jobs.refine import main
-
-    return main(argv)
-
-
-COMMANDS = {"refine": _refine, "clean": _clean}
+def _run(name: str, argv: list[str]) -> int:
+    """Import the command's module and call it; a missing dependency is reported with the extra to install."""
+    command = COMMANDS[name]
+    try:
+        module = importlib.import_module(command.module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if exc.name == command.module:
+            print(f"{PACKAGE} {name}: its module {command.module} is not in this installation", file=sys.stderr)
+        else:
+            extra = _EXTRA_OF.get(missing)
+            hint = f" (pip install '{PACKAGE}[{extra}]')" if extra else ""
+            print(f"{PACKAGE} {name}: needs the Python package {missing!r}, which is not installed{hint}", file=sys.stderr)
+        return 2
+    # argparse names the program after sys.argv[0] when a job does not set prog: make it the command.
+    saved, sys.argv[0] = sys.argv[0], f"{PACKAGE} {name}"
+    try:
+        return int(getattr(module, command.function)(argv) or 0)
+    finally:
+        sys.argv[0] = saved
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    return COMMANDS[argv[0]](argv[1:])
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    first, rest = argv[0], argv[1:]
+    if first in ("-h", "--help"):
+        print(usage())
+        return 0
+    if first == "--version":
+        print(f"{PACKAGE} {version()}")
+        return 0
+    if first not in COMMANDS:
+        print(f"{PACKAGE}: unknown command {first!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    return _run(first, rest)
 
 
 if __name__ == "__main__":
