@@ -2,14 +2,20 @@
 
 A data-platform job fails fast on a typo: every unknown key, wrong type or bad value is reported with its
 dotted path (``models.chunk.batch_size: expected int, got 'eight'``) before any Spark stage starts.
+
+Model paths work from any working directory (``resolve_model_paths``): an empty ``models.<stage>.path`` serves
+the bundled demo model (with its serving settings, ``BUNDLED_SERVING``), and a relative one that does not exist from the working directory is read from the
+folder above the config file's folder (the project root for ``conf/*.yaml``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -176,8 +182,90 @@ def stage_model_paths(config: RefineConfig) -> dict[str, str]:
     return paths
 
 
+#: a URI scheme (``s3://``, ``dbfs:/``): such model paths are left to preflight, which rejects them by name
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def bundled_model_dir(stage: str) -> Path:
+    """The small demo model of ``stage`` shipped as package data (``prox_spark/resources/models/<stage>``)."""
+    return Path(str(resources.files("prox_spark") / "resources" / "models" / stage))
+
+
+#: how the bundled demo models are served (``conf/local.yaml`` spells out the same): when a stage falls back
+#: to its bundled model, the ``models`` keys a config leaves out take these values. The chunk model was
+#: trained on 128-token chunks and needs the chunk-range guard; at 1.4M parameters one prefill pass is fastest.
+BUNDLED_SERVING: dict[str, dict[str, Any]] = {
+    "doc": {"doc": {"prefill_tokens": 0}},
+    "chunk": {"chunk": {"prefill_tokens": 0}, "max_chunk_tokens": 128, "clip_chunk_programs": True},
+}
+
+
+def _bundled_serving_defaults(raw: dict) -> None:
+    """Fill ``BUNDLED_SERVING`` into ``raw['models']`` for each stage whose model path is unset, so a config
+    without models (``prox-spark clean`` with no ``--conf``) serves the bundled models as they were tested."""
+    if raw.get("models") is None:
+        raw["models"] = {}
+    if not isinstance(raw["models"], dict):
+        return  # build() reports the wrong type, naming the key
+    for stage, defaults in BUNDLED_SERVING.items():
+        section = raw["models"].get(stage)
+        if not (isinstance(section, dict) and section.get("path")):
+            _set_defaults(raw["models"], defaults)
+
+
+def _set_defaults(target: dict, defaults: dict) -> None:
+    """``dict.setdefault`` through nested mappings; a value of the wrong type is left for build() to name."""
+    for key, value in defaults.items():
+        if not isinstance(value, dict):
+            target.setdefault(key, value)
+            continue
+        if target.get(key) is None:
+            target[key] = {}
+        if isinstance(target[key], dict):
+            _set_defaults(target[key], value)
+
+
+def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = None) -> RefineConfig:
+    """``models.doc.path`` and ``models.chunk.path`` made to work from any working directory.
+
+    One rule, so a config behaves the same wherever the job is started:
+
+    - empty: the bundled demo model of that stage (``bundled_model_dir``), so ``prox-spark clean`` runs
+      with no config at all (``load_config`` also fills in the settings it is served with, ``BUNDLED_SERVING``);
+    - a URI or an absolute path: unchanged (preflight checks it and rejects URIs, naming the key);
+    - relative: used as written when it exists from the working directory (how configs have always been
+      read), otherwise taken from the folder above the config file's folder and made absolute: configs
+      live in ``conf/`` and write their paths from the project root, as ``conf/local.yaml`` does.
+
+    When a relative path exists in neither place and ``pipeline.mode`` runs that stage, the ``ConfigError``
+    names the key and every path tried; a stage the mode skips keeps its path untouched.
+    """
+    root = Path(config_file).resolve().parent.parent if config_file is not None else None
+    paths = {}
+    for stage in ("doc", "chunk"):
+        value = getattr(config.models, stage).path
+        if not value:
+            bundled = bundled_model_dir(stage)
+            value = str(bundled) if bundled.is_dir() else ""  # "" is reported by stage_model_paths if needed
+        elif not (_URI.match(value) or Path(value).is_absolute() or Path(value).exists()):
+            tried = [Path.cwd() / value, *([root / value] if root is not None else [])]
+            found = next((candidate for candidate in tried[1:] if candidate.exists()), None)
+            if found is not None:
+                value = str(found)
+            elif stage in config.pipeline.stages:
+                raise ConfigError(f"models.{stage}.path: {value!r} not found (tried {', '.join(map(str, tried))})")
+        paths[stage] = value
+    models = dataclasses.replace(
+        config.models,
+        doc=dataclasses.replace(config.models.doc, path=paths["doc"]),
+        chunk=dataclasses.replace(config.models.chunk, path=paths["chunk"]),
+    )
+    return dataclasses.replace(config, models=models)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = RefineConfig):
-    """Read ``path`` (YAML), apply ``key.sub=value`` overrides (values parsed as YAML scalars), validate."""
+    """Read ``path`` (YAML), apply ``key.sub=value`` overrides (values parsed as YAML scalars), validate;
+    a ``RefineConfig``'s model paths are then resolved against the config file (``resolve_model_paths``)."""
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -192,20 +280,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raw = loaded or {}
     for override in overrides:
         _apply_override(raw, override)
-    return build(cls, raw, "")
+    if cls is RefineConfig:
+        _bundled_serving_defaults(raw)
+    config = build(cls, raw, "")
+    return resolve_model_paths(config, path) if isinstance(config, RefineConfig) else config
+
+
+#: override sections whose keys belong to another system and contain dots themselves: the rest of the
+#: key is one literal key and the value its literal string (``spark.conf.spark.executor.memory=2g`` sets
+#: Spark's ``spark.executor.memory`` to ``"2g"``, not a nested ``spark: {executor: ...}`` mapping)
+LITERAL_KEY_SECTIONS = ("spark.conf",)
 
 
 def _apply_override(raw: dict, override: str) -> None:
     key, sep, value = override.partition("=")
-    if not sep or not key.strip():
+    key = key.strip()
+    if not sep or not key:
         raise ConfigError(f"override {override!r} is not of the form key.sub=value")
-    parts = key.strip().split(".")
+    section = next((s for s in LITERAL_KEY_SECTIONS if key.startswith(s + ".") and len(key) > len(s) + 1), None)
+    parts = [*section.split("."), key[len(section) + 1:]] if section else key.split(".")
     node = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             raise ConfigError(f"override {override!r}: {part} is not a section")
         node = child
+    if section:
+        node[parts[-1]] = value  # a property of another system: its literal string
+        return
     try:
         node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError:
