@@ -93,5 +93,5 @@ def test_clean_names_a_missing_model(corpus, tmp_path):
     out = str(tmp_path / "o.jsonl")
     done, _ = _clean("--input", str(path), "--output", out, "--conf", "conf/local.yaml", "models.doc.path=/nonexistent/doc")
     assert done.returncode == 2 and "/nonexistent/doc" in done.stderr
-    done, _ = _clean("--input", str(path), "--output", out)  # no config: the model paths are unset
-    assert done.returncode == 2 and "models.doc.path: required" in done.stderr
+    done, _ = _clean("--input", str(path), "--output", out, "models.doc.path=no/such/doc")  # relative: tried twice
+    assert done.returncode == 2 and "models.doc.path: 'no/such/doc' not found (tried " in done.stderr

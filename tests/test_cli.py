@@ -7,6 +7,7 @@ The list is discovered, not hand-kept: ``prox_spark.cli`` with each of its comma
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -138,3 +139,17 @@ def test_train_refiner_takes_conf_like_every_job(option, tmp_path):
     done = _cli("train-refiner", option, str(tmp_path / "missing.yaml"))
     assert done.returncode == 2
     assert f"config file not found: {tmp_path / 'missing.yaml'}" in done.stderr
+
+
+def test_clean_without_a_config_serves_the_bundled_models_from_any_directory(tmp_path):
+    """No --conf, started outside the checkout: the bundled models and their settings, as conf/local.yaml serves them."""
+    sample = (REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl").read_text(encoding="utf-8").splitlines()[:8]
+    (tmp_path / "x.jsonl").write_text("\n".join(sample) + "\n", encoding="utf-8")
+    done = _cli("clean", "--input", "x.jsonl", "--output", "y.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "y.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == [json.loads(line)["id"] for line in sample]
+    assert all(r["doc_program"] in ("keep_doc()", "drop_doc()") for r in records)
+    local = _cli("clean", "--input", str(tmp_path / "x.jsonl"), "--output", "-", "--conf", "conf/local.yaml")
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert records == [json.loads(line) for line in local.stdout.splitlines()]

@@ -1,5 +1,6 @@
 """Typed config: YAML + overrides, and errors that name the bad key."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,76 @@ def test_training_configs_load(path):
     assert config.max_steps > 0
     if config.kind == "doc":  # both doc models learn the in-distribution keeps (issue #5)
         assert config.extra_train_file and config.extra_train_examples > 0
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_spark_conf_overrides_keep_the_property_name(tmp_path):
+    """``spark.conf.<property>`` sets one Spark property, dots and all, to its literal string."""
+    conf = tmp_path / "c.yaml"
+    conf.write_text("spark:\n  conf:\n    spark.driver.maxResultSize: 1g\n")
+    overrides = ["spark.conf.spark.executor.memory=2g", "spark.conf.spark.sql.adaptive.enabled=false",
+                 "spark.conf.spark.task.resource.gpu.amount=0.25"]
+    config = load_config(conf, overrides)
+    assert config.spark.conf == {
+        "spark.driver.maxResultSize": "1g",
+        "spark.executor.memory": "2g",
+        "spark.sql.adaptive.enabled": "false",
+        "spark.task.resource.gpu.amount": "0.25",
+    }
+    assert load_config(None, ["spark.master=local[1]"]).spark.master == "local[1]"  # other spark keys as before
+
+
+def test_empty_model_paths_serve_the_bundled_models_from_any_directory(tmp_path, monkeypatch):
+    from prox_spark.config import bundled_model_dir
+    from prox_spark.inference import verify_model_dir
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, [])
+    for stage in ("doc", "chunk"):
+        path = Path(getattr(config.models, stage).path)
+        assert path == bundled_model_dir(stage) == REPO_ROOT / "prox_spark" / "resources" / "models" / stage
+        verify_model_dir(path)  # the manifest and its checksums, as the job's preflight checks them
+
+
+def test_relative_model_paths_of_a_config_work_from_another_directory(tmp_path, monkeypatch):
+    """conf/local.yaml writes its model paths from the project root: used as written there, found from elsewhere."""
+    monkeypatch.chdir(REPO_ROOT)
+    assert load_config("conf/local.yaml").models.doc.path == "prox_spark/resources/models/doc"
+    monkeypatch.chdir(tmp_path)
+    config = load_config(REPO_ROOT / "conf" / "local.yaml")
+    assert config.models.doc.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "doc")
+    assert config.models.chunk.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "chunk")
+    (tmp_path / "models" / "chunk").mkdir(parents=True)  # a path that exists from the working directory wins
+    assert load_config(REPO_ROOT / "conf" / "local.yaml", ["models.chunk.path=models/chunk"]).models.chunk.path == "models/chunk"
+
+
+def test_a_missing_relative_model_path_names_the_key_and_the_paths_tried(tmp_path, monkeypatch):
+    (tmp_path / "project" / "conf").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    conf = tmp_path / "project" / "conf" / "job.yaml"
+    conf.write_text("models:\n  doc:\n    path: models/doc\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    tried = f"tried {tmp_path / 'elsewhere' / 'models' / 'doc'}, {tmp_path / 'project' / 'models' / 'doc'}"
+    with pytest.raises(ConfigError, match=f"^models.doc.path: 'models/doc' not found \\({re.escape(tried)}\\)$"):
+        load_config(conf)
+    # a stage the pipeline mode does not run keeps its path: the rule baseline needs no model
+    assert load_config(conf, ["pipeline.mode=rules"]).models.doc.path == "models/doc"
+    # URIs and absolute paths are left to the job's preflight, which checks the model itself
+    assert load_config(conf, ["models.doc.path=s3://bucket/doc"]).models.doc.path == "s3://bucket/doc"
+    assert load_config(conf, ["models.doc.path=/nonexistent/doc"]).models.doc.path == "/nonexistent/doc"
+
+
+def test_bundled_models_are_served_with_their_settings_unless_the_config_sets_them():
+    """A config without models serves the bundled ones as conf/local.yaml does (128-token chunks, the guard)."""
+    bundled = load_config(None, []).models
+    local = load_config(REPO_ROOT / "conf" / "local.yaml").models
+    for key in ("max_chunk_tokens", "clip_chunk_programs", "doc_mode"):
+        assert getattr(bundled, key) == getattr(local, key), key
+    assert (bundled.doc.prefill_tokens, bundled.chunk.prefill_tokens) == (local.doc.prefill_tokens, local.chunk.prefill_tokens) == (0, 0)
+    chosen = load_config(None, ["models.max_chunk_tokens=64", "models.chunk.prefill_tokens=null"]).models
+    assert (chosen.max_chunk_tokens, chosen.clip_chunk_programs, chosen.chunk.prefill_tokens) == (64, True, None)
+    own = load_config(None, ["models.chunk.path=/models/my-chunk"]).models  # another chunk model: the defaults
+    assert (own.max_chunk_tokens, own.clip_chunk_programs, own.chunk.prefill_tokens) == (1500, False, None)
+    assert own.doc.prefill_tokens == 0  # the doc stage still serves the bundled doc model

@@ -71,7 +71,7 @@ def test_rules_mode_needs_no_model(tmp_path):
     assert (checked.doc_model_id, checked.chunk_model_id) == ("", "")
     assert checked.versions["rules"] == "rules:gopher_c4_fineweb"
     with pytest.raises(ConfigError, match="models.doc.path"):
-        preflight(load_config(None, [*base, "pipeline.mode=prox-doc"]))
+        preflight(load_config(None, [*base, "pipeline.mode=prox-doc", "models.doc.path=no/such/doc"]))
 
 
 @pytest.fixture(scope="module")
