@@ -119,7 +119,7 @@ def report_pages(
 
 def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[str, Any]:
     """What a variant is, for the report: the function's name, or the config's mode, rules preset, models
-    (ids and paths) and the settings that change what the models see."""
+    (ids and config sections) and the settings that change what the models see."""
     if not isinstance(variant.cleaner, RefineConfig):
         return {"kind": "function", "function": variant.cleaner.__name__}
     config = variant.cleaner
@@ -129,7 +129,8 @@ def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[s
         described["rules_preset"] = config.rules.preset
     for stage, model in zip(("doc", "chunk"), models):
         if model is not None:
-            described[f"{stage}_model"] = {"id": model.model_id, "path": getattr(config.models, stage).path}
+            # the stage's whole config section, so a setting added later (a new model kind) shows up too
+            described[f"{stage}_model"] = {"id": model.model_id, **dataclasses.asdict(getattr(config.models, stage))}
     if "doc" in stages:
         described["doc_mode"] = config.models.doc_mode
     if "chunk" in stages:
