@@ -185,6 +185,7 @@ def evaluate_variant(variant: Variant, pages_by_set: dict[str, list[Page]]) -> t
             started = time.perf_counter()
             outputs.extend(clean(texts))
             seconds += time.perf_counter() - started
+            log.info("%s on %s: %d/%d pages cleaned", variant.name, set_name, len(outputs), len(pages))
         scores[set_name] = score_set(pages, outputs, seconds)
         log.info(
             "%s on %s: %d pages, F1 %.3f, %d dropped, %.1f pages/s", variant.name, set_name, len(pages),
