@@ -62,25 +62,36 @@ def test_digit_strings_beyond_python_int_limits_are_parse_errors():
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_one_megabyte_programs(dialect):
+    # Just under executor.max_program_chars (1 MiB): a giant literal is parsed and simply not found.
+    one_line = "normalize(source_str=\"" + "x" * ((1 << 20) - 30) + "\")"
+    result = execute(GOOD, one_line, stage="chunk", dialect=dialect)
+    assert result.outcome is Outcome.KEPT and result.text == GOOD
+    assert result.ops[0].status is OpStatus.NOT_FOUND
+    # Over it: the program is not parsed at all, one audit line says why, the original text is kept.
     noop_padded = "remove_lines(line_start=0, line_end=0)\n" + "keep_chunk()\n" * ((1 << 20) // 13)
     result = execute(GOOD, noop_padded, stage="chunk", dialect=dialect)
-    assert result.outcome is Outcome.KEPT
-    assert result.lines_after == 29
-    one_line = "normalize(source_str=\"" + "x" * (1 << 20) + "\")"
-    assert execute(GOOD, one_line, stage="chunk", dialect=dialect).text == GOOD
-    # A runaway normalize loop is capped: ops past the cap are errors, so the program is ignored.
-    runaway = "\n".join(['normalize(source_str="ordinary", target_str="plain")'] * 30000)
+    assert result.outcome is Outcome.KEPT_ORIGINAL
+    assert result.text == GOOD
+    assert [line.status for line in result.ops] == [OpStatus.TOO_LARGE]
+    assert "executor.max_program_chars=1048576" in result.ops[0].detail
+    # A runaway normalize loop is past executor.max_ops (1024 lines): ignored whole, not applied in part.
+    runaway = "\n".join(['normalize(source_str="ordinary", target_str="plain")'] * 15000)  # 795k characters
     result = execute(GOOD, runaway, stage="chunk", dialect=dialect)
     assert result.outcome is Outcome.KEPT_ORIGINAL
     assert result.text == GOOD
-    assert sum("normalize ops in one program" in line.detail for line in result.ops) == 28000
+    assert len(result.ops) == 1 and "15000 lines" in result.ops[0].detail
 
 
-def test_normalize_cap_is_reported():
-    program = "\n".join(['normalize(source_str="zzz", target_str="")'] * 2003)
-    result = execute(GOOD, program, stage="chunk")
-    assert result.errors == 3
-    assert result.outcome is Outcome.KEPT_ORIGINAL
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_op_cap_is_on_the_line_count(dialect):
+    at_cap = "\n".join(['normalize(source_str="zzz", target_str="")'] * 1023 + ["remove_lines(0, 0)" if dialect == "strict" else "remove_lines(start=0, end=0)"])
+    result = execute(GOOD, at_cap, stage="chunk", dialect=dialect)
+    assert result.outcome is Outcome.KEPT and result.lines_after == 29
+    assert len(result.ops) == 1024
+    over = execute(GOOD, at_cap + "\nkeep_chunk()", stage="chunk", dialect=dialect)
+    assert over.outcome is Outcome.KEPT_ORIGINAL and over.text == GOOD
+    assert over.errors == 2 and over.reason is Reason.TOO_MANY_ERRORS
+    assert "more than executor.max_ops=1024" in over.ops[0].detail
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

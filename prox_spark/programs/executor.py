@@ -11,6 +11,16 @@ Semantics are the released ProX executor's (prox-reference.md §1.2–1.3), shar
 
 Unlike the reference, cost is O(lines + ops) rather than O(size of the ranges), and whitespace-only or
 missing text is a defined ``empty_text`` drop instead of a ZeroDivisionError.
+
+Bounded execution (``ExecutorConfig.max_growth``, ``max_ops``, ``max_program_chars``; both dialects): a
+program longer than ``max_program_chars`` or ``max_ops`` lines is not parsed, and a ``normalize`` whose
+result would exceed ``max_growth`` times the text's length (before the op, and at the start of the
+program; any text may reach ``GROWTH_FLOOR_CHARS``) is not performed. Its result length is computed from
+the match count first, so nothing large is ever allocated. Each of these is one ``too_large`` line
+carrying ``error_fallback_at`` errors: the program is ignored as a whole, exactly as ProX ignores a
+program with ≥2 errors (the original text is kept, or dropped by the ≤10-words rule that the reference
+applies even then). A partly applied program is never returned. Inside the bounds both dialects behave
+as before, and the reference dialect stays bit-exact with the released executor.
 """
 
 from __future__ import annotations
@@ -63,16 +73,19 @@ def execute(
 ) -> ExecutionResult:
     """Run ``program`` (model output, untrusted) on ``text`` and decide keep/drop. Never raises on bad input.
 
-    The reference dialect always uses the released thresholds; ``config`` applies to the strict dialect.
+    The reference dialect always uses the released thresholds; ``config``'s thresholds apply to the strict
+    dialect and its bounds (``max_growth``, ``max_ops``, ``max_program_chars``) to both.
     """
     _check_mode(stage, dialect)
-    rules = REFERENCE_CONFIG if dialect == "reference" or config is None else config
+    rules = REFERENCE_CONFIG if config is None else config.for_dialect(dialect)
     program_text, program_problem = _coerce_program(program)
     text_value = _coerce_text(text)
     if text_value is None:
         return ExecutionResult("", Outcome.DROPPED, Reason.INVALID_TEXT)
     if program_problem is not None:
-        parsed = ParsedProgram([ParsedLine(0, "", None, OpStatus.PARSE_ERROR, rules.error_fallback_at, program_problem)])
+        parsed = _ignored(OpStatus.PARSE_ERROR, program_problem, rules)
+    elif (size_problem := _size_problem(program_text, rules)) is not None:
+        parsed = _ignored(OpStatus.TOO_LARGE, size_problem, rules)
     else:
         parsed = parse(program_text, stage=stage, dialect=dialect)
     if stage == "doc":
@@ -109,6 +122,22 @@ def _coerce_program(program: Any) -> tuple[str, str | None]:
     return "", f"program is not a string ({type(program).__name__})"
 
 
+def _ignored(status: OpStatus, detail: str, rules: ExecutorConfig) -> ParsedProgram:
+    """A program that is not run at all: one line with enough errors for the fallback to the original."""
+    return ParsedProgram([ParsedLine(0, "", None, status, rules.error_fallback_at, detail)])
+
+
+def _size_problem(program: str, rules: ExecutorConfig) -> str | None:
+    """Why a program is too big to parse, checked before parsing (counting costs no allocation): every
+    program line becomes an audit record, and each op a scan of the document."""
+    if len(program) > rules.max_program_chars:
+        return f"program has {len(program)} characters, more than executor.max_program_chars={rules.max_program_chars}: ignored"
+    n_lines = program.count("\n") + 1
+    if n_lines > rules.max_ops:
+        return f"program has {n_lines} lines (one op each), more than executor.max_ops={rules.max_ops}: ignored"
+    return None
+
+
 def _count_lines(text: str) -> int:
     return text.count("\n") + 1
 
@@ -126,14 +155,16 @@ def _execute_doc(text: str, parsed: ParsedProgram) -> ExecutionResult:
 def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> ExecutionResult:
     words_before = len(text.split())
     lines_before = _count_lines(text)
-    normalized = _apply_normalizations(text, parsed.lines, rules.max_normalize_ops)
-    lines = normalized.split("\n")
-    removed = _removal_mask(parsed.lines, len(lines))
-    kept_lines = [line for line, gone in zip(lines, removed) if not gone]
-    processed = "\n".join(kept_lines)
+    normalized = _apply_normalizations(text, parsed.lines, rules)
+    if normalized is None:  # a normalize crossed max_growth: the program is ignored, as with ≥2 errors
+        processed, lines_after = text, lines_before
+    else:
+        lines = normalized.split("\n")
+        removed = _removal_mask(parsed.lines, len(lines))
+        kept_lines = [line for line, gone in zip(lines, removed) if not gone]
+        processed, lines_after = "\n".join(kept_lines), len(kept_lines)
     errors = sum(line.errors for line in parsed.lines)
     words_after = len(processed.split())
-    lines_after = len(kept_lines)
     stats = dict(ops=parsed.lines, errors=errors, words_before=words_before, lines_before=lines_before)
 
     if words_before == 0:
@@ -152,23 +183,54 @@ def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> E
     )
 
 
-def _apply_normalizations(text: str, lines: list[ParsedLine], max_ops: int) -> str:
-    """Global replacements in program order; a later one sees earlier results (as the reference)."""
-    applied = 0
-    for line in lines:
+def _apply_normalizations(text: str, lines: list[ParsedLine], rules: ExecutorConfig) -> str | None:
+    """Global replacements in program order; a later one sees earlier results (as the reference).
+
+    Returns None when a replacement would grow the text past ``rules.max_growth`` times the length
+    before the op, and times the original length (a text may always reach ``GROWTH_FLOOR_CHARS``):
+    that op is marked ``too_large`` with
+    ``error_fallback_at`` errors and every text op not yet run is marked ``skipped``. The result length
+    is computed from the match count, so an oversized text is never built.
+    """
+    original_length = len(text)
+    for position, line in enumerate(lines):
         if not isinstance(line.op, Normalize) or line.status is not OpStatus.APPLIED:
             continue
-        if applied >= max_ops:
-            line.status, line.errors = OpStatus.PARSE_ERROR, line.errors + 1
-            line.detail = f"more than {max_ops} normalize ops in one program: not applied"
-            continue
-        applied += 1
-        source = line.op.source
-        if source and source in text:
-            text = text.replace(source, line.op.target)
-        else:
+        source, target = line.op.source, line.op.target
+        growth = len(target) - len(source)
+        # Only a growing replacement needs the match count; the others stop at the first match.
+        matches = text.count(source) if source and growth > 0 else None
+        if not source or matches == 0 or (matches is None and source not in text):
             line.status = OpStatus.NOT_FOUND
+            continue
+        if matches is not None:
+            new_length = len(text) + matches * growth
+            limit = max(rules.max_growth * min(len(text), original_length), GROWTH_FLOOR_CHARS)
+            if new_length > limit:
+                line.status, line.errors = OpStatus.TOO_LARGE, line.errors + rules.error_fallback_at
+                line.detail = (
+                    f"{matches} replacements would grow the text from {len(text)} to {new_length} characters, "
+                    f"more than executor.max_growth={rules.max_growth} allows ({int(limit)}): program ignored"
+                )
+                _skip_rest(lines[position + 1 :])
+                return None
+        text = text.replace(source, target)
     return text
+
+
+_TEXT_OPS = (Normalize, RemoveLines, RemoveAllLines)
+
+#: below this many characters a text may grow freely: the bound is there to stop runaway memory and
+#: time, which short texts cannot cause, and short documents keep the released executor's output exactly
+GROWTH_FLOOR_CHARS = 1 << 16
+
+
+def _skip_rest(lines: list[ParsedLine]) -> None:
+    """Mark the text ops a growth failure leaves unrun, so the audit does not claim they were applied."""
+    for line in lines:
+        if isinstance(line.op, _TEXT_OPS) and line.status is OpStatus.APPLIED:
+            line.status = OpStatus.SKIPPED
+            line.detail = "not run: an earlier normalize crossed executor.max_growth"
 
 
 def _removal_mask(lines: list[ParsedLine], n_lines: int) -> list[bool]:

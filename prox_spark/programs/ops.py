@@ -70,6 +70,10 @@ class OpStatus(str, Enum):
     ``parse_error`` and ``out_of_range`` count towards the error total (the ≥2-errors fallback);
     ``ignored`` lines (comments, no-ops, forms the reference silently skips) and ``not_found`` /
     ``skipped`` normalizations do not, exactly as in the released executor.
+
+    ``too_large`` marks what crossed one of the executor's bounds (``ExecutorConfig.max_growth``,
+    ``max_ops``, ``max_program_chars``), which the released executor does not have: it carries
+    ``error_fallback_at`` errors on its own, so the whole program is ignored rather than cut short.
     """
 
     APPLIED = "applied"
@@ -78,6 +82,7 @@ class OpStatus(str, Enum):
     PARSE_ERROR = "parse_error"
     IGNORED = "ignored"
     SKIPPED = "skipped"
+    TOO_LARGE = "too_large"
 
 
 @dataclass

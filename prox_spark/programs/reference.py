@@ -79,15 +79,18 @@ def _argument_span(line: str) -> tuple[str | None, int, str]:
 
 
 def _value_after_equals(param: str) -> str:
-    """``param.split("=")[1]``: the text between the first and second ``=`` (IndexError if none)."""
-    return param.split("=")[1]
+    """``param.split("=")[1]``: the text between the first and second ``=`` (IndexError if none).
+
+    Splitting at most twice gives the same ``[1]`` without a list as long as the ``=`` run in a giant literal.
+    """
+    return param.split("=", 2)[1]
 
 
 def _parse_remove_lines(index: int, line: str) -> ParsedLine:
     args, errors, detail = _argument_span(line)
     if args is None:
         return ParsedLine(index, line, None, OpStatus.PARSE_ERROR, errors, detail)
-    params = args.split(",")
+    params = args.split(",", 2)  # only the first two are read: the same values as a full split
     try:
         start = int(_value_after_equals(params[0]))
         end = int(_value_after_equals(params[1]))
@@ -101,10 +104,11 @@ def _parse_normalize(index: int, line: str) -> ParsedLine:
     args, errors, detail = _argument_span(line)
     if args is None:
         return ParsedLine(index, line, None, OpStatus.PARSE_ERROR, errors, detail)
-    params = args.split(",")
-    if len(params) > 2:
-        reason = f"{len(params)} comma-separated params: the reference silently ignores this op"
+    n_params = args.count(",") + 1  # counted, not split: a literal full of commas must not become a list
+    if n_params > 2:
+        reason = f"{n_params} comma-separated params: the reference silently ignores this op"
         return ParsedLine(index, line, None, OpStatus.IGNORED, errors, _join(detail, reason))
+    params = args.split(",")
     try:
         source = _value_after_equals(params[0]).strip('"')
         target = _value_after_equals(params[1]).strip('"') if len(params) == 2 else ""

@@ -1,19 +1,23 @@
 """Parser for the ``strict`` dialect: real Python call syntax, every malformed op reported with a reason.
 
-Each program line is tokenized with the standard library's ``tokenize`` (a lexer: it runs nothing) and
-read by a small recursive-descent reader over ``name(arg, key=value, ...)``. Strings may hold ``)``,
-``=`` and ``,``; single or double quotes, escapes and positional arguments all work. Only a single,
-already-lexed string or number token is ever decoded (``ast.literal_eval`` of one literal token, which
-cannot run code); whole programs are never evaluated.
+Each program line is split into tokens by a small lexer for the few Python token kinds a call needs
+(names, numbers, string literals, operators, a trailing comment) and read by a recursive-descent reader
+over ``name(arg, key=value, ...)``. Strings may hold ``)``, ``=`` and ``,``; single or double quotes,
+escapes and positional arguments all work. Only a single, already-lexed string token is ever decoded
+(``ast.literal_eval`` of one literal token, which cannot run code); whole programs are never evaluated.
+
+The lexer is our own rather than the standard library's ``tokenize`` because ``tokenize`` is quadratic
+on model output such as ``x="`` followed by thousands of spaces and a stray character (it rescans the
+rest of the line at every position after an error): 4k characters took 4 s. Every pattern below either
+matches at the cursor or fails after a scan that ends the line's lexing, so a line costs linear time.
 """
 
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
+import re
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from prox_spark.programs.ops import (
     NOOP_ALIASES,
@@ -36,7 +40,39 @@ _END_NAMES = ("line_end", "end")
 _SOURCE_NAMES = ("source_str", "source")
 _TARGET_NAMES = ("target_str", "target")
 _STRING_PREFIXES = {"", "r", "u", "R", "U"}
-_SKIP_TOKENS = {tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+
+# One alternative per token kind, tried in this order at the cursor. String bodies are "unrolled loops"
+# (a run of plain characters, then escape-or-quote + run, repeated): every character belongs to exactly
+# one branch, so both a match and a failed match (an unterminated string) are linear in the line.
+_STRING = (
+    r"(?:[rRuUbBfF]{1,2})?(?:"
+    r"'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'[^'\\\r]*(?:\\.[^'\\\r]*)*'"
+    r'|"[^"\\\r]*(?:\\.[^"\\\r]*)*"'
+    r")"
+)
+_TOKEN = re.compile(
+    r"(?P<space>[ \t\f]+)"
+    r"|(?P<comment>#.*)"
+    rf"|(?P<string>{_STRING})"
+    r"|(?P<name>[^\W\d]\w*)"
+    r"|(?P<number>\.?[0-9](?:[eE][-+]|[\w.])*)"
+    r"|(?P<op>\*\*|//|<<|>>|->|:=|[-+*/%&|^@<>=!]=|[-+*/%&|^@<>=~()\[\]{},:;.])",
+    re.DOTALL,
+)
+_QUOTE = re.compile(r"""[rRuUbBfF]{0,2}['"]""")
+_OPENERS, _CLOSERS = "([{", ")]}"
+#: a call with both arguments named and a comment is 9 tokens; a long run of adjacent string literals
+#: would otherwise cost one literal decode each
+_MAX_TOKENS = 64
+
+
+class _Token(NamedTuple):
+    """One lexed token: ``kind`` is ``name``, ``number``, ``string`` or ``op``."""
+
+    kind: str
+    text: str
 
 
 class StrictParseError(ValueError):
@@ -84,13 +120,13 @@ def parse_call(line: str) -> Call:
     """Read exactly one call ``name(...)`` (an optional trailing ``# comment`` is allowed)."""
     tokens = _tokens(line)
     reader = _Reader(tokens)
-    name = reader.expect(tokenize.NAME, "a function name")
+    name = reader.expect("name", "a function name")
     reader.expect_op("(")
     args: list[Literal] = []
     kwargs: dict[str, Literal] = {}
     while not reader.at_op(")"):
         if reader.at_keyword():
-            key = reader.expect(tokenize.NAME, "an argument name")
+            key = reader.expect("name", "an argument name")
             reader.expect_op("=")
             if key in kwargs:
                 raise StrictParseError(f"argument {key!r} given twice")
@@ -107,56 +143,71 @@ def parse_call(line: str) -> Call:
     return Call(name, tuple(args), kwargs)
 
 
-def _tokens(line: str) -> list[tokenize.TokenInfo]:
-    try:
-        tokens = [tok for tok in tokenize.generate_tokens(io.StringIO(line).readline) if tok.type not in _SKIP_TOKENS]
-    except (tokenize.TokenError, SyntaxError) as exc:
-        raise StrictParseError("not a complete call: unclosed '(' or unterminated string") from None
-    for tok in tokens:
-        if tok.type == tokenize.ERRORTOKEN:
-            raise StrictParseError(f"unterminated string or stray character {tok.string!r}")
+def _tokens(line: str) -> list[_Token]:
+    """Lex one program line (no ``\\n`` in it); spaces and a trailing comment are dropped."""
+    tokens: list[_Token] = []
+    depth, pos, end = 0, 0, len(line)
+    while pos < end:
+        match = _TOKEN.match(line, pos)
+        if match is None:
+            if _QUOTE.match(line, pos):
+                raise StrictParseError(f"unterminated string starting at column {pos}: {line[pos:pos + 20]!r}")
+            raise StrictParseError(f"stray character {line[pos]!r} at column {pos}")
+        kind, text, pos = match.lastgroup, match.group(), match.end()
+        if kind in ("space", "comment"):
+            continue
+        if kind == "op" and text in _OPENERS:
+            depth += 1
+        elif kind == "op" and text in _CLOSERS:
+            depth -= 1
+        tokens.append(_Token(kind, text))
+        if len(tokens) > _MAX_TOKENS:
+            raise StrictParseError(f"more than {_MAX_TOKENS} tokens: not a single call")
+    if depth > 0:
+        raise StrictParseError("not a complete call: unclosed '('")
     return tokens
 
 
 class _Reader:
     """Cursor over one line's tokens with the few productions the grammar needs."""
 
-    def __init__(self, tokens: list[tokenize.TokenInfo]) -> None:
+    def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
 
-    def _peek(self) -> tokenize.TokenInfo | None:
+    def _peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def done(self) -> bool:
         return self.pos >= len(self.tokens)
 
     def peek_text(self) -> str:
+        """The next token, cut to 40 characters: a giant literal must not be copied into every audit row."""
         tok = self._peek()
-        return "" if tok is None else tok.string
+        return "" if tok is None else tok.text[:40]
 
     def at_op(self, op: str) -> bool:
         tok = self._peek()
-        return tok is not None and tok.type == tokenize.OP and tok.string == op
+        return tok is not None and tok.kind == "op" and tok.text == op
 
     def at_keyword(self) -> bool:
         nxt = self.tokens[self.pos + 1] if self.pos + 1 < len(self.tokens) else None
         tok = self._peek()
         return (
             tok is not None
-            and tok.type == tokenize.NAME
+            and tok.kind == "name"
             and nxt is not None
-            and nxt.type == tokenize.OP
-            and nxt.string == "="
+            and nxt.kind == "op"
+            and nxt.text == "="
         )
 
-    def expect(self, kind: int, what: str) -> str:
+    def expect(self, kind: str, what: str) -> str:
         tok = self._peek()
-        if tok is None or tok.type != kind:
-            found = "end of line" if tok is None else repr(tok.string)
+        if tok is None or tok.kind != kind:
+            found = "end of line" if tok is None else repr(self.peek_text())
             raise StrictParseError(f"expected {what}, found {found}")
         self.pos += 1
-        return tok.string
+        return tok.text
 
     def expect_op(self, op: str) -> None:
         if not self.at_op(op):
@@ -169,23 +220,23 @@ class _Reader:
         tok = self._peek()
         if tok is None:
             raise StrictParseError("expected a value, found end of line")
-        if tok.type == tokenize.OP and tok.string in "+-" and self.pos + 1 < len(self.tokens):
+        if tok.kind == "op" and tok.text in ("+", "-") and self.pos + 1 < len(self.tokens):
             self.pos += 1
-            value = self._int(self.expect(tokenize.NUMBER, "a number"))
-            return -value if tok.string == "-" else value
-        if tok.type == tokenize.NUMBER:
+            value = self._int(self.expect("number", "a number"))
+            return -value if tok.text == "-" else value
+        if tok.kind == "number":
             self.pos += 1
-            return self._int(tok.string)
-        if tok.type == tokenize.NAME and tok.string in ("True", "False", "None"):
+            return self._int(tok.text)
+        if tok.kind == "name" and tok.text in ("True", "False", "None"):
             self.pos += 1
-            return {"True": True, "False": False, "None": None}[tok.string]
-        if tok.type == tokenize.STRING:
+            return {"True": True, "False": False, "None": None}[tok.text]
+        if tok.kind == "string":
             parts = []
-            while (nxt := self._peek()) is not None and nxt.type == tokenize.STRING:
-                parts.append(_decode_string(nxt.string))
+            while (nxt := self._peek()) is not None and nxt.kind == "string":
+                parts.append(_decode_string(nxt.text))
                 self.pos += 1
             return "".join(parts)
-        raise StrictParseError(f"expected a value, found {tok.string!r}")
+        raise StrictParseError(f"expected a value, found {self.peek_text()!r}")
 
     @staticmethod
     def _int(text: str) -> int:
@@ -200,6 +251,10 @@ def _decode_string(token: str) -> str:
     prefix = token[: len(token) - len(token.lstrip("rRuUbBfF"))]
     if prefix not in _STRING_PREFIXES:
         raise StrictParseError(f"string prefix {prefix!r} is not allowed")
+    quotes = 3 if token[len(prefix) : len(prefix) + 3] in ('"""', "'''") else 1
+    body = token[len(prefix) + quotes : len(token) - quotes]
+    if "\\" not in body and "\r" not in body:  # nothing to interpret: the lexer already found the quotes
+        return body
     try:
         value = ast.literal_eval(token)
     except (ValueError, SyntaxError) as exc:
