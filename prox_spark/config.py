@@ -89,11 +89,40 @@ class ModelsConfig:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
+    """The program executor (``prox_spark.programs.ExecutorConfig`` documents each key).
+
+    The decision thresholds apply to the strict dialect only: the reference dialect is the released
+    executor and always uses the released values, so a non-default threshold with ``dialect: reference``
+    is a config error instead of a setting that silently does nothing. The bounds apply to both dialects.
+    """
+
     dialect: Literal["reference", "strict"] = "reference"
-    max_removed_fraction: float = 0.95
-    min_kept_fraction: float = 0.0
-    drop_at_or_below_words: int = 10
-    error_fallback_at: int = 2
+    #: strict only: drop when the kept words are at most 1 - this of the original's (reference: 0.95)
+    max_removed_fraction: float = ExecutorConfig.max_removed_fraction
+    min_kept_fraction: float = ExecutorConfig.min_kept_fraction
+    drop_at_or_below_words: int = ExecutorConfig.drop_at_or_below_words
+    error_fallback_at: int = ExecutorConfig.error_fallback_at
+    #: no normalize may grow a text past this factor of its length before the op, nor of the original
+    #: (texts under 64 Ki characters may always grow to that); past it the program is ignored
+    max_growth: float = ExecutorConfig.max_growth
+    #: programs with more lines (one op each) are ignored whole
+    max_ops: int = ExecutorConfig.max_ops
+    #: programs with more characters are ignored without being parsed
+    max_program_chars: int = ExecutorConfig.max_program_chars
+
+    def __post_init__(self) -> None:
+        try:
+            config = executor_config(self)
+        except ValueError as exc:  # ExecutorConfig's messages start with the field's name
+            raise ConfigError(f"executor.{exc}") from None
+        ignored = config.strict_only_overrides()
+        if self.dialect == "reference" and ignored:
+            key, value = next(iter(ignored.items()))
+            raise ConfigError(
+                f"executor.{key}: {value!r} only applies to dialect 'strict'; dialect 'reference' always uses "
+                f"the released {getattr(ExecutorConfig, key)!r}. Set executor.dialect: strict, or remove "
+                f"executor.{key}"
+            )
 
 
 @dataclass(frozen=True)
@@ -380,10 +409,13 @@ def as_dict(config: Any) -> dict:
 
 
 def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
-    """The executor thresholds of a job config."""
+    """The executor thresholds and bounds of a job config."""
     return ExecutorConfig(
         max_removed_fraction=settings.max_removed_fraction,
         min_kept_fraction=settings.min_kept_fraction,
         drop_at_or_below_words=settings.drop_at_or_below_words,
         error_fallback_at=settings.error_fallback_at,
+        max_growth=settings.max_growth,
+        max_ops=settings.max_ops,
+        max_program_chars=settings.max_program_chars,
     )
