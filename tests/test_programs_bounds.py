@@ -7,6 +7,7 @@ import tracemalloc
 import pytest
 
 from benchmarks.plain_reference import execute_chunk_program
+from prox_spark.config import ConfigError, executor_config, load_config
 from prox_spark.programs import ExecutorConfig, OpStatus, Outcome, Reason, execute, execute_batch
 from prox_spark.programs.config import STRICT_ONLY_FIELDS
 from prox_spark.programs.executor import GROWTH_FLOOR_CHARS
@@ -194,3 +195,31 @@ def test_strict_only_overrides_name_the_changed_thresholds():
     reference = ExecutorConfig(max_removed_fraction=0.5, max_ops=10).for_dialect("reference")
     assert reference.max_ops == 10 and reference.max_removed_fraction == 0.95
     assert set(STRICT_ONLY_FIELDS) == {"max_removed_fraction", "min_kept_fraction", "drop_at_or_below_words", "error_fallback_at"}
+
+
+# Job config (prox_spark.config): the executor section
+
+
+@pytest.mark.parametrize("key, value", [("max_removed_fraction", 0.9), ("min_kept_fraction", 0.1), ("drop_at_or_below_words", 0), ("error_fallback_at", 3)])
+def test_a_strict_only_threshold_with_the_reference_dialect_is_a_config_error(key, value):
+    with pytest.raises(ConfigError, match=rf"executor\.{key}: {value} only applies to dialect 'strict'"):
+        load_config(None, [f"executor.{key}={value}"])
+    strict = load_config(None, ["executor.dialect=strict", f"executor.{key}={value}"])
+    assert getattr(executor_config(strict.executor), key) == value
+    # the released value itself is not an override
+    default = getattr(ExecutorConfig, key)
+    assert getattr(load_config(None, [f"executor.{key}={default}"]).executor, key) == default
+
+
+def test_bounds_reach_the_executor_config_under_either_dialect():
+    config = load_config(None, ["executor.max_growth=1.5", "executor.max_ops=64", "executor.max_program_chars=4096"])
+    bounds = executor_config(config.executor)
+    assert (bounds.max_growth, bounds.max_ops, bounds.max_program_chars) == (1.5, 64, 4096)
+    defaults = executor_config(load_config(None, []).executor)
+    assert defaults == ExecutorConfig()
+
+
+@pytest.mark.parametrize("override, message", [("executor.max_growth=0.5", r"executor\.max_growth must be a finite factor"), ("executor.max_ops=0", r"executor\.max_ops must be"), ("executor.max_program_chars=-1", r"executor\.max_program_chars must be")])
+def test_bad_bounds_are_config_errors_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
