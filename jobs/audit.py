@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
@@ -343,7 +344,9 @@ def read_input_texts(
             .filter((F.col("run_id") == run_id) & F.col("doc_id").isin(wanted))
             .select("shard").distinct().collect()
         }
-        files = [f for f in files if plan.shard_of(f) in shards]
+        # a shard is its file's full path: a corpus moved since the run (input_path) is matched by file name
+        names = {shard.rsplit("@", 1)[0] for shard in shards} if input_path else set()
+        files = [f for f in files if plan.shard_of(f) in shards or os.path.basename(f) in names]
     if not files:
         return spark.createDataFrame([], "run_id string, doc_id string, text string")
     if config.input.format == "delta":

@@ -7,8 +7,12 @@
 Order of work: validate the config, the input listing and both model directories *before* any Spark
 stage (a typo or a corrupt model fails in seconds, not after an hour of reading); then, per commit of
 ``input.shards_per_commit`` shards not yet committed by this run, read → refine → write quarantine,
-programs, refined and the shard commit log; then check input = kept + dropped + quarantined for the
-whole run and write its row to ``runs``.
+programs, refined and the shard commit log; then check the whole run against its own input listing
+(every listed file committed, input = kept + dropped + quarantined, something read, quarantined
+fraction at most ``input.max_quarantined_fraction``) and write the attempt's row to ``runs``.
+
+Exit codes: 0 succeeded; 1 the run failed its checks (its ``runs`` row says ``failed``) or a Delta commit
+kept conflicting with another writer; 2 a configuration, input or model problem found before Spark.
 
 Logs: every record the driver logs carries the run id (``RunIdFilter`` adds ``record.run_id``: the run in
 progress, ``-`` outside one); ``--log-format json`` writes one JSON object per line for log pipelines.
@@ -23,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,9 +42,12 @@ from jobs import refine_plan as plan
 from jobs.side_by_side import run_concurrently
 from jobs.input_files import list_input_files, needs_session
 from jobs.summary import RunSummary, print_summary, summarize_run
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, read_table, replace_rows
+from jobs.tables import (
+    PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, CommitConflictError, ensure_tables, read_table, replace_rows,
+)
 from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config, stage_model_paths
-from prox_spark.inference import ModelLoadError, verify_model_dir
+from prox_spark.inference import ModelLoadError
+from prox_spark.pipeline import verify_stage_model
 from prox_spark.readers.storage import local_path
 
 log = logging.getLogger("prox_spark.refine")
@@ -94,7 +102,12 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> logging.H
 
 
 class RunCheckError(RuntimeError):
-    """The run's counts do not add up: some input is unaccounted for."""
+    """The run failed its end-of-run checks (input unaccounted for, nothing read, too much quarantined);
+    ``summary`` holds its counts."""
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass
@@ -119,25 +132,26 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
     if not (config.output.path or config.output.database):
         raise ConfigError("output.path or output.database: one is required")
     if config.input.format == "delta":
+        local = local_path(config.input.path)
+        if local is not None and not os.path.isdir(os.path.join(local, "_delta_log")):
+            raise ConfigError(f"input.path: no Delta table at {config.input.path!r} (no _delta_log folder)")
         files = [config.input.path]
     else:
         try:
             files = list_input_files(config.input.path, spark)
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
-    manifests = {}
+    models = {}
     for stage, path in stage_model_paths(config).items():
         try:
-            manifests[stage] = verify_model_dir(path)
+            models[stage] = verify_stage_model(path, getattr(config.models, stage).kind, stage)
         except ModelLoadError as exc:
             raise ModelLoadError(f"models.{stage}.path: {exc}") from None
-        if manifests[stage].kind != stage:
-            raise ModelLoadError(f"models.{stage}.path: {path} holds a {manifests[stage].kind}-stage model")
     versions = {name: _version(name) for name in ("prox-spark", "pyspark", "delta-spark", "onnxruntime", "onnxruntime-gpu")}
-    versions.update({f"model.{k}": m.model_id + "@" + m.checksum[:12] for k, m in manifests.items()})
+    versions.update({f"model.{k}": model_id + "@" + checksum[:12] for k, (model_id, checksum) in models.items()})
     if "rules" in config.pipeline.stages:
         versions["rules"] = rules_id(config)
-    model_id = {stage: manifest.model_id for stage, manifest in manifests.items()}
+    model_id = {stage: model_id for stage, (model_id, _) in models.items()}
     return Preflight(files, model_id.get("doc", ""), model_id.get("chunk", ""), versions)
 
 
@@ -186,6 +200,32 @@ def committed_shards(spark: SparkSession, config: RefineConfig, run_id: str) -> 
     return {row.shard for row in rows}
 
 
+def next_attempt(spark: SparkSession, config: RefineConfig, run_id: str) -> int:
+    """This attempt's number: one more than the run id's attempts recorded in ``runs`` (a row from
+    before attempts were numbered counts as attempt 1)."""
+    latest = (
+        read_table(spark, config.output, RUNS).filter(F.col("run_id") == run_id)
+        .agg(F.max(F.coalesce(F.col("attempt"), F.lit(1)))).first()[0]
+    )
+    return int(latest or 0) + 1
+
+
+#: spark.conf keys whose values runs.config_json never shows (credentials: fs.s3a.secret.key, ...)
+SECRET_KEY = re.compile(r"secret|password|token|key|credential", re.IGNORECASE)
+REDACTED = "***redacted***"
+
+
+def redacted_config(config: RefineConfig) -> dict:
+    """The config as recorded in ``runs.config_json``: secret-looking ``spark.conf`` values (Hadoop
+    credentials such as ``spark.hadoop.fs.s3a.secret.key``) replaced by a marker, since every reader
+    of the runs table would otherwise see them."""
+    data = as_dict(config)
+    data["spark"]["conf"] = {
+        key: REDACTED if SECRET_KEY.search(str(key)) else value for key, value in data["spark"]["conf"].items()
+    }
+    return data
+
+
 def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) -> RunSummary:
     """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
     run_id = derive_run_id(config, checked.files)
@@ -201,7 +241,7 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     t0 = time.perf_counter()
     sc = spark.sparkContext
     sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
-    ensure_tables(spark, config.output)
+    ensure_tables(spark, config.output, run_id)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
     # the persisted frames hold whole documents: Spark's default of 10,000 rows per cached columnar batch
     # made ~100 MB batches of page text, and reading them back ran a 2 GB local[2] driver out of heap at
@@ -209,9 +249,16 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     spark.conf.set("spark.sql.inMemoryColumnarStorage.batchSize", str(CACHED_BATCH_ROWS))
     if config.input.format == "delta":
         checked.files = plan.delta_input_files(spark, config)
+    attempt = next_attempt(spark, config, run_id)
+    listing = {plan.shard_of(path): path for path in checked.files}
     done = committed_shards(spark, config, run_id)
     pending = [path for path in checked.files if plan.shard_of(path) not in done]
-    log.info("run %s: %d shards, %d already committed, %d to do", run_id, len(checked.files), len(done), len(pending))
+    log.info("run %s attempt %d: %d shards, %d already committed, %d to do",
+             run_id, attempt, len(checked.files), len(checked.files) - len(pending), len(pending))
+    stale = sorted(done - set(listing))
+    if stale:
+        log.warning("run %s: %d committed shards are not in this listing (input files removed?): %s",
+                    run_id, len(stale), ", ".join(stale[:5]))
     step = config.input.shards_per_commit or max(1, len(pending))
     # seconds per step, recorded in runs.stage_seconds_json: model time (refine) apart from the job's own
     # fixed costs (table set-up and resume lookup, reads, Delta writes, shard commits, the final check)
@@ -222,17 +269,40 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
         _refine_shards(spark, config, checked, run_id, batch, tasks, timings)
         log.info("run %s: committed %d/%d shards", run_id, first + len(batch), len(pending))
     t0 = time.perf_counter()
-    summary = summarize_run(spark, config.output, run_id, len(checked.files))
+    summary = summarize_run(spark, config.output, run_id, listing)
     timings["summary"] = time.perf_counter() - t0
     finished = datetime.now(timezone.utc)
-    status = "succeeded" if summary.balanced else "failed"
-    _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings)
-    if not summary.balanced:
-        raise RunCheckError(
-            f"run {run_id}: {summary.records_read} records read but {summary.kept} kept + {summary.dropped} dropped + "
-            f"{summary.quarantined} quarantined = {summary.kept + summary.dropped + summary.quarantined}"
-        )
+    problems = run_problems(summary, config)
+    status = "failed" if problems else "succeeded"
+    _write_run_row(spark, config, checked, run_id, attempt, started, finished, status, summary, timings)
+    if problems:
+        raise RunCheckError(f"run {run_id} failed: " + "; ".join(problems), summary)
     return summary
+
+
+def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:
+    """Why the run must not count as succeeded (empty: it may): each a sentence naming the numbers."""
+    s = summary
+    problems = []
+    if s.uncommitted_files:
+        problems.append(
+            f"{len(s.uncommitted_files)} listed input file(s) never committed: " + ", ".join(s.uncommitted_files[:10])
+        )
+    if s.records_read != s.kept + s.dropped + s.quarantined:
+        problems.append(
+            f"{s.records_read} records read but {s.kept} kept + {s.dropped} dropped + {s.quarantined} quarantined = "
+            f"{s.kept + s.dropped + s.quarantined}"
+        )
+    if s.records_read == 0:
+        problems.append(f"no records read from {s.shards} input file(s) (empty files?)")
+    limit = config.input.max_quarantined_fraction
+    if s.quarantined_fraction > limit:
+        problems.append(
+            f"{s.quarantined} of {s.records_read} records quarantined ({s.quarantined_fraction:.1%}), over "
+            f"input.max_quarantined_fraction={limit} (top reasons: "
+            + ", ".join(f"{reason} {n}" for reason, n in s.quarantine_reasons[:3]) + ")"
+        )
+    return problems
 
 
 def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> None:
@@ -246,7 +316,8 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
         reader = plan.read_records(spark, files, config)
     records = plan.persist(reader)
     read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
-    docs, quarantine = plan.split_records(records)
+    # repeated doc ids are found across the whole run: against the shards it has committed, and in this batch
+    docs, quarantine = plan.split_records(records, plan.committed_doc_ids(spark, config.output, run_id))
     timings["read"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -284,8 +355,8 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     now = datetime.now(timezone.utc)
     commits = [
         (run_id, shard, int(read_per_shard.get(shard, 0)), int(getattr(per_shard.get(shard), "documents", 0) or 0),
-         int(getattr(per_shard.get(shard), "kept", 0) or 0), int(quarantined.get(shard, 0)), now)
-        for shard in shards
+         int(getattr(per_shard.get(shard), "kept", 0) or 0), int(quarantined.get(shard, 0)), now, path)
+        for shard, path in zip(shards, files)
     ]
     replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
     timings["commit"] += time.perf_counter() - t0
@@ -293,14 +364,16 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
         frame.unpersist()
 
 
-def _write_run_row(spark, config, checked, run_id, started, finished, status, summary, timings) -> None:
+def _write_run_row(spark, config, checked, run_id, attempt, started, finished, status, summary, timings) -> None:
+    """This attempt's own row: earlier attempts of the run id keep theirs (a no-op rerun, whose timings are
+    all ~0, once overwrote the real run's start time and timings)."""
     row = (
-        run_id, started, finished, status, json.dumps(as_dict(config), sort_keys=True), json.dumps(checked.versions),
-        config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped, summary.quarantined,
-        summary.words_before, summary.words_after, json.dumps({k: round(v, 3) for k, v in timings.items()}),
-        config.pipeline.mode,
+        run_id, started, finished, status, json.dumps(redacted_config(config), sort_keys=True),
+        json.dumps(checked.versions), config.input.path, summary.shards, summary.records_read, summary.kept,
+        summary.dropped, summary.quarantined, summary.words_before, summary.words_after,
+        json.dumps({k: round(v, 3) for k, v in timings.items()}), config.pipeline.mode, attempt,
     )
-    replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None)
+    replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None, attempt=attempt)
 
 
 def _session(config: RefineConfig) -> SparkSession:
@@ -339,7 +412,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prox-spark refine: {exc}", file=sys.stderr)
         return 2
     spark = spark or _session(config)
-    summary = run_refine(spark, config, checked)
+    try:
+        summary = run_refine(spark, config, checked)
+    except RunCheckError as exc:
+        print_summary(exc.summary, config.output)
+        print(f"prox-spark refine: {exc}", file=sys.stderr)
+        return 1
+    except CommitConflictError as exc:
+        print(f"prox-spark refine: {exc}", file=sys.stderr)
+        return 1
     print_summary(summary, config.output)
     return 0
 

@@ -10,6 +10,7 @@ from it, so the models never run twice for the same documents.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -17,19 +18,36 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED
+from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, read_table
+from prox_spark.config import OutputConfig, RefineConfig
 from prox_spark.pipeline import settings_of
-from prox_spark.config import RefineConfig
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
+from prox_spark.readers.storage import local_path
 from udfs.staged import stage_documents
 from udfs.stages import ModelSettings
 
 
+def input_uri(path: str) -> str:
+    """The identity of an input file: its absolute local path (plain paths, ``file:`` URIs, ``dbfs:/`` on its
+    mount), else its URI as listed (``s3://bucket/crawl/a.warc.gz``)."""
+    local = local_path(path)
+    return os.path.abspath(local) if local is not None else path
+
+
 def shard_of(path: str) -> str:
-    """The shard key of an input file: its path relative to nothing but its name (stable across mounts)."""
-    return os.path.basename(path)
+    """The shard key of an input file: ``<file name>@<first 16 hex digits of sha256(input_uri(path))>``.
+
+    The whole path decides, so ``a/part-0.jsonl`` and ``b/part-0.jsonl`` are two shards (keyed by the name
+    alone, the second commit's replaceWhere deleted the first file's rows, and a refresh's
+    ``day=02/part-00000.jsonl`` was skipped as already committed). The name keeps it readable, the
+    hash keeps it short and partition-safe; ``shards.source_file`` keeps the full path. The cost: the
+    same corpus read from another mount or URI is other shards (a resume there redoes them).
+    """
+    uri = input_uri(path)
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return f"{name}@{hashlib.sha256(uri.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
 def read_records(spark: SparkSession, files: list[str], config: RefineConfig) -> DataFrame:
@@ -91,13 +109,31 @@ def read_delta_records(spark: SparkSession, config: RefineConfig, files: list[st
     return rows.mapInPandas(validate, schema=RECORD_SPARK_DDL + ", shard string")
 
 
-def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(documents, quarantine rows); a repeated doc_id is quarantined as ``duplicate_doc_id`` (first kept).
+def committed_doc_ids(spark: SparkSession, output: OutputConfig, run_id: str) -> DataFrame:
+    """``(doc_id, shard)`` of the run's documents in shards it has committed (the narrow key columns only).
 
-    The first copy is the one with the smallest (source_file, record_index). Only the narrow keys are
-    shuffled to find repeated ids; the documents, texts included, are then joined against the repeated
-    ids alone (usually few, so a broadcast). A window over whole rows sorted every text by doc_id: at 100k
-    pages on local[2] its sorter ran out of execution memory.
+    Rows of a shard written but never committed (a killed attempt) are left out: that shard is redone
+    and replaces them, so they must not make its own documents look repeated."""
+    of_run = F.col("run_id") == run_id
+    committed = read_table(spark, output, SHARDS).filter(of_run).select("shard")
+    return (
+        read_table(spark, output, REFINED).filter(of_run).select("doc_id", "shard")
+        .join(committed, "shard", "left_semi")
+    )
+
+
+def split_records(records: DataFrame, earlier: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
+    """(documents, quarantine rows); a repeated doc_id is quarantined as ``duplicate_doc_id``.
+
+    Which copy wins, across the whole run: a copy already committed by the run (``earlier``:
+    ``committed_doc_ids``) wins over every copy read now; among the records read now, the one with the
+    smallest (source_file, record_index). Commits take the sorted listing in order, so in a run from
+    scratch the winner is the first copy in (path, record_index) order whatever ``shards_per_commit``
+    is; a file added later (the refresh pattern) loses to the copies already committed.
+
+    Only the narrow keys are shuffled to find repeated ids; the documents, texts included, are then
+    joined against the repeated ids alone (usually few, so a broadcast). A window over whole rows sorted
+    every text by doc_id: at 100k pages on local[2] its sorter ran out of execution memory.
     """
     docs = records.filter(F.col("kind") == "document")
     repeated = (
@@ -107,18 +143,25 @@ def split_records(records: DataFrame) -> tuple[DataFrame, DataFrame]:
         .select("doc_id", "_first")
     )
     tagged = docs.join(repeated, "doc_id", "left")
-    first_copy = F.col("_first").isNull() | (
+    if earlier is None:
+        tagged = tagged.withColumn("_earlier", F.lit(None).cast("string"))
+    else:
+        tagged = tagged.join(earlier.groupBy("doc_id").agg(F.min("shard").alias("_earlier")), "doc_id", "left")
+    first_copy = F.col("_earlier").isNull() & (F.col("_first").isNull() | (
         (F.col("_first.source_file") == F.col("source_file")) & (F.col("_first.record_index") == F.col("record_index"))
-    )
-    unique = tagged.filter(first_copy).drop("_first", "kind", "raw", "reason", "detail")
+    ))
+    unique = tagged.filter(first_copy).drop("_first", "_earlier", "kind", "raw", "reason", "detail")
     duplicates = tagged.filter(~first_copy).select(
         "shard", "source_file", "record_index", "doc_id",
         F.substring("text", 1, 65536).alias("raw"),
         F.lit("duplicate_doc_id").alias("reason"),
-        F.concat(F.lit("doc_id already read from an earlier record: "), F.col("doc_id")).alias("detail"),
+        F.when(
+            F.col("_earlier").isNotNull(),
+            F.concat(F.lit("doc_id already committed by this run in shard "), F.col("_earlier"), F.lit(": "), F.col("doc_id")),
+        ).otherwise(F.concat(F.lit("doc_id already read from an earlier record: "), F.col("doc_id"))).alias("detail"),
     )
     bad = records.filter(F.col("kind") == "quarantine").select(
-        "shard", "source_file", "record_index", F.lit(None).cast("string").alias("doc_id"), "raw", "reason", "detail"
+        "shard", "source_file", "record_index", "doc_id", "raw", "reason", "detail"
     )
     return unique, bad.unionByName(duplicates)
 
@@ -140,7 +183,7 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
         docs, stages, settings_of(config), rules_preset=config.rules.preset,
         doc_model=ModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
         if "doc" in stages else None,
-        chunk_model=ModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, **load)
+        chunk_model=ModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, kind=models.chunk.kind, **load)
         if "chunk" in stages else None,
         fail_first_attempt_of_partition=config.faults.fail_first_attempt_of_partition,
     )

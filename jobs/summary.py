@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -24,16 +25,25 @@ class RunSummary:
     words_after: int
     drop_reasons: list[tuple[str, int]] = field(default_factory=list)
     quarantine_reasons: list[tuple[str, int]] = field(default_factory=list)
+    #: input files of the run's listing that have no shard commit (their records were never written)
+    uncommitted_files: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
-        """Every record read is accounted for: input = kept + dropped + quarantined."""
-        return self.records_read == self.kept + self.dropped + self.quarantined
+        """Every listed file was committed and every record read is accounted for:
+        input = kept + dropped + quarantined."""
+        return not self.uncommitted_files and self.records_read == self.kept + self.dropped + self.quarantined
+
+    @property
+    def quarantined_fraction(self) -> float:
+        return self.quarantined / self.records_read if self.records_read else 0.0
 
 
-def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, shards: int) -> RunSummary:
-    """The run's counts read back from the Delta tables (what landed, not what was computed), the three
-    tables read side by side; ``balanced`` compares them with the records the shard commits say were read."""
+def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, listing: Mapping[str, str]) -> RunSummary:
+    """The run's counts read back from the Delta tables (what landed, not what was computed), the tables
+    read side by side; ``balanced`` compares them with the records the shard commits say were read, and
+    the shard commits with the run's own input listing (``listing``: shard -> input file): a listed file
+    without a commit is named in ``uncommitted_files``."""
     of_run = F.col("run_id") == run_id
 
     def refined_groups():
@@ -48,17 +58,18 @@ def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, shards
     def quarantine_reasons():
         return read_table(spark, output, QUARANTINE).filter(of_run).groupBy("reason").count().collect()
 
-    def records_read():
-        return read_table(spark, output, SHARDS).filter(of_run).agg(F.coalesce(F.sum("records_read"), F.lit(0))).first()[0]
+    def commits():
+        return read_table(spark, output, SHARDS).filter(of_run).select("shard", "records_read").collect()
 
-    read = run_concurrently(spark, {"refined": refined_groups, "quarantine": quarantine_reasons, "read": records_read})
+    read = run_concurrently(spark, {"refined": refined_groups, "quarantine": quarantine_reasons, "commits": commits})
     groups = read["refined"]
     dropped = sorted(((g["drop_reason"], int(g["docs"])) for g in groups if not g["kept"]), key=lambda r: -r[1])
     q_reasons = sorted(((r["reason"], int(r["count"])) for r in read["quarantine"]), key=lambda r: -r[1])
+    committed = {row.shard for row in read["commits"]}
     return RunSummary(
         run_id=run_id,
-        shards=shards,
-        records_read=int(read["read"]),
+        shards=len(listing),
+        records_read=sum(int(row.records_read or 0) for row in read["commits"]),
         kept=sum(int(g["docs"]) for g in groups if g["kept"]),
         dropped=sum(count for _, count in dropped),
         quarantined=sum(count for _, count in q_reasons),
@@ -66,6 +77,7 @@ def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, shards
         words_after=sum(int(g["words_after"] or 0) for g in groups if g["kept"]),
         drop_reasons=dropped,
         quarantine_reasons=q_reasons,
+        uncommitted_files=sorted(path for shard, path in listing.items() if shard not in committed),
     )
 
 
@@ -79,7 +91,8 @@ def print_summary(summary: RunSummary, output: OutputConfig) -> None:
         f"  kept              {s.kept:>10,}",
         f"  dropped           {s.dropped:>10,}",
         f"  quarantined       {s.quarantined:>10,}",
-        f"  balance           {'ok' if s.balanced else 'MISMATCH'} (read = kept + dropped + quarantined)",
+        f"  balance           {'ok' if s.balanced else 'MISMATCH'} (read = kept + dropped + quarantined, "
+        f"{s.shards - len(s.uncommitted_files)}/{s.shards} listed files committed)",
         f"  words kept        {s.words_after:>10,} of {s.words_before:,} ({retained:.1%})",
     ]
     if s.drop_reasons:

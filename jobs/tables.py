@@ -3,15 +3,27 @@
 Every run writes rows tagged with its ``run_id``; a write replaces exactly the rows of the run's shards
 it covers (Delta ``replaceWhere``), so a rerun or a resumed run never duplicates rows, and a process
 killed mid-write leaves no partial commit (Delta commits are atomic).
+
+Every commit carries ``userMetadata`` naming the run (``DESCRIBE HISTORY`` shows which run wrote what),
+and a commit that loses a race with another writer of the same tables (``ConcurrentAppendException``,
+``ProtocolChangedException``, ...) is retried from a fresh snapshot ``output.commit_attempts`` times
+with exponential backoff before the job fails with one line naming the table.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
+import random
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterable
+from typing import Iterable, TypeVar
 
+import delta.exceptions as delta_errors  # importing it maps Delta's JVM conflict errors to Python classes
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -19,6 +31,31 @@ from pyspark.sql import types as T
 from jobs.side_by_side import run_concurrently
 from prox_spark.config import OutputConfig
 from udfs.executor import OPS_TYPE
+
+log = logging.getLogger("prox_spark.tables")
+
+T_ = TypeVar("T_")
+
+#: Delta's commit conflicts: another transaction committed between this one's read and its commit
+CONFLICTS: tuple[type[BaseException], ...] = (
+    delta_errors.DeltaConcurrentModificationException,
+    delta_errors.ConcurrentWriteException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentTransactionException,
+)
+#: the same conflicts by their JVM names, for errors that reach Python unconverted (a builder's Py4J call)
+CONFLICT_NAMES = tuple(cls.__name__ for cls in CONFLICTS) + ("DeltaConcurrentModificationException",)
+#: session conf Delta copies into every commit's ``userMetadata`` (a writer's ``userMetadata`` option wins)
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+class CommitConflictError(RuntimeError):
+    """A Delta commit still conflicted with concurrent writers after ``output.commit_attempts`` attempts."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -44,7 +81,7 @@ REFINED = TableSpec(
     "ProX-refined corpus: one row per input document that was read (kept or dropped), final text in `text`.",
     (
         Column("run_id", T.StringType(), "Run that produced the row."),
-        Column("shard", T.StringType(), "Corpus shard (input file) the document came from; partition key."),
+        Column("shard", T.StringType(), "Corpus shard (input file: `<file name>@<hash of its full path>`) the document came from; partition key."),
         Column("doc_id", T.StringType(), "Stable document id: the input's id, else a sha256 content hash."),
         Column("text", T.StringType(), "Final text after both stages; empty string when dropped."),
         Column("kept", T.BooleanType(), "True when the document survives refining."),
@@ -109,13 +146,13 @@ QUARANTINE = TableSpec(
 
 RUNS = TableSpec(
     "runs",
-    "One row per refine run: configuration, versions, counts (input = kept + dropped + quarantined) and timings.",
+    "One row per attempt of a refine run (run_id, attempt): configuration, versions, counts (input = kept + dropped + quarantined) and timings.",
     (
         Column("run_id", T.StringType(), "Run id."),
         Column("started_at", T.TimestampType(), "Start time (UTC)."),
         Column("finished_at", T.TimestampType(), "End time (UTC)."),
         Column("status", T.StringType(), "succeeded or failed."),
-        Column("config_json", T.StringType(), "Full job configuration as JSON."),
+        Column("config_json", T.StringType(), "Full job configuration as JSON (secret-looking spark.conf values redacted)."),
         Column("versions_json", T.StringType(), "Library and model versions as JSON."),
         Column("input_path", T.StringType(), "Input corpus path."),
         Column("shards", T.LongType(), "Input shards (files) in the run."),
@@ -127,6 +164,7 @@ RUNS = TableSpec(
         Column("words_after", T.LongType(), "Words in kept documents."),
         Column("stage_seconds_json", T.StringType(), "Seconds per stage as JSON."),
         Column("mode", T.StringType(), "pipeline.mode of the run: prox, prox-doc, rules or rules+prox (null: before modes existed)."),
+        Column("attempt", T.LongType(), "Attempt number of the run id (1, 2, ...): every rerun or resume adds a row (null: before attempts were kept)."),
     ),
 )
 
@@ -135,34 +173,104 @@ SHARDS = TableSpec(
     "Commit log: one row per input shard a run has fully written; a resumed run skips these shards.",
     (
         Column("run_id", T.StringType(), "Run id."),
-        Column("shard", T.StringType(), "Input shard (file)."),
+        Column("shard", T.StringType(), "Input shard: `<file name>@<16 hex digits of sha256(full path or URI)>`."),
         Column("records_read", T.LongType(), "Records the reader produced (documents + quarantined)."),
         Column("documents", T.LongType(), "Documents refined (rows in refined)."),
         Column("kept", T.LongType(), "Documents kept."),
         Column("quarantined", T.LongType(), "Records quarantined."),
         Column("committed_at", T.TimestampType(), "When the shard's rows were committed (UTC)."),
+        Column("source_file", T.StringType(), "The input file's full path or URI as listed (the shard's identity)."),
     ),
 )
 
 ALL_TABLES = (REFINED, PROGRAMS, QUARANTINE, RUNS, SHARDS)
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as one SQL identifier in backticks (a backtick inside doubled): a database or table name
+    with a dash, a dot or a quote is then a name, never SQL."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def table_location(output: OutputConfig, spec: TableSpec) -> str:
-    """Path (path-based tables) or qualified name (metastore tables) of one table."""
+    """Path (path-based tables) or quoted qualified name (metastore tables: `` `db`.`table` ``) of one table."""
     name = getattr(output, f"{spec.key}_table")
     if output.database:
-        return f"{output.database}.{name}"
+        return f"{quote_identifier(output.database)}.{quote_identifier(name)}"
     base = output.path.rstrip("/")
     if ":" not in base.split("/", 1)[0]:  # a local path (no s3:, dbfs:, abfss: ... scheme): make it absolute
         base = os.path.abspath(base)
     return f"{base}/{name}"
 
 
-def ensure_tables(spark: SparkSession, output: OutputConfig) -> None:
-    """Create each table with its comments when missing (idempotent); the tables are created side by side."""
-    if output.database:
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {output.database}")
-    run_concurrently(spark, {spec.key: partial(_create_table, spark, output, spec) for spec in ALL_TABLES})
+def ensure_tables(spark: SparkSession, output: OutputConfig, run_id: str | None = None) -> None:
+    """Create each table with its comments when missing (idempotent); the tables are created side by side.
+
+    Two jobs creating the same tables at once race on the first commit (``ProtocolChangedException``):
+    the loser retries and finds the table there. With ``run_id`` the creation commits name the run."""
+    with commit_metadata(spark, run_id):
+        if output.database:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(output.database)}")
+        run_concurrently(spark, {
+            spec.key: partial(with_commit_retries, partial(_create_table, spark, output, spec), output,
+                              f"create {table_location(output, spec)}")
+            for spec in ALL_TABLES
+        })
+
+
+@contextlib.contextmanager
+def commit_metadata(spark: SparkSession, run_id: str | None) -> Iterator[None]:
+    """Within the block, Delta commits made without a ``userMetadata`` option (table creation) carry the run's.
+
+    It is a session setting: a second job in the same driver at the same moment could stamp these
+    creation commits with its own id. Data writes set the writer option, which is per commit."""
+    if run_id is None:
+        yield
+        return
+    previous = spark.conf.get(USER_METADATA_CONF, None)
+    spark.conf.set(USER_METADATA_CONF, user_metadata(run_id))
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(USER_METADATA_CONF)
+        else:
+            spark.conf.set(USER_METADATA_CONF, previous)
+
+
+def user_metadata(run_id: str) -> str:
+    """What every commit of a run records as ``userMetadata``: ``{"prox_spark_run_id": ...}``."""
+    return json.dumps({"prox_spark_run_id": run_id})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Delta commit conflict (retrying from a fresh snapshot can succeed)."""
+    return isinstance(exc, CONFLICTS) or any(name in str(exc)[:2000] for name in CONFLICT_NAMES)
+
+
+def with_commit_retries(action: Callable[[], T_], output: OutputConfig, what: str) -> T_:
+    """Run ``action`` (one Delta commit); on a commit conflict, wait and run it again, at most
+    ``output.commit_attempts`` times in all. Each attempt starts a new transaction on the latest
+    snapshot, so a replaceWhere retried after another run's commit replaces exactly its own rows again.
+    Past the last attempt: ``CommitConflictError`` with one line naming ``what`` and the conflict."""
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - anything but a conflict is re-raised unchanged
+            if not is_conflict(exc):
+                raise
+            kind = next((name for name in CONFLICT_NAMES if name in f"{type(exc).__name__} {exc}"), type(exc).__name__)
+            if attempt >= output.commit_attempts:
+                raise CommitConflictError(
+                    f"{what}: Delta commit conflicted with a concurrent writer {attempt} times ({kind}); "
+                    "another job is writing the same tables (raise output.commit_attempts, or run them one after "
+                    "the other)"
+                ) from exc
+            wait = output.commit_backoff_seconds * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            log.warning("%s: %s on attempt %d of %d, retrying in %.1fs", what, kind, attempt, output.commit_attempts, wait)
+            time.sleep(wait)
+            attempt += 1
 
 
 def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> None:
@@ -174,15 +282,31 @@ def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) ->
         builder = builder.addColumn(column.name, column.type, comment=column.comment)
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
-    builder.execute()
+    table = builder.execute()
+    # a table created by an earlier version of the job gains the columns added since (runs.attempt,
+    # shards.source_file) before any write or replaceWhere condition names them
+    present = set(table.toDF().columns)
+    missing = [c for c in spec.columns if c.name not in present]
+    if missing:
+        relation = where if output.database else "delta." + quote_identifier(where)
+        added = ", ".join(
+            f"{quote_identifier(c.name)} {c.type.simpleString()} COMMENT {_sql_str(c.comment)}" for c in missing
+        )
+        spark.sql(f"ALTER TABLE {relation} ADD COLUMNS ({added})")
 
 
-def replace_rows(df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: str, shards: Iterable[str] | None) -> None:
-    """Overwrite exactly this run's rows (for ``shards`` when given) with ``df``: reruns never duplicate."""
+def replace_rows(
+    df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: str, shards: Iterable[str] | None,
+    *, attempt: int | None = None,
+) -> None:
+    """Overwrite exactly this run's rows (for ``shards``, or for one ``attempt``, when given) with ``df``:
+    reruns never duplicate. The commit carries the run id as ``userMetadata`` and is retried on conflicts."""
     condition = f"run_id = {_sql_str(run_id)}"
     shard_list = sorted(shards) if shards is not None else None
     if shard_list is not None:
         condition += f" AND shard IN ({', '.join(_sql_str(s) for s in shard_list)})"
+    if attempt is not None:
+        condition += f" AND attempt = {int(attempt)}"
     writer = (
         df.select(*[c.name for c in spec.columns])
         .write.format("delta")
@@ -190,12 +314,11 @@ def replace_rows(df: DataFrame, output: OutputConfig, spec: TableSpec, run_id: s
         .option("replaceWhere", condition)
         # tables written before a column was added (e.g. programs.clipped_ops) gain it instead of failing
         .option("mergeSchema", "true")
+        .option("userMetadata", user_metadata(run_id))
     )
     where = table_location(output, spec)
-    if output.database:
-        writer.saveAsTable(where)
-    else:
-        writer.save(where)
+    save = partial(writer.saveAsTable, where) if output.database else partial(writer.save, where)
+    with_commit_retries(save, output, f"write {spec.key} ({where})")
 
 
 def read_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> DataFrame:

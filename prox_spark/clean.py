@@ -1,21 +1,31 @@
-"""``prox-spark clean``: the refine pipeline without Spark, JSONL in → JSONL out, one record per input.
+"""``prox-spark clean``: the refine pipeline without Spark, one file in → JSONL out, one record per input.
 
 Same readers (bad records are reported, not lost), same models, same executor as the Spark job; for
-quick local use, notebooks, and the plain-Python side of the Spark overhead benchmark.
+quick local use, notebooks, and the plain-Python side of the Spark overhead benchmark. The input is
+JSONL (plain or gzip); a WARC or parquet file, recognised by its first bytes, is read with the job's
+WARC / parquet reader instead of being reported line by line as invalid JSON. A repeated doc_id is
+quarantined as ``duplicate_doc_id`` with the first copy kept, as the job does.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from prox_spark.config import RefineConfig, stage_model_paths
-from prox_spark.pipeline import StageModel, refine_batch, settings_of
-from prox_spark.readers import Document, Quarantined
+from prox_spark.pipeline import ChunkModel, StageModel, load_stage_model, refine_batch, settings_of
+from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
+from prox_spark.readers.records import InputStream
+
+#: the job's reason for a second record with a doc_id already read (``jobs.refine_plan.split_records``)
+DUPLICATE_DOC_ID = "duplicate_doc_id"
+#: characters of a duplicate's text kept as its quarantine ``raw`` (the job keeps the same)
+DUPLICATE_RAW_CHARS = 65536
 
 
 @dataclass
@@ -27,35 +37,40 @@ class CleanStats:
     seconds: float = 0.0
 
 
-def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, StageModel | None]:
-    """The doc and chunk models ``pipeline.mode`` needs (None for a stage it does not run)."""
+def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, ChunkModel | None]:
+    """The doc and chunk models ``pipeline.mode`` needs (None for a stage it does not run), each of its
+    configured kind."""
     models = config.models
     common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     paths = stage_model_paths(config)
     doc, chunk = (
-        StageModel.load(paths[stage], prefill_tokens=getattr(models, stage).prefill_tokens, **common)
+        load_stage_model(paths[stage], getattr(models, stage).kind, prefill_tokens=getattr(models, stage).prefill_tokens, **common)
         if stage in paths else None
         for stage in ("doc", "chunk")
     )
-    return doc, chunk
+    return doc, chunk  # type: ignore[return-value]
 
 
 def clean_file(
     input_path: str | Path, output: IO[str], config: RefineConfig, *, batch_docs: int = 256, concurrent_tasks: int = 1
 ) -> CleanStats:
-    """Refine ``input_path`` (JSONL, optionally gzipped) into ``output``, one JSON record per input record.
+    """Refine ``input_path`` (JSONL, optionally gzipped; WARC and parquet are recognised by their first
+    bytes) into ``output``, one JSON record per input record.
 
     The stages are ``pipeline.mode``'s, as in the Spark job; ``rules_program`` is null unless the rules
     stage ran, ``doc_program`` / ``chunk_program`` are null for a stage the document did not reach.
+    ``FileNotFoundError`` / ``ValueError`` (before any model loads) when the input is missing, a directory,
+    or in a format other than ``input.format`` says.
     """
     started = time.perf_counter()
+    fmt = input_format(input_path, config.input.format)
     doc_model, chunk_model = load_models(config, concurrent_tasks)
     settings = settings_of(config)
     stats = CleanStats()
-    records = read_file(
-        input_path, "jsonl", id_field=config.input.id_column or None, text_field=config.input.text_column,
+    records = first_copies(read_file(
+        input_path, fmt, id_field=config.input.id_column or None, text_field=config.input.text_column,
         max_text_bytes=config.input.max_text_bytes,
-    )
+    ))
     for batch in _batches(records, batch_docs):
         docs = [r for r in batch if isinstance(r, Document)]
         refined = {}
@@ -76,6 +91,44 @@ def clean_file(
                 stats.dropped += 1
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def input_format(path: str | Path, configured: str = "auto") -> str:
+    """The reader for ``path``, from its first bytes: ``warc`` (``WARC/`` after an optional gzip layer),
+    ``parquet`` (``PAR1``), else ``jsonl``. A missing path, a directory, a Delta table or a file that
+    contradicts an explicit ``input.format`` fails here with a message naming the file."""
+    where = os.fspath(path)
+    if os.path.isdir(where):
+        raise ValueError(f"--input {where}: is a directory; clean reads one file (run the Spark job on a folder)")
+    if not os.path.isfile(where):
+        raise FileNotFoundError(f"--input {where}: no such file")
+    with open(where, "rb") as handle:
+        raw = handle.read(4)
+        handle.seek(0)
+        stream = InputStream(handle)
+        head = stream.read(5)
+    found = "warc" if head == b"WARC/" else "parquet" if raw == b"PAR1" else "jsonl"
+    if configured not in ("auto", found):
+        raise ValueError(
+            f"--input {where}: holds {found.upper()} data (by its first bytes), but input.format is {configured!r}"
+        )
+    return found
+
+
+def first_copies(records: Iterable[Record]) -> Iterator[Record]:
+    """``records`` with every repeated doc_id after the first quarantined as ``duplicate_doc_id``, as the job
+    does within a run (one file here: the first by record_index wins)."""
+    seen: set[str] = set()
+    for record in records:
+        if isinstance(record, Document):
+            if record.doc_id in seen:
+                record = Quarantined(
+                    record.source_file, record.record_index, record.text[:DUPLICATE_RAW_CHARS], DUPLICATE_DOC_ID,
+                    f"doc_id already read from an earlier record: {record.doc_id}", record.doc_id,
+                )
+            else:
+                seen.add(record.doc_id)
+        yield record
 
 
 def _batches(records: Iterator, size: int) -> Iterator[list]:

@@ -43,6 +43,27 @@ class InputConfig:
     partitions: int = 0
     #: input shards (files) written per commit; a resumed run skips committed ones (0: all in one commit)
     shards_per_commit: int = 0
+    #: a run whose quarantined records exceed this fraction of the records read fails (exit 1): a wrong
+    #: input.format or text_column quarantines everything, which should stop a pipeline, not feed it
+    max_quarantined_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        _at_least("input.max_text_bytes", self.max_text_bytes, 1)
+        _at_least("input.partitions", self.partitions, 0, "0: one task per file")
+        _at_least("input.shards_per_commit", self.shards_per_commit, 0, "0: all shards in one commit")
+        if not 0.0 <= self.max_quarantined_fraction <= 1.0:
+            raise ConfigError(
+                f"input.max_quarantined_fraction: must be between 0 and 1, got {self.max_quarantined_fraction}"
+            )
+        if not self.text_column:
+            raise ConfigError("input.text_column: must name the text field, got an empty string")
+
+
+def _at_least(key: str, value: float, minimum: float, note: str = "") -> None:
+    """Reject a count below what the job can act on, naming the key: a negative ``shards_per_commit``
+    once made the job commit nothing and still report success."""
+    if value < minimum:
+        raise ConfigError(f"{key}: must be >= {minimum}{f' ({note})' if note else ''}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,21 @@ class OutputConfig:
     quarantine_table: str = "quarantine"
     runs_table: str = "runs"
     shards_table: str = "shards"
+    #: attempts per Delta commit when a concurrent writer conflicts (ConcurrentAppendException,
+    #: ProtocolChangedException, ...): the write is retried from a fresh snapshot with exponential backoff
+    commit_attempts: int = 5
+    #: seconds before the first retry (doubled each time, with jitter)
+    commit_backoff_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        names = {key: getattr(self, f"{key}_table") for key in ("refined", "programs", "quarantine", "runs", "shards")}
+        for key, name in names.items():
+            if not name:
+                raise ConfigError(f"output.{key}_table: must not be empty")
+        if len(set(names.values())) < len(names):
+            raise ConfigError(f"output.*_table: the five tables need five different names, got {names}")
+        _at_least("output.commit_attempts", self.commit_attempts, 1)
+        _at_least("output.commit_backoff_seconds", self.commit_backoff_seconds, 0)
 
 
 @dataclass(frozen=True)
@@ -153,6 +189,27 @@ class FaultInjection:
 
     #: Spark partition id of the model stage whose first attempt raises (-1: never)
     fail_first_attempt_of_partition: int = -1
+
+    def __post_init__(self) -> None:
+        if not self.master:
+            raise ConfigError("spark.master: must not be empty (e.g. local[2])")
+        _at_least("spark.shuffle_partitions", self.shuffle_partitions, 1)
+        # an override spark.conf.spark.executor.memory=4g arrives as nested mappings: Spark wants the dotted key
+        object.__setattr__(self, "conf", _dotted(self.conf, "spark.conf"))
+
+
+def _dotted(conf: dict, where: str) -> dict:
+    """Nested mappings flattened to dotted keys ({"spark": {"a": 1}} -> {"spark.a": 1}); lists and nulls
+    are refused, naming the key (Spark settings are scalars)."""
+    flat: dict = {}
+    for key, value in conf.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in _dotted(value, f"{where}.{key}").items()})
+        elif isinstance(value, list) or value is None:
+            raise ConfigError(f"{where}.{key}: expected a scalar value, got {value!r}")
+        else:
+            flat[str(key)] = value
+    return flat
 
 
 #: the stages each ``pipeline.mode`` runs, in order (documents dropped by a stage skip the later ones)
@@ -356,6 +413,8 @@ def build(cls: type, raw: Any, prefix: str):
     values = {name: _coerce(hints[name], raw[name], _join(prefix, name)) for name in raw}
     try:
         return cls(**values)
+    except ConfigError:
+        raise  # already names its dotted key
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -152,14 +152,15 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
         F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept")).collect()}
     quarantined = {r.shard: r["count"] for r in quarantine.groupBy("shard").count().collect()}
     now = datetime.now(timezone.utc)
+    listing = {plan.shard_of(f): f for f in files}
     commits = [(RUN_SCRIPTED, s, int(read_per_shard[s]), int(per_shard[s].documents), int(per_shard[s].kept),
-                int(quarantined.get(s, 0)), now) for s in shards]
+                int(quarantined.get(s, 0)), now, listing[s]) for s in shards]
     replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, RUN_SCRIPTED, shards)
-    summary = summarize_run(spark, config.output, RUN_SCRIPTED, len(files))
+    summary = summarize_run(spark, config.output, RUN_SCRIPTED, listing)
     assert summary.balanced
     run_row = (RUN_SCRIPTED, started, now, "succeeded", json.dumps(as_dict(config), sort_keys=True), "{}",
                config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped,
-               summary.quarantined, summary.words_before, summary.words_after, "{}", config.pipeline.mode)
+               summary.quarantined, summary.words_before, summary.words_after, "{}", config.pipeline.mode, 1)
     replace_rows(spark.createDataFrame([run_row], RUNS.schema), config.output, RUNS, RUN_SCRIPTED, None)
     staged.unpersist()
     records.unpersist()
@@ -474,6 +475,7 @@ def test_scripted_removed_lines_by_position_and_offset(views, expected):
 
 def test_scripted_slowest_shards(views, expected):
     got = of_run(views["slowest_shards"], RUN_SCRIPTED)
+    got = got.assign(shard=got.shard.str.split("@").str[0])  # shard = <file name>@<hash of its full path>
     assert list(got.sort_values("model_seconds", ascending=False).shard) == ["s-1.jsonl", "s-0.jsonl"]
     chunks = chunk_programs(expected)
     for shard, latency in SCRIPTED_LATENCY_MS.items():

@@ -21,7 +21,7 @@ Output columns (:data:`RECORD_COLUMNS`, :data:`RECORD_SCHEMA`):
 column          type     meaning
 =============== ======== ======================================================================
 kind            string   ``document`` or ``quarantine`` (never null)
-doc_id          string   document id (null for quarantine)
+doc_id          string   document id (quarantine: the record's own id when it had one, else null)
 text            string   document text (null for quarantine)
 source_file     string   the file the record came from (never null)
 record_index    int64    position in the file (line / row / WARC record ordinal; for failures that
@@ -127,16 +127,15 @@ def list_input_files(path_or_glob: str | os.PathLike) -> list[str]:
     Hidden and underscore-prefixed files and directories (``_SUCCESS``, ``_delta_log/``, ``.crc``
     files, ``.ipynb_checkpoints/``) are skipped, as Spark and Hadoop skip them. A path that does not
     exist, or a glob that matches nothing, raises FileNotFoundError (an empty run is a config error).
+    Symbolic links are followed, but each real directory is walked once and each real file listed once
+    (under its first path in sorted order): a link loop or a second link to the same data would
+    otherwise list files again and again, and the job would read them twice.
     """
     spec = os.fspath(path_or_glob)
     if os.path.isfile(spec):
         return [spec]
     if os.path.isdir(spec):
-        found = []
-        for root, dirs, files in os.walk(spec, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not _hidden(d))
-            found.extend(os.path.join(root, f) for f in files if not _hidden(f))
-        return sorted(found)
+        return _walk_unique(spec)
     if _glob.has_magic(spec):
         matches = _glob.glob(spec, recursive=True)
         if not matches:
@@ -151,8 +150,40 @@ def list_input_files(path_or_glob: str | os.PathLike) -> list[str]:
                 found.update(list_input_files(match))
             elif os.path.isfile(match):
                 found.add(match)
-        return sorted(found)
+        return _unique_files(sorted(found))
     raise FileNotFoundError(f"input path does not exist: {spec!r}")
+
+
+def _walk_unique(top: str) -> list[str]:
+    """Files under ``top``, links followed, each real directory entered once, each real file kept once."""
+    found: list[str] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(top, followlinks=True):
+        stat = os.stat(root)
+        if (stat.st_dev, stat.st_ino) in seen_dirs:
+            dirs[:] = []  # a loop back, or a second link to a directory already walked
+            continue
+        seen_dirs.add((stat.st_dev, stat.st_ino))
+        dirs[:] = sorted(d for d in dirs if not _hidden(d))
+        found.extend(os.path.join(root, f) for f in files if not _hidden(f))
+    return _unique_files(sorted(found))
+
+
+def _unique_files(paths: list[str]) -> list[str]:
+    """``paths`` (sorted) without a second path to the same real file; dangling links are kept (the reader
+    reports them as ``unreadable_file``)."""
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            unique.append(path)
+            continue
+        if (stat.st_dev, stat.st_ino) not in seen:
+            seen.add((stat.st_dev, stat.st_ino))
+            unique.append(path)
+    return unique
 
 
 def reader_options() -> frozenset:
@@ -203,7 +234,7 @@ def _append(cols: dict[str, list], rec: Record) -> int:
                   rec.metadata_json, None, None, None)
         size = len(rec.text) + len(rec.metadata_json)
     elif isinstance(rec, Quarantined):
-        values = (KIND_QUARANTINE, None, None, rec.source_file, rec.record_index, None, None,
+        values = (KIND_QUARANTINE, rec.doc_id, None, rec.source_file, rec.record_index, None, None,
                   rec.raw, rec.reason, rec.detail)
         size = len(rec.raw) + len(rec.detail)
     else:

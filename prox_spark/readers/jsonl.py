@@ -70,9 +70,12 @@ def record_from_fields(
     zero-argument callable to defer its cost.
     """
 
+    # the record's own id (a text field is never its own id: that field becomes the text)
+    own_id = usable_id(obj.get(id_field)) if id_field and id_field != text_field and isinstance(obj, dict) else None
+
     def quarantine(reason: str, detail: str) -> Quarantined:
         value = raw() if callable(raw) else raw
-        return Quarantined(source_file, record_index, cap_raw(value), reason, detail)
+        return Quarantined(source_file, record_index, cap_raw(value), reason, detail, own_id)
 
     if not isinstance(obj, dict):
         return quarantine(Reason.NOT_AN_OBJECT, f"record is a JSON {_json_type(obj)}, not an object")
@@ -99,7 +102,7 @@ def record_from_fields(
 
     meta = dict(obj)
     del meta[text_field]
-    doc_id = usable_id(meta.get(id_field)) if id_field else None
+    doc_id = own_id
     if doc_id is not None:
         del meta[id_field]
     else:

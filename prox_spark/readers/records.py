@@ -91,6 +91,8 @@ class Quarantined:
     :data:`MAX_RAW_BYTES` with a marker. ``reason`` is a :class:`Reason` code, ``detail`` a human message.
     ``record_index`` is the failing record's position, or where reading stopped for failures that end
     the file early (``truncated_gzip``, ``unreadable_file``); None when the file could not be opened.
+    ``doc_id`` is the record's own id when it had a usable one (a ``missing_text`` record can still be
+    traced back to its source document), else None.
     """
 
     source_file: str
@@ -98,6 +100,7 @@ class Quarantined:
     raw: str
     reason: str
     detail: str
+    doc_id: Optional[str] = None
 
 
 Record = Union[Document, Quarantined]
