@@ -223,3 +223,13 @@ def test_bounds_reach_the_executor_config_under_either_dialect():
 def test_bad_bounds_are_config_errors_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_unknown_escapes_keep_their_backslash_whatever_the_warning_filters():
+    import warnings
+
+    line = 'normalize(source_str="a\\d", target_str="")'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = execute("some text a\\d " * 5, line, stage="chunk", dialect="strict")
+    assert result.ops[0].op.source == "a\\d"

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.plain_reference import execute_chunk_program, execute_doc_program
-from prox_spark.programs import Normalize, OpStatus, Outcome, execute
+from prox_spark.programs import Normalize, OpStatus, Outcome, execute, execute_batch
+from prox_spark.programs.executor import GROWTH_FLOOR_CHARS
 
 WORDS = ["alpha", "beta", "gamma", "Home", "About", "(c)", "2023", "a=b", "x,y", "é", "\t", '"q"', "'s'", ")"]
 
@@ -131,3 +132,60 @@ def test_output_lines_are_a_subsequence_of_normalized_input_lines(dialect, text,
         normalized = normalized.replace(op.source, op.target)
     assert _is_subsequence(result.text.split("\n"), normalized.split("\n"))
     assert result.lines_after == len(result.text.split("\n"))
+
+
+# Hostile programs (issue #15): growth chains, giant literals, control characters. The executor must not
+# raise, must not let a text grow past its bound, and must return the original, the processed text or "".
+
+CONTROL = st.sampled_from(["\x00", "\x01", "\x07", "\x1b", "\x7f", "\r", "\x0b", "\x0c", "\u2028", "\u3000", "\ufeff", "\ud800", "\\", '"', "'", ")", "(", "=", ","])
+E_LINE = "the tree here sees every eerie evening\n"
+
+
+@st.composite
+def growth_chains(draw) -> str:
+    q = draw(quotes)
+    source = draw(st.sampled_from(["e", "a", " ", "\t", "ee", "é", "(c)"]))
+    target = source * draw(st.integers(min_value=2, max_value=40))
+    return "\n".join([f"normalize(source_str={q}{source}{q}, target_str={q}{target}{q})"] * draw(st.integers(1, 30)))
+
+
+@st.composite
+def giant_literals(draw) -> str:
+    literal = draw(st.sampled_from(["x", "e", "a b", ",", "=", ")", "\\", '"'])) * draw(st.integers(1_000, 60_000))
+    template = draw(
+        st.sampled_from(
+            ['normalize(source_str="{}", target_str="")', 'normalize(source_str="e", target_str="{}")', "remove_lines(line_start={}, line_end=1)", 'x="{}', "{}"]
+        )
+    )
+    return template.replace("{}", literal)
+
+
+@st.composite
+def with_control_characters(draw) -> str:
+    line = draw(op_lines())
+    at = draw(st.integers(min_value=0, max_value=len(line)))
+    return line[:at] + "".join(draw(st.lists(CONTROL, min_size=1, max_size=6))) + line[at:]
+
+
+hostile_programs = st.lists(st.one_of(growth_chains(), giant_literals(), with_control_characters(), op_lines()), max_size=8).map("\n".join)
+hostile_texts = st.one_of(texts, st.integers(min_value=1, max_value=3000).map(lambda n: E_LINE * n), st.text(max_size=300))
+
+
+@pytest.mark.parametrize("dialect", ["reference", "strict"])
+@pytest.mark.parametrize("stage", ["doc", "chunk"])
+@given(text=hostile_texts, program=hostile_programs)
+def test_hostile_programs_never_raise_and_stay_bounded(dialect, stage, text, program):
+    with eval_forbidden():
+        result = execute(text, program, stage=stage, dialect=dialect)
+        row = execute_batch([text], [program], stage=stage, dialect=dialect).iloc[0]
+    assert row["text"] == result.text and row["outcome"] == result.outcome.value
+    if result.outcome is Outcome.DROPPED:
+        assert result.text == ""
+    elif result.outcome is Outcome.KEPT_ORIGINAL or stage == "doc":
+        assert result.text == text
+    else:
+        assert len(result.text) <= max(2 * len(text), GROWTH_FLOOR_CHARS)
+    too_large = [line for line in result.ops if line.status is OpStatus.TOO_LARGE]
+    if too_large:  # a program past a bound is never applied in part
+        assert result.outcome is not Outcome.KEPT
+        assert all(line.errors >= 2 for line in too_large)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple, Union
 
@@ -256,7 +257,12 @@ def _decode_string(token: str) -> str:
     if "\\" not in body and "\r" not in body:  # nothing to interpret: the lexer already found the quotes
         return body
     try:
-        value = ast.literal_eval(token)
+        # An unknown escape such as "\d" keeps its backslash, as in Python, whatever the process's warning
+        # filters: under -W error the compiler would turn its DeprecationWarning into a SyntaxError.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = ast.literal_eval(token)
     except (ValueError, SyntaxError) as exc:
         raise StrictParseError(f"bad string literal ({exc})") from None
     if not isinstance(value, str):
