@@ -1,5 +1,7 @@
 # prox-spark developer entry points. `make demo` and `make test` work on a fresh machine: they build the
 # virtualenv and fetch the Delta jars first (both cached under ~/.cache/prox-spark, shared by all clones).
+# `make demo` installs only what the refine job needs (Spark + the CPU model runtime); `make test` adds the
+# training stack (torch, transformers), pytest and the notebook runner.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -9,7 +11,13 @@ SHELL := bash
 # Shared across clones, so CI's fresh clone reuses the installed packages.
 VENV ?= $(HOME)/.cache/prox-spark/venv
 PYTHON ?= python3.11
-EXTRAS ?= spark,cpu,train,dev,notebooks
+# The extras each goal needs: the refine job runs on DEMO_EXTRAS; tests, benchmarks, training and the
+# comparison need FULL_EXTRAS. Any goal outside LIGHT_GOALS on the command line (`make demo test` too) asks
+# for FULL_EXTRAS; EXTRAS=... overrides both.
+DEMO_EXTRAS := spark,cpu
+FULL_EXTRAS := spark,cpu,train,dev,notebooks
+LIGHT_GOALS := demo jars help
+EXTRAS ?= $(if $(filter-out $(LIGHT_GOALS),$(or $(MAKECMDGOALS),help)),$(FULL_EXTRAS),$(DEMO_EXTRAS))
 JARS_DIR ?= $(HOME)/.cache/prox-spark/jars
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
@@ -29,14 +37,17 @@ export PROX_SPARK_JARS_DIR := $(JARS_DIR)
 help:
 	@echo "make demo    build venv + jars if needed, run the refine job on the bundled sample corpus -> $(DEMO_OUT)"
 	@echo "make test    build venv + jars if needed, run pytest (PYTEST_ARGS='-k udf' passes through)"
-	@echo "make venv    create/refresh $(VENV) with -e .[$(EXTRAS)] (skipped when up to date)"
+	@echo "make venv    create/refresh $(VENV) with -e .[$(FULL_EXTRAS)] (skipped when up to date; demo needs only [$(DEMO_EXTRAS)])"
 	@echo "make jars    fetch the Delta jars once into $(JARS_DIR) (no network when present)"
 	@echo "make bench   run the benchmarks in benchmarks/ (BENCH_ARGS passes through)"
 	@echo "make compare raw vs rules vs ProX: refine the shared data four ways, pre-train on each -> $(COMPARE_OUT)"
 	@echo "make wheel   build the prox-spark wheel (no dependencies bundled) into $(DIST_DIR)/ for Databricks/EMR"
 
-# pip runs only when pyproject.toml (sha256) or EXTRAS changed since the stamp was written; when only the
-# checkout differs (another clone installed last), only the editable link is redone (--no-deps).
+# pip runs only when pyproject.toml changed (sha256) or an extra EXTRAS needs is missing:
+# the stamp records the installed extras as a set, so a venv with more extras than a goal needs is left alone
+# (`make demo` after `make test` runs no pip). An install covers the needed and the recorded extras, so nothing
+# installed goes stale. When only the checkout differs (another clone installed last), only the editable link is
+# redone (--no-deps). A venv with the gpu runtime counts as having cpu: the two must never be installed together.
 venv:
 	@mkdir -p "$(dir $(VENV))"
 	exec 9>"$(VENV).lock"
@@ -46,6 +57,7 @@ venv:
 	  $(PYTHON) -m venv "$(VENV)"
 	  "$(PY)" -m pip install -q --upgrade pip
 	fi
+	extras_set() { tr ', ' '\n\n' <<<"$$1" | sed '/^$$/d' | sort -u; }   # "b,a,b" -> lines a, b
 	want_hash="$$(sha256sum pyproject.toml | cut -d' ' -f1)"
 	stamp_hash=""; stamp_extras=""; stamp_repo=""
 	if [ -f "$(STAMP)" ]; then
@@ -53,18 +65,23 @@ venv:
 	  stamp_extras="$$(sed -n 's/^extras=//p' "$(STAMP)")"
 	  stamp_repo="$$(sed -n 's/^repo=//p' "$(STAMP)")"
 	fi
+	needed="$(EXTRAS)"
+	if extras_set "$$stamp_extras" | grep -x gpu >/dev/null; then needed="$$(extras_set "$$needed" | sed 's/^cpu$$/gpu/')"; fi
+	missing="$$(comm -23 <(extras_set "$$needed") <(extras_set "$$stamp_extras") | paste -sd, -)"
+	installed="$$(extras_set "$$needed,$$stamp_extras" | paste -sd, -)"
 	# Where the editable install really points (pip's direct_url.json), whatever the stamp says.
 	linked_repo="$$(cd / && "$(PY)" -c 'import json, urllib.parse as u, importlib.metadata as m; d = json.loads(m.distribution("prox-spark").read_text("direct_url.json") or "{}"); print(u.unquote(u.urlparse(d.get("url", "")).path) if d.get("dir_info", {}).get("editable") else "")' 2>/dev/null || true)"
-	if [ "$$stamp_hash" != "$$want_hash" ] || [ "$$stamp_extras" != "$(EXTRAS)" ]; then
-	  echo "venv: installing -e .[$(EXTRAS)] into $(VENV) (pyproject.toml or extras changed)"
-	  "$(PY)" -m pip install -q -e ".[$(EXTRAS)]"
+	if [ "$$stamp_hash" != "$$want_hash" ] || [ -n "$$missing" ]; then
+	  why="$$([ -n "$$missing" ] && echo "extras missing: $$missing" || echo "pyproject.toml changed")"
+	  echo "venv: installing -e .[$$installed] into $(VENV) ($$why)"
+	  "$(PY)" -m pip install -q -e ".[$$installed]"
 	elif [ "$$stamp_repo" != "$(REPO_DIR)" ] || [ "$$linked_repo" != "$(REPO_DIR)" ]; then
 	  echo "venv: pointing the editable install at $(REPO_DIR) (was: $${linked_repo:-none})"
 	  "$(PY)" -m pip install -q --no-deps -e .
 	else
-	  echo "venv: up to date ($(VENV))"
+	  echo "venv: up to date ($(VENV), extras $$installed)"
 	fi
-	printf 'pyproject_sha256=%s\nextras=%s\nrepo=%s\n' "$$want_hash" "$(EXTRAS)" "$(REPO_DIR)" > "$(STAMP)"
+	printf 'pyproject_sha256=%s\nextras=%s\nrepo=%s\n' "$$want_hash" "$$installed" "$(REPO_DIR)" > "$(STAMP)"
 
 # Resolved once at set-up (checksum-pinned download from Maven Central); jobs and tests never download.
 jars: venv
