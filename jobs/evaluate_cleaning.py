@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_pages is not None and args.max_pages < 1:
         print(f"prox-spark eval: --max-pages must be >= 1, got {args.max_pages}", file=sys.stderr)
         return 2
+    load_at_start = os.getloadavg()[0]
     try:
         config = load_config(args.conf, args.overrides)
         variants = [*baseline_variants(config), Variant("default", config), *map(parse_variant, args.variant)]
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "data_dir": args.data_dir,
         "max_pages": args.max_pages,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # a shared machine's load moves pages/s: the report says what it was
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {load_at_start:.1f} at the start",
         **report,
     }
     md, js = write_report(report, args.out)

@@ -215,3 +215,16 @@ def test_job_exits_2_on_a_missing_data_folder(tmp_path, capsys):
 
     assert main(["--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_variant_specs_name_a_config_and_its_overrides(monkeypatch):
+    from jobs.evaluate_cleaning import parse_variant
+    from prox_spark.config import ConfigError
+
+    monkeypatch.chdir(REPO_ROOT)
+    variant = parse_variant("doc only=conf/local.yaml,pipeline.mode=prox-doc,models.doc.batch_size=4")
+    assert variant.name == "doc only"
+    assert variant.cleaner.pipeline.mode == "prox-doc" and variant.cleaner.models.doc.batch_size == 4
+    assert parse_variant("builtin=").cleaner.pipeline.mode == "prox"  # empty path: the built-in defaults
+    with pytest.raises(ConfigError, match="NAME=CONF_PATH"):
+        parse_variant("conf/local.yaml")
