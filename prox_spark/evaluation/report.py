@@ -119,5 +119,6 @@ def _describe(described: dict[str, Any]) -> str:
         if f"{stage}_model" in described:
             model = described[f"{stage}_model"]
             parts.append(f"{stage} model {model['id']} (`{model['path']}`)")
-    parts += [f"{key}={described[key]}" for key in ("doc_mode", "max_chunk_tokens", "clip_chunk_programs", "provider") if key in described]
+    settings = ("doc_mode", "max_chunk_tokens", "clip_chunk_programs", "provider")
+    parts += [f"{key}={described[key]}" for key in settings if key in described]
     return ", ".join(parts)
