@@ -18,6 +18,8 @@ DEMO_EXTRAS := spark,cpu
 FULL_EXTRAS := spark,cpu,train,dev,notebooks
 LIGHT_GOALS := demo jars help
 EXTRAS ?= $(if $(filter-out $(LIGHT_GOALS),$(or $(MAKECMDGOALS),help)),$(FULL_EXTRAS),$(DEMO_EXTRAS))
+# The exact versions the venv is tested with; pyproject.toml declares the ranges the package supports.
+CONSTRAINTS := constraints.txt
 JARS_DIR ?= $(HOME)/.cache/prox-spark/jars
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
@@ -43,7 +45,7 @@ help:
 	@echo "make compare raw vs rules vs ProX: refine the shared data four ways, pre-train on each -> $(COMPARE_OUT)"
 	@echo "make wheel   build the prox-spark wheel (no dependencies bundled) into $(DIST_DIR)/ for Databricks/EMR"
 
-# pip runs only when pyproject.toml changed (sha256) or an extra EXTRAS needs is missing:
+# pip runs only when pyproject.toml or constraints.txt changed (sha256) or an extra EXTRAS needs is missing:
 # the stamp records the installed extras as a set, so a venv with more extras than a goal needs is left alone
 # (`make demo` after `make test` runs no pip). An install covers the needed and the recorded extras, so nothing
 # installed goes stale. When only the checkout differs (another clone installed last), only the editable link is
@@ -58,10 +60,10 @@ venv:
 	  "$(PY)" -m pip install -q --upgrade pip
 	fi
 	extras_set() { tr ', ' '\n\n' <<<"$$1" | sed '/^$$/d' | sort -u; }   # "b,a,b" -> lines a, b
-	want_hash="$$(sha256sum pyproject.toml | cut -d' ' -f1)"
+	want_hash="$$(cat pyproject.toml "$(CONSTRAINTS)" | sha256sum | cut -d' ' -f1)"
 	stamp_hash=""; stamp_extras=""; stamp_repo=""
 	if [ -f "$(STAMP)" ]; then
-	  stamp_hash="$$(sed -n 's/^pyproject_sha256=//p' "$(STAMP)")"
+	  stamp_hash="$$(sed -n 's/^deps_sha256=//p' "$(STAMP)")"
 	  stamp_extras="$$(sed -n 's/^extras=//p' "$(STAMP)")"
 	  stamp_repo="$$(sed -n 's/^repo=//p' "$(STAMP)")"
 	fi
@@ -72,16 +74,16 @@ venv:
 	# Where the editable install really points (pip's direct_url.json), whatever the stamp says.
 	linked_repo="$$(cd / && "$(PY)" -c 'import json, urllib.parse as u, importlib.metadata as m; d = json.loads(m.distribution("prox-spark").read_text("direct_url.json") or "{}"); print(u.unquote(u.urlparse(d.get("url", "")).path) if d.get("dir_info", {}).get("editable") else "")' 2>/dev/null || true)"
 	if [ "$$stamp_hash" != "$$want_hash" ] || [ -n "$$missing" ]; then
-	  why="$$([ -n "$$missing" ] && echo "extras missing: $$missing" || echo "pyproject.toml changed")"
+	  why="$$([ -n "$$missing" ] && echo "extras missing: $$missing" || echo "pyproject.toml or $(CONSTRAINTS) changed")"
 	  echo "venv: installing -e .[$$installed] into $(VENV) ($$why)"
-	  "$(PY)" -m pip install -q -e ".[$$installed]"
+	  "$(PY)" -m pip install -q -c "$(CONSTRAINTS)" -e ".[$$installed]"
 	elif [ "$$stamp_repo" != "$(REPO_DIR)" ] || [ "$$linked_repo" != "$(REPO_DIR)" ]; then
 	  echo "venv: pointing the editable install at $(REPO_DIR) (was: $${linked_repo:-none})"
 	  "$(PY)" -m pip install -q --no-deps -e .
 	else
 	  echo "venv: up to date ($(VENV), extras $$installed)"
 	fi
-	printf 'pyproject_sha256=%s\nextras=%s\nrepo=%s\n' "$$want_hash" "$$installed" "$(REPO_DIR)" > "$(STAMP)"
+	printf 'deps_sha256=%s\nextras=%s\nrepo=%s\n' "$$want_hash" "$$installed" "$(REPO_DIR)" > "$(STAMP)"
 
 # Resolved once at set-up (checksum-pinned download from Maven Central); jobs and tests never download.
 jars: venv

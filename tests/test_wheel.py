@@ -6,7 +6,7 @@ makes the second time fast), then ``spark-submit`` of the *installed* ``jobs/ref
 passed as ``--jars`` (as on EMR) over a tiny corpus and the untrained fixture models.
 
 The fast tests check that conf/databricks.yaml, conf/emr.yaml and deploy/* load and agree with each other,
-with the job's CLI and with pyproject.toml's pins.
+with the job's CLI and with the pins in constraints.txt.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ VERSION = PYPROJECT["project"]["version"]
 WHEEL_NAME = f"prox_spark-{VERSION}-py3-none-any.whl"
 
 
+CONSTRAINTS = REPO_ROOT / "constraints.txt"
+
+
 def _pin(extra: str, package: str) -> str:
-    return next(req for req in PYPROJECT["project"]["optional-dependencies"][extra] if req.startswith(package + "=="))
+    """``package==version`` as constraints.txt pins it (what the tests and deploy/ install) for a package of
+    ``extra`` (pyproject.toml declares a range there)."""
+    assert any(re.match(rf"{re.escape(package)}\s*[<>=]", req) for req in PYPROJECT["project"]["optional-dependencies"][extra])
+    return next(line for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines() if line.startswith(package + "=="))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,7 +131,7 @@ def test_wheel_contents_and_base_dependencies(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
         metadata = whl.read(f"prox_spark-{VERSION}.dist-info/METADATA").decode()
-    assert {"jobs/refine.py", "jobs/refine_plan.py", "jobs/audit.py", "udfs/executor.py", "prox_spark/cli.py",
+    assert {"jobs/refine.py", "jobs/refine_plan.py", "jobs/audit.py", "jobs/log4j2.properties", "udfs/executor.py", "prox_spark/cli.py",
             "prox_spark/resources/sample_corpus.jsonl"} <= names
     assert not any(n.startswith(("tests/", "notebooks/", "deploy/")) or "__pycache__" in n for n in names)
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
@@ -151,7 +157,7 @@ def test_wheel_installs_and_runs_under_spark_submit(wheel, untrained_models, tmp
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPARK_HOME", "PYSPARK_PYTHON",
                                                              "PYSPARK_DRIVER_PYTHON", "VIRTUAL_ENV")}
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              f"{wheel}[spark,cpu]"], capture_output=True, text=True, env=env, timeout=900)
+                              "-c", str(CONSTRAINTS), f"{wheel}[spark,cpu]"], capture_output=True, text=True, env=env, timeout=900)
     assert install.returncode == 0, install.stderr[-3000:]
 
     probe = subprocess.run(
