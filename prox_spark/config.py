@@ -68,9 +68,14 @@ def _at_least(key: str, value: float, minimum: float, note: str = "") -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One refining model (doc or chunk stage) exported to ONNX with a ``prox_model.json`` manifest."""
+    """One refining model (doc or chunk stage) exported to ONNX: a generative model (``prox_model.json``
+    manifest) or, for the chunk stage, a line refiner (``prox_line_model.json``, ``prox_spark.lines``)."""
 
     path: str = ""
+    #: "generative": a decoder writes the programs (the released gair-prox models, the tiny generative
+    #: models); "lines": the line refiner scores every line of the page and its decisions are rendered as
+    #: remove_lines programs (chunk stage only; batch/token settings below do not apply to it)
+    kind: Literal["generative", "lines"] = "generative"
     batch_size: int = 16
     max_new_tokens: int = 256
     #: cap on rows x padded tokens per model batch (prompt + new tokens when generating), so batches of
@@ -107,6 +112,10 @@ class ModelsConfig:
     #: prompts by length within it (Spark's default of 10,000 is too many texts)
     udf_batch_rows: int = 256
 
+    def __post_init__(self) -> None:
+        if self.doc.kind != "generative":
+            raise ValueError(f"doc.kind must be 'generative' (a line refiner writes chunk programs), got {self.doc.kind!r}")
+
 
 @dataclass(frozen=True)
 class ExecutorSettings:
@@ -124,7 +133,7 @@ class ExecutorSettings:
     drop_at_or_below_words: int = ExecutorConfig.drop_at_or_below_words
     error_fallback_at: int = ExecutorConfig.error_fallback_at
     #: no normalize may grow a text past this factor of its length before the op, nor of the original
-    #: (texts under 64 Ki characters may always grow to that); past it the program is ignored
+    #: (texts under 4,096 characters may always grow to that); past it the program is ignored
     max_growth: float = ExecutorConfig.max_growth
     #: programs with more lines (one op each) are ignored whole
     max_ops: int = ExecutorConfig.max_ops
@@ -182,14 +191,6 @@ class SparkConfig:
     shuffle_partitions: int = 4
     conf: dict = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class FaultInjection:
-    """Test hooks for reliability checks: fail a task's first attempt on purpose (off by default)."""
-
-    #: Spark partition id of the model stage whose first attempt raises (-1: never)
-    fail_first_attempt_of_partition: int = -1
-
     def __post_init__(self) -> None:
         if not self.master:
             raise ConfigError("spark.master: must not be empty (e.g. local[2])")
@@ -210,6 +211,14 @@ def _dotted(conf: dict, where: str) -> dict:
         else:
             flat[str(key)] = value
     return flat
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """Test hooks for reliability checks: fail a task's first attempt on purpose (off by default)."""
+
+    #: Spark partition id of the model stage whose first attempt raises (-1: never)
+    fail_first_attempt_of_partition: int = -1
 
 
 #: the stages each ``pipeline.mode`` runs, in order (documents dropped by a stage skip the later ones)

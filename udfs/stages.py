@@ -14,7 +14,7 @@ from pyspark import TaskContext
 from pyspark.sql import types as T
 
 from prox_spark.inference import cuda_device_id
-from prox_spark.pipeline import StageModel
+from prox_spark.pipeline import ChunkModel, load_stage_model
 
 DOC_PROGRAM_TYPE = T.StructType(
     [
@@ -57,11 +57,13 @@ class ModelSettings:
     intra_op_threads: int = 0
     concurrent_tasks: int = 1
     prefill_tokens: int | None = None  # models.<stage>.prefill_tokens
+    kind: str = "generative"  # models.<stage>.kind
 
-    def load(self) -> StageModel:
+    def load(self) -> ChunkModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA)."""
-        return StageModel.load(
+        return load_stage_model(
             self.model_dir,
+            self.kind,  # type: ignore[arg-type]
             provider=self.provider,
             intra_op_threads=self.intra_op_threads,
             concurrent_tasks=self.concurrent_tasks,

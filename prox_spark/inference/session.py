@@ -98,7 +98,8 @@ def cuda_device_id(resources: Mapping[str, Sequence[str]], visible_devices: str 
     return int(address)
 
 
-def _providers(provider: Provider, device_id: int) -> list[str | tuple[str, dict[str, str]]]:
+def provider_list(provider: Provider, device_id: int) -> list[str | tuple[str, dict[str, str]]]:
+    """The providers to request, in order: CUDA (on ``device_id``) when asked for or available, then CPU."""
     if provider == "cpu":
         return [CPU]
     if provider == "cuda" or CUDA in ort.get_available_providers():
@@ -121,7 +122,7 @@ def open_session(
     surprise); ``"auto"`` accepts the CPU fallback and logs it.
     """
     path = Path(model_dir) / MODEL_FILE
-    requested = _providers(provider, device_id)
+    requested = provider_list(provider, device_id)
     try:
         session = ort.InferenceSession(
             str(path), sess_options=session_options(intra_op_threads, share_cores), providers=requested
@@ -211,7 +212,7 @@ def load_model(
     resolved = str(Path(model_dir).resolve())
     manifest = load_manifest(resolved)
     threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
-    if _providers(provider, device_id)[0] == CPU:
+    if provider_list(provider, device_id)[0] == CPU:
         device_id = 0  # one CPU session per model, whatever GPU the task was assigned
     return _cached_model(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
 

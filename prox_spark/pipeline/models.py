@@ -1,4 +1,5 @@
-"""A refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format.
+"""A refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format;
+or, for the chunk stage, a line refiner (``prox_spark.lines``). ``load_stage_model`` picks by kind.
 
 Workers load this once per process (the session cache lives in ``prox_spark.inference``); only
 onnxruntime, numpy and ``tokenizers`` are needed, no torch or transformers.
@@ -9,10 +10,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Union
 
 from tokenizers import Tokenizer
 
-from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, load_model
+from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, load_model, verify_model_dir
+from prox_spark.lines.manifest import LINE_MANIFEST_NAME, is_line_model_dir
+from prox_spark.lines.refiner import LineRefiner, verify_line_model_dir
 from prox_spark.prompts import Kind, encode_prompt, encode_text, prompt_format
 
 
@@ -80,3 +84,48 @@ class StageModel:
 @functools.lru_cache(maxsize=4)
 def _tokenizer(path: str, _checksum: str) -> Tokenizer:
     return Tokenizer.from_file(path)
+
+
+#: how a stage's model writes programs: a decoder generating them, or the line refiner deciding lines
+ModelKind = Literal["generative", "lines"]
+MODEL_KINDS: tuple[str, ...] = ("generative", "lines")
+#: what the chunk stage can run
+ChunkModel = Union[StageModel, LineRefiner]
+
+
+def load_stage_model(
+    model_dir: str | Path,
+    kind: ModelKind = "generative",
+    *,
+    provider: str = "auto",
+    intra_op_threads: int = 0,
+    concurrent_tasks: int = 1,
+    device_id: int = 0,
+    prefill_tokens: int | None = None,
+) -> ChunkModel:
+    """This process's model for a stage, of the configured ``kind``; ``ModelLoadError`` on any problem
+    (including a directory that holds the other kind)."""
+    common = dict(provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks, device_id=device_id)
+    if kind == "lines":
+        return LineRefiner.load(model_dir, **common)
+    if kind != "generative":
+        raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
+    if is_line_model_dir(model_dir):
+        raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.<stage>.kind: lines")
+    return StageModel.load(model_dir, prefill_tokens=prefill_tokens, **common)
+
+
+def verify_stage_model(model_dir: str | Path, kind: ModelKind, stage: str) -> tuple[str, str]:
+    """Driver-side check before any Spark stage: the directory holds a working ``kind`` model for ``stage``.
+    Returns its (model id, checksum)."""
+    if kind == "lines":
+        line_manifest = verify_line_model_dir(model_dir)
+        found_stage, model_id, checksum = line_manifest.stage, line_manifest.model_id, line_manifest.checksum
+    else:
+        if is_line_model_dir(model_dir):
+            raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.{stage}.kind: lines")
+        manifest = verify_model_dir(model_dir)
+        found_stage, model_id, checksum = manifest.kind, manifest.model_id, manifest.checksum
+    if found_stage != stage:
+        raise ModelLoadError(f"{model_dir} holds a {found_stage}-stage model")
+    return model_id, checksum

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.staged import STAGE_ORDER, run_stages
 
@@ -62,7 +62,7 @@ def refine_batch(
     doc_ids: Sequence[Any],
     texts: Sequence[Any],
     doc_model: StageModel | None = None,
-    chunk_model: StageModel | None = None,
+    chunk_model: ChunkModel | None = None,
     settings: RefineSettings = RefineSettings(),
     *,
     stages: Sequence[str] = ("doc", "chunk"),

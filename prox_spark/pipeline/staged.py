@@ -15,7 +15,7 @@ from typing import Any, Sequence, Union
 
 import pandas as pd
 
-from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stages import DocProgram, merge_programs, write_chunk_programs, write_doc_programs
 from prox_spark.programs import execute_batch
@@ -49,7 +49,7 @@ def run_stages(
     *,
     rules_preset: str = "gopher_c4_fineweb",
     doc_model: StageModel | None = None,
-    chunk_model: StageModel | None = None,
+    chunk_model: ChunkModel | None = None,
 ) -> dict[str, StagedColumn]:
     """Run ``stages`` (in ``STAGE_ORDER``) over ``texts``; returns ``staged_columns(stages)`` by name.
 

@@ -13,8 +13,10 @@ from typing import Literal, Sequence
 
 from prox_spark.chunking import Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
+from prox_spark.lines import line_decisions, removed_ranges, render_program
+from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
-from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.models import ChunkModel, StageModel
 
 DocMode = Literal["score", "generate"]
 DOC_CHOICES = ("keep_doc()", "drop_doc()")
@@ -125,7 +127,7 @@ def chunk_budget(model: StageModel, max_chunk_tokens: int) -> int:
 
 
 def write_chunk_programs(
-    model: StageModel,
+    model: ChunkModel,
     texts: Sequence[str],
     *,
     max_chunk_tokens: int = 1500,
@@ -138,7 +140,10 @@ def write_chunk_programs(
 
     ``clip`` applies the chunk-range guard (``prox_spark.pipeline.guard``): each program's removals are
     limited to its own chunk's lines before the document's programs are merged (not the reference).
+    A line refiner reads whole pages instead (``write_line_programs``); the chunk settings do not apply.
     """
+    if isinstance(model, LineRefiner):
+        return write_line_programs(model, texts)
     budget = chunk_budget(model, max_chunk_tokens)
     limit = max_new_tokens or model.manifest.max_new_tokens
     per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
@@ -178,4 +183,23 @@ def write_chunk_programs(
             )
             offset += n_lines
         results.append(programs)
+    return results
+
+
+def write_line_programs(model: LineRefiner, texts: Sequence[str]) -> list[list[ChunkProgram]]:
+    """Per text, one program for the whole page from the line refiner (empty list for blank text).
+
+    The page is one "chunk" (lines 0..n-1) so the programs table, the executor and the audits read it
+    like any chunk program; ``prompt_tokens`` holds the number of lines the model scored.
+    """
+    work = [i for i, text in enumerate(texts) if text and text.strip()]
+    started = time.perf_counter()
+    scores = model.keep_scores([texts[i] for i in work])
+    each = (time.perf_counter() - started) * 1000 / max(1, len(work))
+    results: list[list[ChunkProgram]] = [[] for _ in texts]
+    for i, page_scores in zip(work, scores):
+        lines = texts[i].split("\n")
+        keep = line_decisions(lines, page_scores.tolist(), model.manifest.keep_threshold)
+        program = render_program(removed_ranges(keep))
+        results[i] = [ChunkProgram(0, 0, len(lines) - 1, program, len(lines), each, program_lines=program.count("\n") + 1)]
     return results

@@ -1,0 +1,13 @@
+"""The line refiner: a page-level model that reads every line of a document at once and decides, line by
+line, what to keep; its decisions are rendered into the same ProX chunk programs the executor applies.
+
+Only numpy and onnxruntime are needed at run time (no tokenizer, no torch): line features are computed
+here (``features``), the graph scores them (``refiner``), and ``render`` writes ``remove_lines`` ops.
+"""
+
+from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, page_features
+from prox_spark.lines.render import line_decisions, removed_ranges, render_program
+
+__all__ = [
+    "FEATURE_VERSION", "N_DENSE", "PageFeatures", "line_decisions", "page_features", "removed_ranges", "render_program",
+]

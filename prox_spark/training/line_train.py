@@ -1,0 +1,165 @@
+"""Training the line refiner: labelled pages in, a trained ``LineScorer`` and its keep threshold out.
+
+Pages come from ``prox_spark.evaluation.gold`` and only those ``may_fit`` are fitted (the train split of
+the sets whose terms allow training, and the trafilatura segments); validation pages pick the epoch and
+the keep threshold. The loss weights each line by the square root of its word count, normalised per
+page: the cleaning metric averages over pages and counts words, so a long paragraph matters more than a
+menu entry and every page matters the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from prox_spark.evaluation.gold import Page
+from prox_spark.lines.features import DEFAULT_BUCKETS, N_DENSE, PageFeatures, pad_pages, page_features
+from prox_spark.lines.render import line_decisions
+from prox_spark.training.line_labels import line_labels
+from prox_spark.training.line_model import LineModelShape, LineScorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LineExample:
+    page_id: str
+    features: PageFeatures
+    #: 1 keep, 0 remove (blank lines: 0, with weight 0)
+    labels: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class LineTrainConfig:
+    seed: int = 0
+    epochs: int = 14
+    batch_pages: int = 8
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    #: pages longer than this are cut into windows of it for training (serving reads whole pages)
+    max_lines: int = 1024
+    buckets: int = DEFAULT_BUCKETS
+    shape: dict = field(default_factory=dict)
+    thresholds: tuple[float, ...] = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))
+
+
+def make_example(page: Page, buckets: int = DEFAULT_BUCKETS) -> LineExample:
+    """Features and labels of one page."""
+    features = page_features(page.noisy_text, buckets)
+    labels = line_labels(page.noisy_text, page.gold_text, must_keep=page.must_keep, must_remove=page.must_remove)
+    words = np.array([len(line.split()) for line in page.noisy_text.split("\n")], dtype=np.float32)
+    weights = np.where([label is None for label in labels], 0.0, np.sqrt(words + 1.0)).astype(np.float32)
+    weights /= max(float(weights.sum()), 1e-6)
+    target = np.array([1.0 if label else 0.0 for label in labels], dtype=np.float32)
+    return LineExample(page.page_id, features, target, weights)
+
+
+def _windows(example: LineExample, max_lines: int) -> list[LineExample]:
+    n = example.labels.shape[0]
+    if n <= max_lines:
+        return [example]
+    parts = []
+    for start in range(0, n, max_lines):
+        end = min(n, start + max_lines)
+        w = example.weights[start:end]
+        parts.append(
+            LineExample(example.page_id, PageFeatures(example.features.dense[start:end], example.features.tokens[start:end]),
+                        example.labels[start:end], w / max(float(w.sum()), 1e-6))
+        )
+    return parts
+
+
+def collate(examples: Sequence[LineExample]) -> dict[str, torch.Tensor]:
+    """Pad a batch of pages to its longest page: the graph's inputs plus labels and loss weights."""
+    dense, tokens, mask = pad_pages([e.features for e in examples])
+    labels = np.zeros(mask.shape, dtype=np.float32)
+    weights = np.zeros(mask.shape, dtype=np.float32)
+    for i, e in enumerate(examples):
+        labels[i, : e.labels.shape[0]], weights[i, : e.labels.shape[0]] = e.labels, e.weights
+    return {k: torch.from_numpy(v) for k, v in dict(dense=dense, tokens=tokens, mask=mask, labels=labels, weights=weights).items()}
+
+
+def keep_scores(model: LineScorer, examples: Sequence[LineExample], batch_pages: int = 16) -> list[np.ndarray]:
+    """Keep probabilities per page, in order (batched by length)."""
+    model.eval()
+    order = sorted(range(len(examples)), key=lambda i: examples[i].labels.shape[0])
+    out: list[np.ndarray | None] = [None] * len(examples)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_pages):
+            idx = order[start : start + batch_pages]
+            batch = collate([examples[i] for i in idx])
+            probs = torch.sigmoid(model(batch["dense"], batch["tokens"], batch["mask"])).numpy()
+            for row, i in enumerate(idx):
+                out[i] = probs[row, : examples[i].labels.shape[0]]
+    return out  # type: ignore[return-value]
+
+
+def kept_text(text: str, scores: Sequence[float], threshold: float) -> str:
+    """The page's kept lines (before the executor's decision rules), for choosing a threshold."""
+    lines = text.split("\n")
+    return "\n".join(line for line, keep in zip(lines, line_decisions(lines, scores, threshold)) if keep)
+
+
+def train_line_model(
+    train: Sequence[LineExample], validation: Sequence[LineExample], validation_pages: Sequence[Page],
+    config: LineTrainConfig, score_pages,
+) -> tuple[LineScorer, float, list[dict]]:
+    """Train; keep the epoch with the best validation shingle F1 (``score_pages(pairs) -> f1``) at threshold
+    0.5, then pick its keep threshold on the grid (ties go to the one nearest 0.5). Returns the model, its
+    threshold and the per-epoch log."""
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    shape = LineModelShape(n_dense=N_DENSE, buckets=config.buckets, **config.shape)
+    model = LineScorer(shape)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    windows = [w for e in train for w in _windows(e, config.max_lines)]
+    steps_per_epoch = math.ceil(len(windows) / config.batch_pages)
+    total = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.learning_rate, total_steps=total, pct_start=0.1)
+    best: tuple[float, dict] | None = None
+    history = []
+    for epoch in range(config.epochs):
+        model.train()
+        started = time.perf_counter()
+        windows.sort(key=lambda e: e.labels.shape[0] + random.random() * 40)
+        batches = [windows[i : i + config.batch_pages] for i in range(0, len(windows), config.batch_pages)]
+        random.shuffle(batches)
+        loss_sum = 0.0
+        for batch_examples in batches:
+            batch = collate(batch_examples)
+            logits = model(batch["dense"], batch["tokens"], batch["mask"])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"], weight=batch["weights"], reduction="sum")
+            loss = loss / len(batch_examples)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach())
+        scores = keep_scores(model, validation)
+        f1 = score_pages([(p.gold_text, kept_text(p.noisy_text, s, 0.5)) for p, s in zip(validation_pages, scores)])
+        entry = {"epoch": epoch, "loss": loss_sum / len(batches), "validation_f1_at_0.5": f1,
+                 "seconds": time.perf_counter() - started}
+        history.append(entry)
+        log.info("epoch %d loss %.4f validation F1 %.4f (%.0fs)", epoch, entry["loss"], f1, entry["seconds"])
+        if best is None or f1 > best[0]:
+            best = (f1, {k: v.clone() for k, v in model.state_dict().items()})
+    assert best is not None
+    model.load_state_dict(best[1])
+    scores = keep_scores(model, validation)
+    by_threshold = {
+        t: score_pages([(p.gold_text, kept_text(p.noisy_text, s, t)) for p, s in zip(validation_pages, scores)])
+        for t in config.thresholds
+    }
+    threshold = max(by_threshold, key=lambda t: (by_threshold[t], -abs(t - 0.5)))
+    history.append({"thresholds": {str(t): f1 for t, f1 in by_threshold.items()}, "chosen": threshold})
+    log.info("keep threshold %.2f: validation F1 %.4f", threshold, by_threshold[threshold])
+    return model, threshold, history
