@@ -13,7 +13,7 @@ from prox_spark.programs.config import STRICT_ONLY_FIELDS
 from prox_spark.programs.executor import GROWTH_FLOOR_CHARS
 
 DIALECTS = ["reference", "strict"]
-#: 100k characters, one "e" in four outside the spaces: big enough that the 64 Ki floor does not apply
+#: 100k characters, one "e" in four outside the spaces: far above the 4,096-character growth floor
 E_TEXT = "\n".join(f"tree {i} here seen" for i in range(6000))
 
 

@@ -32,7 +32,7 @@ class ExecutorConfig:
     Bounds (both dialects; a program past one is ignored, never cut short — see ``executor``):
 
     - ``max_growth``: no ``normalize`` may make the text longer than this factor times its length before
-      the op, nor times the original length (short texts may always reach 64 Ki characters,
+      the op, nor times the original length (short texts may always reach 4,096 characters,
       ``executor.GROWTH_FLOOR_CHARS``). The released executor's real outputs grow by a few percent at
       most, while a chain of ``normalize("e", "ee")`` doubles the text per op.
     - ``max_ops``: most lines (one op each in ProX's grammar, blank ones included) in one program. Each

@@ -159,10 +159,8 @@ def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> E
     if normalized is None:  # a normalize crossed max_growth: the program is ignored, as with ≥2 errors
         processed, lines_after = text, lines_before
     else:
-        lines = normalized.split("\n")
-        removed = _removal_mask(parsed.lines, len(lines))
-        kept_lines = [line for line, gone in zip(lines, removed) if not gone]
-        processed, lines_after = "\n".join(kept_lines), len(kept_lines)
+        processed, lines_after = _remove_lines(normalized, parsed.lines)
+        del normalized  # with the line lists gone, only the texts are alive while the words are counted
     errors = sum(line.errors for line in parsed.lines)
     words_after = len(processed.split())
     stats = dict(ops=parsed.lines, errors=errors, words_before=words_before, lines_before=lines_before)
@@ -222,7 +220,7 @@ _TEXT_OPS = (Normalize, RemoveLines, RemoveAllLines)
 
 #: below this many characters a text may grow freely: the bound is there to stop runaway memory and
 #: time, which short texts cannot cause, and short documents keep the released executor's output exactly
-GROWTH_FLOOR_CHARS = 1 << 16
+GROWTH_FLOOR_CHARS = 1 << 12
 
 
 def _skip_rest(lines: list[ParsedLine]) -> None:
@@ -231,6 +229,14 @@ def _skip_rest(lines: list[ParsedLine]) -> None:
         if isinstance(line.op, _TEXT_OPS) and line.status is OpStatus.APPLIED:
             line.status = OpStatus.SKIPPED
             line.detail = "not run: an earlier normalize crossed executor.max_growth"
+
+
+def _remove_lines(text: str, lines: list[ParsedLine]) -> tuple[str, int]:
+    """The text without the removed lines, and how many lines are left."""
+    text_lines = text.split("\n")
+    removed = _removal_mask(lines, len(text_lines))
+    kept_lines = [line for line, gone in zip(text_lines, removed) if not gone]
+    return "\n".join(kept_lines), len(kept_lines)
 
 
 def _removal_mask(lines: list[ParsedLine], n_lines: int) -> list[bool]:

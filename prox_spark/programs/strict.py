@@ -42,7 +42,7 @@ _SOURCE_NAMES = ("source_str", "source")
 _TARGET_NAMES = ("target_str", "target")
 _STRING_PREFIXES = {"", "r", "u", "R", "U"}
 
-# One alternative per token kind, tried in this order at the cursor. String bodies are "unrolled loops"
+# One alternative per token kind, tried in this order at each position. String bodies are "unrolled loops"
 # (a run of plain characters, then escape-or-quote + run, repeated): every character belongs to exactly
 # one branch, so both a match and a failed match (an unterminated string) are linear in the line.
 _STRING = (
@@ -59,7 +59,8 @@ _TOKEN = re.compile(
     rf"|(?P<string>{_STRING})"
     r"|(?P<name>[^\W\d]\w*)"
     r"|(?P<number>\.?[0-9](?:[eE][-+]|[\w.])*)"
-    r"|(?P<op>\*\*|//|<<|>>|->|:=|[-+*/%&|^@<>=!]=|[-+*/%&|^@<>=~()\[\]{},:;.])",
+    r"|(?P<op>\*\*|//|<<|>>|->|:=|[-+*/%&|^@<>=!]=|[-+*/%&|^@<>=~()\[\]{},:;.])"
+    r"|(?P<bad>.)",  # anything else (or an unterminated string's quote) ends the line's lexing with an error
     re.DOTALL,
 )
 _QUOTE = re.compile(r"""[rRuUbBfF]{0,2}['"]""")
@@ -100,21 +101,31 @@ def parse_strict_chunk(program: str) -> ParsedProgram:
 
 
 def _parse_program(program: str, to_op) -> ParsedProgram:
+    """One ``ParsedLine`` per non-blank line. A model stuck in a loop repeats one line hundreds of times,
+    so each distinct line is parsed once (ops are immutable; each line still gets its own record)."""
     parsed = ParsedProgram()
+    seen: dict[str, tuple[Op | None, OpStatus, int, str]] = {}
     for index, raw in enumerate(program.split("\n")):
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("#") or line.startswith("```"):
-            parsed.lines.append(ParsedLine(index, raw, None, OpStatus.IGNORED, 0, "comment or code fence"))
-            continue
-        try:
-            op, status, detail = to_op(parse_call(line))
-        except StrictParseError as exc:
-            parsed.lines.append(ParsedLine(index, raw, None, OpStatus.PARSE_ERROR, 1, str(exc)))
-            continue
-        parsed.lines.append(ParsedLine(index, raw, op, status, 0, detail))
+        reading = seen.get(line)
+        if reading is None:
+            reading = seen[line] = _parse_line(line, to_op)
+        op, status, errors, detail = reading
+        parsed.lines.append(ParsedLine(index, raw, op, status, errors, detail))
     return parsed
+
+
+def _parse_line(line: str, to_op) -> tuple[Op | None, OpStatus, int, str]:
+    """``(op, status, errors, detail)`` of one stripped, non-blank program line."""
+    if line.startswith("#") or line.startswith("```"):
+        return None, OpStatus.IGNORED, 0, "comment or code fence"
+    try:
+        op, status, detail = to_op(parse_call(line))
+    except StrictParseError as exc:
+        return None, OpStatus.PARSE_ERROR, 1, str(exc)
+    return op, status, 0, detail
 
 
 def parse_call(line: str) -> Call:
@@ -147,20 +158,19 @@ def parse_call(line: str) -> Call:
 def _tokens(line: str) -> list[_Token]:
     """Lex one program line (no ``\\n`` in it); spaces and a trailing comment are dropped."""
     tokens: list[_Token] = []
-    depth, pos, end = 0, 0, len(line)
-    while pos < end:
-        match = _TOKEN.match(line, pos)
-        if match is None:
-            if _QUOTE.match(line, pos):
-                raise StrictParseError(f"unterminated string starting at column {pos}: {line[pos:pos + 20]!r}")
-            raise StrictParseError(f"stray character {line[pos]!r} at column {pos}")
-        kind, text, pos = match.lastgroup, match.group(), match.end()
-        if kind in ("space", "comment"):
+    depth = 0
+    for match in _TOKEN.finditer(line):
+        kind = match.lastgroup
+        if kind == "space" or kind == "comment":
             continue
-        if kind == "op" and text in _OPENERS:
-            depth += 1
-        elif kind == "op" and text in _CLOSERS:
-            depth -= 1
+        text = match.group()
+        if kind == "bad":
+            at = match.start()
+            if _QUOTE.match(line, at):
+                raise StrictParseError(f"unterminated string starting at column {at}: {line[at:at + 20]!r}")
+            raise StrictParseError(f"stray character {text!r} at column {at}")
+        if kind == "op":
+            depth += (text in _OPENERS) - (text in _CLOSERS)
         tokens.append(_Token(kind, text))
         if len(tokens) > _MAX_TOKENS:
             raise StrictParseError(f"more than {_MAX_TOKENS} tokens: not a single call")
