@@ -75,7 +75,8 @@ def test_clip_never_evaluates_model_output(monkeypatch):
 
 
 def test_config_key_and_local_default():
-    assert load_config(None, []).models.clip_chunk_programs is False  # the reference behaviour
+    # the reference behaviour for any chunk model a config names (no path: the bundled one, served guarded)
+    assert load_config(None, ["models.chunk.path=/models/chunk"]).models.clip_chunk_programs is False
     local = Path(__file__).resolve().parents[1] / "conf" / "local.yaml"
     assert load_config(local, []).models.clip_chunk_programs is True
     assert settings_of(load_config(local, [])).clip_chunk_programs is True  # what `prox-spark clean` runs with
