@@ -74,3 +74,26 @@ def test_inference_benchmark_quick_writes_json(tmp_path):
         assert _positive(results["ratios"][key]), key
     assert {t["key"] for t in results["targets"]} >= {"int8_vs_fp32_e2e_b8", "score_vs_generate"}
     assert all(isinstance(t["met"], bool) for t in results["targets"])
+
+
+FUZZ_DATA = REPO_ROOT.parent / "shared" / "data" / "cleaning" / "trafilatura_eval_segments.jsonl.gz"
+
+
+@pytest.mark.skipif(not FUZZ_DATA.exists(), reason="the shared cleaning pages are not here")
+def test_fuzz_programs_benchmark_runs_clean(tmp_path):
+    """``benchmarks/fuzz_programs.py`` with a few hundred mutated programs: no exception, figures written."""
+    out = tmp_path / "fuzz.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fuzz_programs", "--programs", "400", "--docs", "20", "--memory-every", "50",
+         "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["programs"] == 400 and results["exceptions"] == []
+    assert results["memory_samples"] >= 8
+    assert _positive(results["slowest_ms"]) and _positive(results["peak_memory_ratio"])
+    assert results["too_large"] > 0  # the growth chains and giant programs do reach the bounds
