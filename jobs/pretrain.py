@@ -3,6 +3,10 @@
     python -m jobs.pretrain --conf conf/pretrain_local.yaml [key.sub=value ...]
     torchrun --nproc_per_node 8 -m jobs.pretrain --conf conf/<env>.yaml data.version=42
 
+Trains on ONE refine run: ``data.run_id``, else the latest succeeded run in the refine job's ``runs``
+table (``data.runs_table``, default: ``runs`` beside ``data.table``); metrics.json records the run id and
+the table version.
+
 DDP when WORLD_SIZE > 1 (nccl on GPUs, gloo on CPU); a rerun with the same checkpoint.dir resumes.
 Exit codes: 0 done, 2 configuration or data error (the message names the key / table / version).
 """
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ppl = metrics.get("final_eval_ppl")
         print(
             f"pretrain: {metrics['steps']} steps, {metrics['tokens_seen']} tokens, table {metrics['table']} "
-            f"v{metrics['table_version']}, final loss {metrics['loss_curve'][-1]['loss']:.4f}"
+            f"v{metrics['table_version']} run {metrics['run_id']}, final loss {metrics['loss_curve'][-1]['loss']:.4f}"
             + (f", eval ppl {ppl:.2f}" if ppl is not None else "")
             + f" -> {os.path.join(cfg.out_dir, 'metrics.json')}"
         )

@@ -273,6 +273,7 @@ def tiny_conf(tmp_path, table, tokenizer, *overrides):
         f"out_dir={tmp_path / 'out'}",
         f"data.table={table}",
         f"data.tokenizer={tokenizer}",
+        "data.run_id=r1",
         "data.block_size=32",
         "train.batch_size=2",
         "train.device=cpu",
@@ -350,7 +351,7 @@ def test_tiny_run_lowers_the_loss(tmp_path, tokenizer_file, capsys, caplog):
     code = main(
         [
             "--conf", str(REPO / "conf/pretrain_local.yaml"),
-            f"out_dir={tmp_path / 'out'}", f"data.table={table}", f"data.tokenizer={tokenizer_file}",
+            f"out_dir={tmp_path / 'out'}", f"data.table={table}", f"data.tokenizer={tokenizer_file}", "data.run_id=r1",
             "data.block_size=64", "train.max_steps=40", "optim.lr=0.01", "optim.min_lr=0.001",
             f"eval.path={tmp_path / 'heldout.jsonl'}", "eval.interval=10", "checkpoint.interval=20",
         ]
@@ -375,7 +376,7 @@ def test_ddp_two_ranks_on_cpu(tmp_path, tokenizer_file):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "jobs.pretrain",
         "--conf", str(REPO / "conf/pretrain_local.yaml"), f"out_dir={tmp_path / 'out'}", f"data.table={table}",
-        f"data.tokenizer={tokenizer_file}", "data.block_size=32", "train.max_steps=3", "eval.path=", "checkpoint.interval=2",
+        f"data.tokenizer={tokenizer_file}", "data.run_id=r1", "data.block_size=32", "train.max_steps=3", "eval.path=", "checkpoint.interval=2",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     launcher = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

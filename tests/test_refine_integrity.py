@@ -160,3 +160,140 @@ def test_clean_quarantines_the_records_the_job_quarantines(spark, tmp_path, caps
     assert [q for q in job if q[1] == "duplicate_doc_id"] == [(6, "duplicate_doc_id", "a-0"), (9, "duplicate_doc_id", "a-2")]
     # 8. a record without text keeps the id it had
     assert (8, "missing_text", "no-text") in job
+
+
+# ---------------------------------------------------------------------------------------- 4. one run to train on
+
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
+
+
+def test_pretraining_reads_exactly_the_latest_succeeded_run(spark, tmp_path, capsys):
+    from jobs.pretrain import main as pretrain_main
+    from prox_spark.pretrain import DeltaSource, open_table
+    from prox_spark.pretrain.data import DataSettings, resolve_run_id
+
+    pages = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = tmp_path / "out"
+    _write(tmp_path / "day1" / "pages.jsonl", pages[:12])
+    _write(tmp_path / "day2" / "pages.jsonl", pages[12:])
+    _write(tmp_path / "day3" / "pages.jsonl", [])  # read nothing: a failed run, never the current corpus
+    assert refine_main(_args(tmp_path / "day1", out, "run_id=day-1")) == 0
+    assert refine_main(_args(tmp_path / "day2", out, "run_id=day-2")) == 0
+    assert refine_main(_args(tmp_path / "day3", out, "run_id=day-3")) == 1
+    kept = sorted(r.text for r in _table(spark, out, "refined", "day-2").filter("kept").collect())
+    assert kept and spark.read.format("delta").load(str(out / "refined")).filter("kept").count() > len(kept)
+
+    data = DataSettings(table=str(out / "refined"))
+    assert resolve_run_id(data) == "day-2"
+    snapshot = open_table(data.table, run_id="day-2")
+    source = DeltaSource(snapshot)
+    assert sorted(t for f in range(source.num_files()) for _, texts in source.rows(f, 0, 1, 0) for t in texts) == kept
+
+    # the documented SQL names the same corpus
+    sql = (REPO / "docs" / "current_corpus.sql").read_text(encoding="utf-8").replace("/data/prox", str(out))
+    rows = spark.sql(sql).collect()
+    assert sorted(r.text for r in rows) == kept and {r.run_id for r in rows} == {"day-2"}
+
+    # the training job reads that run and records it with the table version
+    code = pretrain_main([
+        "--conf", str(REPO / "conf" / "pretrain_local.yaml"), f"out_dir={tmp_path / 'train'}", f"data.table={out / 'refined'}",
+        f"data.tokenizer={tmp_path / 'train' / 'tokenizer.json'}", "data.tokenizer_train_vocab=300", "data.block_size=16",
+        "data.shuffle_buffer=1", "train.max_steps=2", "train.batch_size=2", "eval.path=", "checkpoint.interval=0",
+        "save_model=false",
+    ])
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert metrics["run_id"] == "day-2" and metrics["table_version"] == snapshot.version
+
+
+# ---------------------------------------------------------------------------------------- 5. bookkeeping, exits
+
+
+def test_every_attempt_keeps_its_row_and_every_commit_names_its_run(spark, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    a = _write(corpus / "a.jsonl", _docs("a", 6))
+    args = _args(corpus, out, "run_id=again")
+    assert refine_main(args) == 0
+    first = spark.read.format("delta").load(str(out / "runs")).first()
+    assert refine_main(args) == 0  # every shard committed already: a no-op attempt
+    rows = spark.read.format("delta").load(str(out / "runs")).orderBy("attempt").collect()
+    assert [(r.attempt, r.status) for r in rows] == [(1, "succeeded"), (2, "succeeded")]
+    assert (rows[0].started_at, rows[0].stage_seconds_json) == (first.started_at, first.stage_seconds_json)
+    assert rows[1].started_at > rows[0].started_at and json.loads(rows[1].stage_seconds_json)["read"] == 0.0
+    assert rows[1].input_docs == rows[0].input_docs == 6 and _accounted(spark, out, "again") == _expected(a)
+    for table in ("refined", "programs", "quarantine", "runs", "shards"):
+        history = spark.sql(f"DESCRIBE HISTORY delta.`{out / table}`").collect()
+        assert history and all(json.loads(h.userMetadata) == {"prox_spark_run_id": "again"} for h in history), table
+
+
+def test_missing_input_and_mostly_quarantined_input_exit_non_zero(spark, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert refine_main(_args(tmp_path / "nowhere", out)) == 2
+    assert "input.path" in capsys.readouterr().err and not out.exists()
+    bad = _write(tmp_path / "bad" / "x.jsonl", ["{not json", "[1, 2]", {"id": "no-text"}, *_docs("g", 1)])
+    assert refine_main(_args(tmp_path / "bad", out, "run_id=garbage")) == 1
+    assert "input.max_quarantined_fraction=0.5" in capsys.readouterr().err
+    assert _accounted(spark, out, "garbage") == _expected(bad)
+    run = _table(spark, out, "runs", "garbage").first()
+    assert (run.status, run.input_docs, run.quarantined_docs) == ("failed", 4, 3)
+    assert refine_main(_args(tmp_path / "bad", out, "run_id=garbage", "input.max_quarantined_fraction=0.8")) == 0
+    assert [r.status for r in _table(spark, out, "runs", "garbage").orderBy("attempt").collect()] == ["failed", "succeeded"]
+
+
+def test_clean_refuses_missing_files_and_directories_and_reads_warc_as_the_job(tmp_path, capsys, shared_data):
+    from prox_spark.cli import main as cli_main
+    from prox_spark.readers.dispatch import read_file
+
+    out = str(tmp_path / "clean.jsonl")
+    assert cli_main(["clean", "--input", str(tmp_path / "missing.jsonl"), "--output", out, "pipeline.mode=rules"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli_main(["clean", "--input", str(tmp_path), "--output", out, "pipeline.mode=rules"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    warc = shared_data / "warc" / "sample-0000.warc.gz"
+    assert cli_main(["clean", "--input", str(warc), "--output", out, "pipeline.mode=rules"]) == 0
+    cleaned = [json.loads(line) for line in Path(out).read_text(encoding="utf-8").splitlines()]
+    job_reader = list(read_file(warc, "warc"))
+    assert len(cleaned) == len(job_reader) > 0 and not any(r["reason"] == "invalid_json" for r in cleaned)
+    assert [r["record_index"] for r in cleaned] == [r.record_index for r in job_reader]
+    assert cli_main(["clean", "--input", str(warc), "--output", out, "pipeline.mode=rules", "input.format=jsonl"]) == 2
+    assert "holds WARC data" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------- 6. safety
+
+
+def test_secrets_are_redacted_and_database_names_are_quoted(spark, tmp_path):
+    corpus = tmp_path / "corpus"
+    a = _write(corpus / "a.jsonl", _docs("a", 4))
+    conf = tmp_path / "job.yaml"
+    conf.write_text(json.dumps({
+        "input": {"path": str(corpus)}, "pipeline": {"mode": "rules"}, "run_id": "quoted",
+        "output": {"database": "2026"},  # a name SQL reads as a number unless it is quoted
+        "spark": {"conf": {"spark.hadoop.fs.s3a.secret.key": "s3cr3t-value", "spark.hadoop.fs.s3a.access.key": "AKIA-VALUE",
+                           "spark.hadoop.fs.azure.sas.token": "sas-VALUE", "spark.sql.shuffle.partitions": "2"}},
+    }))
+    assert refine_main(["--conf", str(conf)]) == 0
+    run = spark.sql("SELECT config_json FROM `2026`.`runs` WHERE run_id = 'quoted'").first()
+    for secret in ("s3cr3t-value", "AKIA-VALUE", "sas-VALUE"):
+        assert secret not in run.config_json
+    recorded = json.loads(run.config_json)["spark"]["conf"]
+    assert recorded == {"spark.hadoop.fs.s3a.secret.key": "***redacted***", "spark.hadoop.fs.s3a.access.key": "***redacted***",
+                        "spark.hadoop.fs.azure.sas.token": "***redacted***", "spark.sql.shuffle.partitions": "2"}
+    rows = spark.sql("SELECT source_file, record_index FROM `2026`.`refined` WHERE run_id = 'quoted'").collect()
+    quarantined = spark.sql("SELECT count(*) AS n FROM `2026`.`quarantine` WHERE run_id = 'quoted'").first().n
+    assert sorted((r.source_file, r.record_index) for r in rows) == _expected(a) and quarantined == 0
+
+
+def test_a_symlink_loop_lists_each_real_file_once(spark, tmp_path):
+    from prox_spark.readers.dispatch import list_input_files
+
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    a = _write(corpus / "a.jsonl", _docs("a", 3))
+    b = _write(corpus / "sub" / "b.jsonl", _docs("b", 3))
+    os.symlink(corpus, corpus / "sub" / "loop")  # back to the top: an endless tree to a naive walk
+    os.symlink(a, corpus / "sub" / "also-a.jsonl")  # a second name for a file already listed
+    assert list_input_files(str(corpus)) == [str(a), str(b)]
+    assert refine_main(_args(corpus, out, "run_id=links")) == 0
+    assert _accounted(spark, out, "links") == _expected(a, b)

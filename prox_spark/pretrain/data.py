@@ -3,8 +3,11 @@
 Pipeline (one pass = one epoch; training loops over epochs until it has run its steps)::
 
     DeltaTable(path, version=v)     resolved ONCE at start (latest unless pinned); the version is recorded
-      -> sorted data files          deletion vectors applied, column mapping followed; never Spark
-      -> pyarrow record batches     only `text`, `kept`; rows with kept=true and a non-empty text
+      + one refine run              ``data.run_id``, else the latest succeeded run in the ``runs`` table
+      -> sorted data files          the run's files (by their run_id stats); deletion vectors applied,
+                                    column mapping followed; never Spark
+      -> pyarrow record batches     only `text`, `kept`, `run_id`; the run's rows with kept=true and a
+                                    non-empty text
       -> tokens + EOS               ``encode(text, add_special_tokens=False)`` (no BOS) + ``eos_id``
       -> blocks of block_size + 1   remainder carried across documents; windowed shuffle (optional)
       -> {"tokens", "cursor"}       per (DDP rank, dataloader worker) shard
@@ -60,8 +63,11 @@ __all__ = [
     "TextSource",
     "eval_blocks",
     "make_encoder",
+    "latest_succeeded_run",
     "open_table",
     "read_texts_file",
+    "resolve_run_id",
+    "runs_table_path",
 ]
 
 #: reader features this reader handles itself (deletionVectors, columnMapping) or that do not change
@@ -94,6 +100,13 @@ class DataSettings:
     #: table version to read; -1: the latest at job start, resolved once and then pinned (a resume keeps
     #: the checkpoint's version)
     version: int = -1
+    #: the refine run to train on: ``refined`` keeps every run's rows, and reading them all would mix
+    #: corpora (and repeat every document once per run). "": the latest succeeded run in ``runs_table``,
+    #: resolved once at start and kept by every resume
+    run_id: str = ""
+    #: the refine job's ``runs`` table ("": the ``runs`` folder next to ``table``)
+    runs_table: str = ""
+    run_column: str = "run_id"
     #: passed to ``deltalake.DeltaTable`` (object-store credentials and endpoints)
     storage_options: dict = field(default_factory=dict)
     text_column: str = "text"
@@ -150,11 +163,18 @@ class TableSnapshot:
     #: physical (parquet) names of the text and kept columns (differ from the logical ones under column mapping)
     text_column: str
     kept_column: str
+    #: the refine run whose rows are read (None: every row, for tables that are not the job's)
+    run_id: str | None = None
+    #: physical name of the run id column (None when ``run_id`` is None)
+    run_column: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the sorted file list: a resumed run checks it reads the same files."""
+        """sha256 of the run id and the sorted file list: a resumed run checks it reads the same rows."""
         digest = hashlib.sha256()
+        if self.run_id is not None:
+            digest.update(f"run_id={self.run_id}".encode())
+            digest.update(b"\0")
         for data_file in self.files:
             digest.update(data_file.uri.encode())
             digest.update(b"\0")
@@ -168,8 +188,14 @@ def open_table(
     storage_options: dict | None = None,
     text_column: str = "text",
     kept_column: str = "kept",
+    run_id: str | None = None,
+    run_column: str = "run_id",
 ) -> TableSnapshot:
-    """Resolve ``path`` at ``version`` (None or -1: latest now) into a fixed, sorted list of data files."""
+    """Resolve ``path`` at ``version`` (None or -1: latest now) into a fixed, sorted list of data files.
+
+    With ``run_id`` only that refine run's rows are read: files whose ``run_column`` statistics rule the
+    run out are skipped, and the rows of the others are filtered one by one (a compacted file may hold
+    several runs). ``DataError`` when the run has no rows at this version."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -203,14 +229,19 @@ def open_table(
     fields = {f.name: f for f in table.schema().fields}
     partitions = set(table.metadata().partition_columns)
     physical = []
-    for name in (text_column, kept_column):
+    for name in (text_column, kept_column) + ((run_column,) if run_id is not None else ()):
         if name not in fields:
             raise DataError(f"{path}@v{table.version()}: no column {name!r} (columns: {', '.join(fields)})")
         if name in partitions:
             raise DataError(f"{path}: column {name!r} is a partition column; only data columns are supported")
         physical.append(str(fields[name].metadata.get("delta.columnMapping.physicalName", name)))
 
-    uris = sorted(table.file_uris())
+    if run_id is None:
+        uris = sorted(table.file_uris())
+    else:
+        uris = sorted(table.file_uris(file_pruning_predicate=[(run_column, "=", run_id)]))
+        if not uris:
+            raise DataError(f"{path}@v{table.version()}: no rows of run {run_id!r} (data.run_id)")
     masks: dict[str, np.ndarray] = {}
     if "deletionVectors" in features:
         dvs = pa.table(table.deletion_vectors()).to_pydict()
@@ -221,7 +252,51 @@ def open_table(
         if unmatched:  # never read rows a deletion vector removed
             raise DataError(f"{path}@v{table.version()}: deletion vectors for unknown files {sorted(unmatched)[:3]}")
     files = tuple(DataFile(uri, masks.get(_norm_uri(uri))) for uri in uris)
-    return TableSnapshot(str(table.table_uri), table.version(), files, physical[0], physical[1])
+    return TableSnapshot(
+        str(table.table_uri), table.version(), files, physical[0], physical[1],
+        run_id, physical[2] if run_id is not None else None,
+    )
+
+
+def runs_table_path(data: DataSettings) -> str:
+    """The refine job's ``runs`` table: ``data.runs_table``, else the ``runs`` folder beside ``data.table``."""
+    if data.runs_table:
+        return data.runs_table
+    return data.table.rstrip("/").rsplit("/", 1)[0] + "/runs" if "/" in data.table.rstrip("/") else "runs"
+
+
+def latest_succeeded_run(runs_path: str, storage_options: dict | None = None) -> str:
+    """The run id the refine job's ``runs`` table names as the current corpus: among the runs whose newest
+    attempt succeeded, the one that finished last (``docs/current_corpus.sql`` is the same query in SQL)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    try:
+        runs = DeltaTable(runs_path, storage_options=storage_options or None)
+        names = {f.name for f in runs.schema().fields}
+        columns = ["run_id", "status", "finished_at"] + (["attempt"] if "attempt" in names else [])
+        rows = runs.to_pyarrow_table(columns=columns).to_pylist()
+    except TableNotFoundError:
+        raise DataError(
+            f"data.run_id is empty and there is no Delta table at {runs_path} (the refine job's runs table) to take "
+            "the latest succeeded run from: set data.run_id (or data.runs_table)"
+        ) from None
+    except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
+        raise DataError(f"{runs_path}: cannot read the runs table ({exc})") from None
+    newest: dict[str, dict] = {}
+    for row in rows:  # a row from before attempts were numbered is attempt 1
+        held = newest.get(row["run_id"])
+        if held is None or (row.get("attempt") or 1) > (held.get("attempt") or 1):
+            newest[row["run_id"]] = row
+    succeeded = [row for row in newest.values() if row["status"] == "succeeded" and row["finished_at"] is not None]
+    if not succeeded:
+        raise DataError(f"{runs_path}: no succeeded refine run to train on (set data.run_id to pick one)")
+    return str(max(succeeded, key=lambda row: (row["finished_at"], row["run_id"]))["run_id"])
+
+
+def resolve_run_id(data: DataSettings) -> str:
+    """``data.run_id``, or the latest succeeded run of the ``runs`` table (resolved now; pin it after)."""
+    return data.run_id or latest_succeeded_run(runs_table_path(data), data.storage_options)
 
 
 def _latest_version(path: str, storage_options: dict | None) -> int | None:
@@ -280,9 +355,10 @@ class DeltaSource:
                 handle.close()
 
     def _rows(self, parquet: pq.ParquetFile, data_file: DataFile, start: int, stride: int, offset: int):
-        text_name, kept_name = self.snapshot.text_column, self.snapshot.kept_column
+        text_name, kept_name, run_name = self.snapshot.text_column, self.snapshot.kept_column, self.snapshot.run_column
         names = parquet.schema_arrow.names
-        for name in (text_name, kept_name):
+        columns = [text_name, kept_name] + ([run_name] if run_name is not None else [])
+        for name in columns:
             if name not in names:
                 raise DataError(f"{data_file.uri}: column {name!r} missing from the data file")
         # skip whole row groups before `start`
@@ -296,7 +372,7 @@ class DeltaSource:
         batches = parquet.iter_batches(
             batch_size=self.read_batch_rows,
             row_groups=range(first_group, meta.num_row_groups),
-            columns=[text_name, kept_name],
+            columns=columns,
             use_threads=False,
         )
         for batch in batches:
@@ -306,7 +382,10 @@ class DeltaSource:
                 continue
             text = batch.column(text_name)
             kept = batch.column(kept_name)
-            mask = pc.fill_null(pc.and_(kept, pc.not_equal(text, "")), False).to_numpy(zero_copy_only=False)
+            keep = pc.and_(kept, pc.not_equal(text, ""))
+            if run_name is not None:
+                keep = pc.and_(keep, pc.equal(batch.column(run_name), self.snapshot.run_id))
+            mask = pc.fill_null(keep, False).to_numpy(zero_copy_only=False)
             rows = np.arange(lo, lo + n, dtype=np.int64)
             if start > lo:
                 mask &= rows >= start

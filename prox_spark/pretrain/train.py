@@ -5,8 +5,9 @@
 
 What a run does (prox-reference.md §5.7 for the settings):
 
-- reads the refined Delta table at ONE version (``data.version``, or the latest at start, recorded and
-  kept by every resume), BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``data.py``);
+- reads ONE refine run (``data.run_id``, or the latest succeeded run in the ``runs`` table) of the
+  refined Delta table at ONE version (``data.version``, or the latest at start); both are recorded in
+  the metrics and kept by every resume; BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``data.py``);
 - ``LlamaForCausalLM`` from a named shape (``tiny`` for tests; ``prox_xs_0_3b`` / ``tlm_s_0_7b`` /
   ``tlm_m_1_7b`` for the reference's TLM-XS/S/M) plus ``model.overrides``;
 - AdamW (0.9, 0.95), weight decay 0.1 on matrices only, linear warmup then cosine to ``min_lr`` at
@@ -50,6 +51,7 @@ from prox_spark.pretrain.data import (
     make_encoder,
     open_table,
     read_texts_file,
+    resolve_run_id,
 )
 
 log = logging.getLogger("prox_spark.pretrain")
@@ -339,18 +341,23 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
                 f"({resume_from}); resume with the same version or a fresh checkpoint.dir"
             )
         version = state["data"]["table_version"]
+    run_id = cfg.data.run_id or (state["data"].get("run_id") if state is not None else None)
     if env.ddp:
-        box = [version if env.main else None]
+        box = [version if env.main else None, run_id]
         if env.main and version is None:
-            box = [open_table(cfg.data.table, None, storage_options=cfg.data.storage_options).version]
+            box[0] = open_table(cfg.data.table, None, storage_options=cfg.data.storage_options).version
+        if env.main and run_id is None:
+            box[1] = resolve_run_id(cfg.data)
         dist.broadcast_object_list(box, src=0)
-        version = box[0]
+        version, run_id = box
     snapshot = open_table(
         cfg.data.table,
         version,
         storage_options=cfg.data.storage_options,
         text_column=cfg.data.text_column,
         kept_column=cfg.data.kept_column,
+        run_id=run_id or resolve_run_id(cfg.data),
+        run_column=cfg.data.run_column,
     )
     if env.main and cfg.data.tokenizer_train_vocab > 0 and not _tokenizer_exists(cfg.data.tokenizer):
         train_tokenizer_on(snapshot, cfg.data, env)
@@ -367,6 +374,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
     data_identity = {
         "table": snapshot.uri,
         "table_version": snapshot.version,
+        "run_id": snapshot.run_id,
         "files": len(snapshot.files),
         "files_fingerprint": snapshot.fingerprint,
         "tokenizer_sha256": _sha256(tokenizer_json),
@@ -377,7 +385,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         "num_workers": cfg.data.num_workers,
     }
     if state is not None:
-        saved = {k: state["data"][k] for k in data_identity}
+        saved = {k: state["data"].get(k) for k in data_identity}
         changed = {k: (saved[k], v) for k, v in data_identity.items() if saved[k] != v}
         if changed:
             raise ConfigError(
@@ -453,6 +461,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
     metrics.update(
         table=snapshot.uri,
         table_version=snapshot.version,
+        run_id=snapshot.run_id,
         table_files=len(snapshot.files),
         parameters=n_params,
         tokens_per_step=tokens_per_step,
