@@ -44,6 +44,13 @@ from prox_spark.programs.strict import parse_strict_chunk, parse_strict_doc
 Stage = Literal["doc", "chunk"]
 Dialect = Literal["reference", "strict"]
 
+_TEXT_OPS = (Normalize, RemoveLines, RemoveAllLines)
+
+#: below this many characters a text may grow freely: the bound is there to stop runaway memory and
+#: time, which short texts cannot cause, and short documents keep the released executor's output exactly
+GROWTH_FLOOR_CHARS = 1 << 12
+
+
 _PARSERS = {
     ("reference", "doc"): parse_reference_doc,
     ("reference", "chunk"): parse_reference_chunk,
@@ -131,7 +138,8 @@ def _size_problem(program: str, rules: ExecutorConfig) -> str | None:
     """Why a program is too big to parse, checked before parsing (counting costs no allocation): every
     program line becomes an audit record, and each op a scan of the document."""
     if len(program) > rules.max_program_chars:
-        return f"program has {len(program)} characters, more than executor.max_program_chars={rules.max_program_chars}: ignored"
+        limit = rules.max_program_chars
+        return f"program has {len(program)} characters, more than executor.max_program_chars={limit}: ignored"
     n_lines = program.count("\n") + 1
     if n_lines > rules.max_ops:
         return f"program has {n_lines} lines (one op each), more than executor.max_ops={rules.max_ops}: ignored"
@@ -160,7 +168,7 @@ def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> E
         processed, lines_after = text, lines_before
     else:
         processed, lines_after = _remove_lines(normalized, parsed.lines)
-        del normalized  # with the line lists gone, only the texts are alive while the words are counted
+        del normalized  # only the original and processed texts stay alive while the words are counted
     errors = sum(line.errors for line in parsed.lines)
     words_after = len(processed.split())
     stats = dict(ops=parsed.lines, errors=errors, words_before=words_before, lines_before=lines_before)
@@ -186,9 +194,9 @@ def _apply_normalizations(text: str, lines: list[ParsedLine], rules: ExecutorCon
 
     Returns None when a replacement would grow the text past ``rules.max_growth`` times the length
     before the op, and times the original length (a text may always reach ``GROWTH_FLOOR_CHARS``):
-    that op is marked ``too_large`` with
-    ``error_fallback_at`` errors and every text op not yet run is marked ``skipped``. The result length
-    is computed from the match count, so an oversized text is never built.
+    that op is marked ``too_large`` with ``error_fallback_at`` errors and every text op not yet run is
+    marked ``skipped``. The result length is computed from the match count, so an oversized text is
+    never built.
     """
     original_length = len(text)
     for position, line in enumerate(lines):
@@ -214,13 +222,6 @@ def _apply_normalizations(text: str, lines: list[ParsedLine], rules: ExecutorCon
                 return None
         text = text.replace(source, target)
     return text
-
-
-_TEXT_OPS = (Normalize, RemoveLines, RemoveAllLines)
-
-#: below this many characters a text may grow freely: the bound is there to stop runaway memory and
-#: time, which short texts cannot cause, and short documents keep the released executor's output exactly
-GROWTH_FLOOR_CHARS = 1 << 12
 
 
 def _skip_rest(lines: list[ParsedLine]) -> None:

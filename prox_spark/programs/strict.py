@@ -8,8 +8,10 @@ escapes and positional arguments all work. Only a single, already-lexed string t
 
 The lexer is our own rather than the standard library's ``tokenize`` because ``tokenize`` is quadratic
 on model output such as ``x="`` followed by thousands of spaces and a stray character (it rescans the
-rest of the line at every position after an error): 4k characters took 4 s. Every pattern below either
-matches at the cursor or fails after a scan that ends the line's lexing, so a line costs linear time.
+rest of the line at every position after an error): 4k characters took 4 s. Here each character is
+consumed by exactly one token, or ends the line's lexing with an error after at most one scan to the end
+of the line (an unterminated string), and a line of more than ``_MAX_TOKENS`` tokens is an error: a line
+costs linear time and memory.
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ _TOKEN = re.compile(
     r"|(?P<bad>.)",  # anything else (or an unterminated string's quote) ends the line's lexing with an error
     re.DOTALL,
 )
-_QUOTE = re.compile(r"""[rRuUbBfF]{0,2}['"]""")
 _OPENERS, _CLOSERS = "([{", ")]}"
 #: a call with both arguments named and a comment is 9 tokens; a long run of adjacent string literals
 #: would otherwise cost one literal decode each
@@ -166,7 +167,7 @@ def _tokens(line: str) -> list[_Token]:
         text = match.group()
         if kind == "bad":
             at = match.start()
-            if _QUOTE.match(line, at):
+            if text in "'\"":  # a string prefix would have been lexed as a name before the quote
                 raise StrictParseError(f"unterminated string starting at column {at}: {line[at:at + 20]!r}")
             raise StrictParseError(f"stray character {text!r} at column {at}")
         if kind == "op":
