@@ -304,8 +304,9 @@ def _bundled_serving_defaults(raw: dict) -> None:
         return  # build() reports the wrong type, naming the key
     for stage, defaults in BUNDLED_SERVING.items():
         section = raw["models"].get(stage)
-        if not (isinstance(section, dict) and section.get("path")):
-            _set_defaults(raw["models"], defaults)
+        if isinstance(section, dict) and (section.get("path") or section.get("kind", "generative") != "generative"):
+            continue  # the config names its own model, or a kind the bundled (generative) models are not
+        _set_defaults(raw["models"], defaults)
 
 
 def _set_defaults(target: dict, defaults: dict) -> None:
@@ -325,8 +326,8 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
 
     One rule, so a config behaves the same wherever the job is started:
 
-    - empty: the bundled demo model of that stage (``bundled_model_dir``), so ``prox-spark clean`` runs
-      with no config at all (``load_config`` also fills in the settings it is served with, ``BUNDLED_SERVING``);
+    - empty, for the ``generative`` kind: the bundled demo model of that stage (``bundled_model_dir``), so
+      ``prox-spark clean`` runs with no config at all (``load_config`` also fills in the settings it is served with, ``BUNDLED_SERVING``);
     - a URI or an absolute path: unchanged (preflight checks it and rejects URIs, naming the key);
     - relative: used as written when it exists from the working directory (how configs have always been
       read), otherwise taken from the folder above the config file's folder and made absolute: configs
@@ -339,7 +340,7 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
     paths = {}
     for stage in ("doc", "chunk"):
         value = getattr(config.models, stage).path
-        if not value:
+        if not value and getattr(config.models, stage).kind == "generative":  # the bundled models' kind
             bundled = bundled_model_dir(stage)
             value = str(bundled) if bundled.is_dir() else ""  # "" is reported by stage_model_paths if needed
         elif not (_URI.match(value) or Path(value).is_absolute() or Path(value).exists()):

@@ -163,3 +163,14 @@ def test_bundled_models_are_served_with_their_settings_unless_the_config_sets_th
     own = load_config(None, ["models.chunk.path=/models/my-chunk"]).models  # another chunk model: the defaults
     assert (own.max_chunk_tokens, own.clip_chunk_programs, own.chunk.prefill_tokens) == (1500, False, None)
     assert own.doc.prefill_tokens == 0  # the doc stage still serves the bundled doc model
+
+
+def test_a_line_refiner_without_a_path_gets_no_bundled_generative_model():
+    """The bundled models are generative: a chunk stage of another kind must name its model (stage_model_paths says so)."""
+    from prox_spark.config import stage_model_paths
+
+    config = load_config(None, ["models.chunk.kind=lines"])
+    assert config.models.chunk.path == "" and config.models.max_chunk_tokens == 1500
+    assert config.models.doc.path  # the doc stage still serves its bundled model
+    with pytest.raises(ConfigError, match=r"models\.chunk\.path: required"):
+        stage_model_paths(config)
