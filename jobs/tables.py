@@ -49,6 +49,9 @@ CONFLICTS: tuple[type[BaseException], ...] = (
 )
 #: the same conflicts by their JVM names, for errors that reach Python unconverted (a builder's Py4J call)
 CONFLICT_NAMES = tuple(cls.__name__ for cls in CONFLICTS) + ("DeltaConcurrentModificationException",)
+#: what a table creation sees while another job's creation of the same table is half done (its files
+#: are there, its first commit is not yet): retried like a conflict, the next try finds the table
+CREATION_RACES = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",)
 #: session conf Delta copies into every commit's ``userMetadata`` (a writer's ``userMetadata`` option wins)
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -213,7 +216,7 @@ def ensure_tables(spark: SparkSession, output: OutputConfig, run_id: str | None 
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(output.database)}")
         run_concurrently(spark, {
             spec.key: partial(with_commit_retries, partial(_create_table, spark, output, spec), output,
-                              f"create {table_location(output, spec)}")
+                              f"create {table_location(output, spec)}", also=CREATION_RACES)
             for spec in ALL_TABLES
         })
 
@@ -243,24 +246,30 @@ def user_metadata(run_id: str) -> str:
     return json.dumps({"prox_spark_run_id": run_id})
 
 
-def is_conflict(exc: BaseException) -> bool:
-    """Whether ``exc`` is a Delta commit conflict (retrying from a fresh snapshot can succeed)."""
-    return isinstance(exc, CONFLICTS) or any(name in str(exc)[:2000] for name in CONFLICT_NAMES)
+def is_conflict(exc: BaseException, also: tuple[str, ...] = ()) -> bool:
+    """Whether ``exc`` is a Delta commit conflict (retrying from a fresh snapshot can succeed), or one of
+    the error names in ``also``."""
+    return isinstance(exc, CONFLICTS) or any(name in str(exc)[:2000] for name in CONFLICT_NAMES + also)
 
 
-def with_commit_retries(action: Callable[[], T_], output: OutputConfig, what: str) -> T_:
+def with_commit_retries(
+    action: Callable[[], T_], output: OutputConfig, what: str, also: tuple[str, ...] = (),
+) -> T_:
     """Run ``action`` (one Delta commit); on a commit conflict, wait and run it again, at most
     ``output.commit_attempts`` times in all. Each attempt starts a new transaction on the latest
     snapshot, so a replaceWhere retried after another run's commit replaces exactly its own rows again.
-    Past the last attempt: ``CommitConflictError`` with one line naming ``what`` and the conflict."""
+    Past the last attempt: ``CommitConflictError`` with one line naming ``what`` and the conflict.
+    ``also`` names further errors to retry the same way (``CREATION_RACES`` for table creation)."""
     attempt = 1
     while True:
         try:
             return action()
         except Exception as exc:  # noqa: BLE001 - anything but a conflict is re-raised unchanged
-            if not is_conflict(exc):
+            if not is_conflict(exc, also):
                 raise
-            kind = next((name for name in CONFLICT_NAMES if name in f"{type(exc).__name__} {exc}"), type(exc).__name__)
+            kind = next(
+                (name for name in CONFLICT_NAMES + also if name in f"{type(exc).__name__} {exc}"), type(exc).__name__
+            )
             if attempt >= output.commit_attempts:
                 raise CommitConflictError(
                     f"{what}: Delta commit conflicted with a concurrent writer {attempt} times ({kind}); "

@@ -297,3 +297,108 @@ def test_a_symlink_loop_lists_each_real_file_once(spark, tmp_path):
     assert list_input_files(str(corpus)) == [str(a), str(b)]
     assert refine_main(_args(corpus, out, "run_id=links")) == 0
     assert _accounted(spark, out, "links") == _expected(a, b)
+
+
+# ---------------------------------------------------------------------------------------- 7. concurrent writers
+
+
+def _held_write(spark, output, run_id: str, gate: Path):
+    """A ``shards`` commit whose Spark job, on its first try only, waits for ``gate/released``: its
+    transaction has read the table by then, so a commit made meanwhile is a real Delta conflict."""
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    from jobs.tables import SHARDS, replace_rows
+
+    gate_dir = str(gate)
+
+    def hold(frames):
+        import time as _time
+
+        for frame in frames:
+            if not os.path.exists(os.path.join(gate_dir, "released")):
+                Path(gate_dir, "started").touch()
+                deadline = _time.time() + 120
+                while not os.path.exists(os.path.join(gate_dir, "released")) and _time.time() < deadline:
+                    _time.sleep(0.05)
+            yield pd.DataFrame({"run_id": [run_id], "shard": ["s@held"], "records_read": [1], "documents": [1],
+                                "kept": [1], "quarantined": [0], "committed_at": [datetime.now(timezone.utc)],
+                                "source_file": ["/held"]})
+
+    df = spark.range(1).mapInPandas(hold, schema=SHARDS.schema)
+    return lambda: replace_rows(df, output, SHARDS, run_id, ["s@held"])
+
+
+def _race(spark, output, gate: Path, run_id: str) -> None:
+    """Run a held commit of ``run_id`` in a thread, commit another run's row while it waits, release it."""
+    import threading
+    import time as _time
+
+    from pyspark import inheritable_thread_target
+
+    from jobs.tables import SHARDS, replace_rows
+
+    gate.mkdir()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _held_write(spark, output, run_id, gate)()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=inheritable_thread_target(spark)(run))
+    thread.start()
+    deadline = _time.time() + 120
+    while not (gate / "started").exists() and _time.time() < deadline:
+        _time.sleep(0.05)
+    other = spark.createDataFrame([("other", "s@other", 1, 1, 1, 0, None, "/other")], SHARDS.schema)
+    replace_rows(other, output, SHARDS, "other", ["s@other"])
+    (gate / "released").touch()
+    thread.join(180)
+    if errors:
+        raise errors[0]
+
+
+def test_a_commit_that_loses_a_real_race_is_retried_then_fails_with_one_line(spark, tmp_path, caplog):
+    from jobs.tables import CommitConflictError, ensure_tables
+
+    config = load_config(None, [f"output.path={tmp_path / 'out'}", "output.commit_backoff_seconds=0.1"])
+    ensure_tables(spark, config.output)
+    caplog.set_level("WARNING", logger="prox_spark.tables")
+    _race(spark, config.output, tmp_path / "gate-1", "held")
+    assert "ConcurrentAppendException on attempt 1 of 5" in caplog.text  # it did conflict, and was retried
+    shards = spark.read.format("delta").load(str(tmp_path / "out" / "shards")).collect()
+    assert sorted((r.run_id, r.shard) for r in shards) == [("held", "s@held"), ("other", "s@other")]
+
+    once = load_config(None, [f"output.path={tmp_path / 'out'}", "output.commit_attempts=1"])
+    with pytest.raises(CommitConflictError) as failed:
+        _race(spark, once.output, tmp_path / "gate-2", "held-once")
+    assert "write shards" in str(failed.value) and "\n" not in str(failed.value)
+
+
+def test_two_jobs_write_one_output_at_once(spark, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark import inheritable_thread_target
+
+    from jobs.refine import preflight, run_refine
+
+    out = tmp_path / "out"
+    files = {f"job-{i}": _write(tmp_path / f"corpus-{i}" / "part-0.jsonl", _docs(f"j{i}", 6)) for i in (1, 2)}
+    configs = {
+        run_id: load_config(None, _args(path.parent, out, f"run_id={run_id}", "input.shards_per_commit=1",
+                                        "output.commit_backoff_seconds=0.5", "output.commit_attempts=10"))
+        for run_id, path in files.items()
+    }
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            run_id: pool.submit(inheritable_thread_target(spark)(lambda c=config: run_refine(spark, c, preflight(c))))
+            for run_id, config in configs.items()
+        }
+        summaries = {run_id: future.result(timeout=600) for run_id, future in futures.items()}
+    for run_id, path in files.items():
+        assert summaries[run_id].balanced and summaries[run_id].records_read == 6
+        assert _accounted(spark, out, run_id) == _expected(path)
+        assert [r.status for r in _table(spark, out, "runs", run_id).collect()] == ["succeeded"]
