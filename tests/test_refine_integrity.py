@@ -402,3 +402,23 @@ def test_two_jobs_write_one_output_at_once(spark, tmp_path):
         assert summaries[run_id].balanced and summaries[run_id].records_read == 6
         assert _accounted(spark, out, run_id) == _expected(path)
         assert [r.status for r in _table(spark, out, "runs", run_id).collect()] == ["succeeded"]
+
+
+# ---------------------------------------------------------------------------------------- 8. quarantined ids
+
+
+def test_quarantined_records_keep_the_id_they_had(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prox_spark.readers import Quarantined
+    from prox_spark.readers.dispatch import read_file
+
+    lines = _write(tmp_path / "a.jsonl", [{"id": "no-text"}, {"id": 7, "text": None}, {"id": "blank", "text": "  "},
+                                          {"id": "number", "text": 42}, {"text": None}, "[1]"])
+    table = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": ["p-1", None], "text": [None, None]}), table)
+    for path, expected in ((lines, ["no-text", "7", "blank", "number", None, None]), (table, ["p-1", None])):
+        records = list(read_file(path))
+        assert all(isinstance(r, Quarantined) for r in records)
+        assert [r.doc_id for r in records] == expected
