@@ -6,10 +6,10 @@ program starts from a realistic chunk program (``benchmarks.executor.realistic_p
 one and gets one to three mutations: growth chains (``normalize("e", "eeee...")`` repeated), giant
 literals, control characters, truncation (a generation cut off mid-op), duplicated lines, broken quotes
 or parentheses, huge or negative line numbers, random character edits, and the strict tokenizer's old
-quadratic shape (``x="`` + spaces + a stray character).
+quadratic shape (``x="`` + spaces + a stray character), and up to ~1000 distinct ops.
 
 Reported against the issue #15 targets: exceptions (must be 0), the slowest call (≤ 50 ms on a 10k-character
-document; the slowest programs are re-timed to tell a real cost from a scheduler pause) and peak memory
+document; the 50 slowest programs are re-timed to tell a real cost from a scheduler pause) and peak memory
 under tracemalloc (≤ 20x the input, text plus program, measured on every ``--memory-every``-th program
 and on the slowest ones).
 
@@ -97,6 +97,20 @@ def duplicate_lines(rng: random.Random, program: str, text: str) -> str:
     return "\n".join(lines[:at] + [line] * rng.randint(2, 2000) + lines[at:])
 
 
+def many_ops(rng: random.Random, program: str, text: str) -> str:
+    """Up to ~1000 distinct ops (a model looping over the page): the most work a program within max_ops can ask."""
+    words = text.split() or ["e"]
+    ops = []
+    for _ in range(rng.randint(100, 1000)):
+        if rng.random() < 0.7:
+            word = rng.choice(words).replace('"', "")
+            ops.append(f'normalize(source_str="{word}", target_str="{word.upper()}")')
+        else:
+            start = rng.randint(0, 300)
+            ops.append(f"remove_lines(line_start={start}, line_end={start + rng.randint(0, 3)})")
+    return program + "\n" + "\n".join(ops)
+
+
 def break_syntax(rng: random.Random, program: str, text: str) -> str:
     for _ in range(rng.randint(1, 4)):
         at = rng.randint(0, len(program))
@@ -129,6 +143,7 @@ MUTATIONS: dict[str, Callable[[random.Random, str, str], str]] = {
     "control_characters": control_characters,
     "truncate": truncate,
     "duplicate_lines": duplicate_lines,
+    "many_ops": many_ops,
     "break_syntax": break_syntax,
     "line_numbers": line_numbers,
     "random_edits": random_edits,
@@ -166,6 +181,7 @@ class Report:
     programs: int = 0
     exceptions: list[str] = field(default_factory=list)
     timings: list[tuple[float, int]] = field(default_factory=list)  # (seconds, case index) of the slowest
+    all_seconds: list[float] = field(default_factory=list)
     memory_samples: int = 0
     peak_ratio: float = 0.0
     peak_bytes: int = 0
@@ -195,7 +211,7 @@ def describe(case: Case) -> str:
     return f"{case.dialect}/{case.stage} {'+'.join(case.mutations)}, {len(case.program)} chars, {case.program.count(chr(10)) + 1} lines"
 
 
-def fuzz(documents, n: int, seed: int, memory_every: int, keep_slowest: int = 20) -> tuple[Report, dict[int, Case]]:
+def fuzz(documents, n: int, seed: int, memory_every: int, keep_slowest: int = 50) -> tuple[Report, dict[int, Case]]:
     report = Report()
     slow_cases: dict[int, Case] = {}
     for index, case in enumerate(cases(documents, n, seed)):
@@ -207,6 +223,7 @@ def fuzz(documents, n: int, seed: int, memory_every: int, keep_slowest: int = 20
             continue
         elapsed = time.perf_counter() - started
         report.programs += 1
+        report.all_seconds.append(elapsed)
         report.outcomes[result.outcome.value] = report.outcomes.get(result.outcome.value, 0) + 1
         report.too_large += any(line.status.value == "too_large" for line in result.ops)
         if len(report.timings) < keep_slowest or elapsed > report.timings[-1][0]:
@@ -259,12 +276,15 @@ def main() -> None:
     started = time.perf_counter()
     report, slow_cases = fuzz(documents, args.programs, args.seed, args.memory_every)
     wall = time.perf_counter() - started
+    # A call measured slow may only have been descheduled on a busy machine: the slowest are re-run.
     slowest = []
-    for elapsed, index in report.timings[:10]:
+    for elapsed, index in report.timings:
         case = slow_cases[index]
         note_peak(report, documents, case)
         slowest.append({"ms": elapsed * 1e3, "retimed_ms": retime(documents, case) * 1e3, "case": describe(case)})
     worst_retimed = max((row["retimed_ms"] for row in slowest), default=0.0)
+    ordered = sorted(report.all_seconds)
+    percentiles = {f"p{q}": ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] * 1e3 for q in (50, 99, 99.9)}
 
     print(f"ran {report.programs} programs in {wall:.0f} s ({report.programs / wall:.0f}/s); outcomes {report.outcomes}; "
           f"{report.too_large} hit a bound (too_large)")
@@ -272,8 +292,9 @@ def main() -> None:
     for line in report.exceptions[:5]:
         print(f"  {line}")
     print(f"slowest call: {report.timings[0][0] * 1e3:.1f} ms as measured, {worst_retimed:.1f} ms re-timed (min of 3) "
-          f"over the 10 slowest (target ≤ {TARGETS['slowest_ms']:.0f} ms)")
-    for row in slowest[:5]:
+          f"over the {len(slowest)} slowest (target ≤ {TARGETS['slowest_ms']:.0f} ms); "
+          + ", ".join(f"{name} {ms:.2f} ms" for name, ms in percentiles.items()))
+    for row in sorted(slowest, key=lambda row: -row["retimed_ms"])[:5]:
         print(f"  {row['ms']:7.1f} ms (re-timed {row['retimed_ms']:6.1f} ms)  {row['case']}")
     print(f"peak memory: {report.peak_ratio:.1f}x the input ({report.peak_bytes / 1e6:.2f} MB) over {report.memory_samples} "
           f"tracemalloc samples, {report.peak_case} (target ≤ {TARGETS['peak_memory_ratio']:.0f}x)")
@@ -281,7 +302,7 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "programs": report.programs, "documents": len(documents), "wall_s": wall, "exceptions": report.exceptions,
             "outcomes": report.outcomes, "too_large": report.too_large, "slowest": slowest,
-            "slowest_ms": report.timings[0][0] * 1e3, "slowest_retimed_ms": worst_retimed,
+            "slowest_ms": report.timings[0][0] * 1e3, "slowest_retimed_ms": worst_retimed, "percentiles_ms": percentiles,
             "peak_memory_ratio": report.peak_ratio, "peak_bytes": report.peak_bytes, "memory_samples": report.memory_samples,
             "targets": TARGETS,
         }, indent=2))
