@@ -9,7 +9,9 @@ Public, stable API:
 
 ``stage`` is ``"doc"`` (keep_doc/drop_doc) or ``"chunk"`` (remove_lines/normalize/...).
 ``dialect`` is ``"reference"`` (bit-for-bit the released ProX executor, quirks included) or
-``"strict"`` (real Python call syntax, every malformed op reported).
+``"strict"`` (real Python call syntax, every malformed op reported). ``config`` (``ExecutorConfig``)
+holds the strict dialect's decision thresholds and, for both dialects, the bounds that keep any program
+text cheap (``max_growth``, ``max_ops``, ``max_program_chars``): a program past one is ignored whole.
 """
 
 from prox_spark.programs.config import ExecutorConfig
