@@ -53,7 +53,7 @@ def shard_of(path: str) -> str:
 def read_records(spark: SparkSession, files: list[str], config: RefineConfig) -> DataFrame:
     """One task per input file; each yields documents and quarantine records (``RECORD_SPARK_DDL`` + shard)."""
     inp = config.input
-    options = {"max_text_bytes": inp.max_text_bytes}
+    options = {"max_text_bytes": inp.max_text_bytes, "max_text_lines": inp.max_text_lines}
     if inp.format in ("auto", "jsonl", "parquet"):
         options.update(id_field=inp.id_column or None, text_field=inp.text_column)
     fmt = inp.format
@@ -100,7 +100,7 @@ def read_delta_records(spark: SparkSession, config: RefineConfig, files: list[st
                 records.append(record_from_fields(
                     json.loads(row_json), source_file=source, record_index=index, raw=row_json,
                     id_field=inp.id_column or None, text_field=inp.text_column, url_field="url",
-                    max_text_bytes=inp.max_text_bytes,
+                    max_text_bytes=inp.max_text_bytes, max_text_lines=inp.max_text_lines,
                 ))
             for out in iter_record_frames(records):
                 out["shard"] = out["source_file"].map(shard_of)

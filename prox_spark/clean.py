@@ -69,7 +69,7 @@ def clean_file(
     stats = CleanStats()
     records = first_copies(read_file(
         input_path, fmt, id_field=config.input.id_column or None, text_field=config.input.text_column,
-        max_text_bytes=config.input.max_text_bytes,
+        max_text_bytes=config.input.max_text_bytes, max_text_lines=config.input.max_text_lines,
     ))
     for batch in _batches(records, batch_docs):
         docs = [r for r in batch if isinstance(r, Document)]

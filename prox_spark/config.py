@@ -39,6 +39,9 @@ class InputConfig:
     text_column: str = "text"
     #: documents larger than this go to quarantine (never silently truncated)
     max_text_bytes: int = 8 * 1024 * 1024
+    #: documents with more lines go to quarantine (``too_many_lines``): programs address lines, and a
+    #: 100k-line page ran a 1 GB driver out of heap writing its programs
+    max_text_lines: int = 20_000
     #: Spark partitions the documents are spread over before the model stages (0: keep the reader's)
     partitions: int = 0
     #: input shards (files) written per commit; a resumed run skips committed ones (0: all in one commit)
@@ -49,6 +52,7 @@ class InputConfig:
 
     def __post_init__(self) -> None:
         _at_least("input.max_text_bytes", self.max_text_bytes, 1)
+        _at_least("input.max_text_lines", self.max_text_lines, 1)
         _at_least("input.partitions", self.partitions, 0, "0: one task per file")
         _at_least("input.shards_per_commit", self.shards_per_commit, 0, "0: all shards in one commit")
         if not 0.0 <= self.max_quarantined_fraction <= 1.0:

@@ -422,3 +422,23 @@ def test_quarantined_records_keep_the_id_they_had(tmp_path):
         records = list(read_file(path))
         assert all(isinstance(r, Quarantined) for r in records)
         assert [r.doc_id for r in records] == expected
+
+
+# ---------------------------------------------------------------------------------------- 9. huge documents
+
+
+def test_a_document_of_100k_lines_is_quarantined_not_refined(spark, tmp_path):
+    from prox_spark.clean import clean_file
+
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    huge = "\n".join(f"line {i:06d} of a page that is nothing but a very long list" for i in range(100_000))
+    assert len(huge.encode()) > 5_000_000
+    path = _write(corpus / "a.jsonl", [*_docs("a", 4), {"id": "huge", "text": huge}])
+    assert refine_main(_args(corpus, out, "run_id=huge")) == 0
+    assert _accounted(spark, out, "huge") == _expected(path)
+    row = _table(spark, out, "quarantine", "huge").first()
+    assert (row.doc_id, row.record_index, row.reason) == ("huge", 4, "too_many_lines")
+    assert "100000 lines" in row.detail and "input.max_text_lines" in row.detail
+    with open(tmp_path / "clean.jsonl", "w", encoding="utf-8") as sink:
+        stats = clean_file(path, sink, load_config(None, ["pipeline.mode=rules"]))
+    assert (stats.records, stats.quarantined) == (5, 1)

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Optional
 
 from prox_spark.readers.records import (
     DEFAULT_MAX_TEXT_BYTES,
+    DEFAULT_MAX_TEXT_LINES,
     MAX_RAW_BYTES,
     Document,
     InputStream,
@@ -63,6 +64,7 @@ def record_from_fields(
     text_field: str,
     url_field: Optional[str],
     max_text_bytes: int,
+    max_text_lines: int = DEFAULT_MAX_TEXT_LINES,
 ) -> Record:
     """Validate one decoded record (a JSON object / parquet row) and build the document or quarantine.
 
@@ -95,7 +97,7 @@ def record_from_fields(
             Reason.TEXT_NOT_STRING,
             f"text field {text_field!r} is a {_json_type(text)}, not a string",
         )
-    problem = check_text(text, max_text_bytes)
+    problem = check_text(text, max_text_bytes, max_text_lines)
     if problem is not None:
         reason, detail = problem
         return quarantine(reason, f"text field {text_field!r}: {detail}")
@@ -189,13 +191,15 @@ def read_jsonl(
     url_field: Optional[str] = "url",
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     max_line_bytes: Optional[int] = None,
+    max_text_lines: int = DEFAULT_MAX_TEXT_LINES,
 ) -> Iterator[Record]:
     """Read one JSON Lines file (plain or gzip, sniffed) into documents and quarantine records.
 
     Per line: not UTF-8 -> ``invalid_utf8``; not JSON -> ``invalid_json``; not an object ->
     ``not_an_object``; text missing or null -> ``missing_text``; text not a string ->
     ``text_not_string``; whitespace-only -> ``empty_text``; over ``max_text_bytes`` (or the line over
-    ``max_line_bytes``, default :func:`default_max_line_bytes`) -> ``document_too_large``.
+    ``max_line_bytes``, default :func:`default_max_line_bytes`) -> ``document_too_large``; more than
+    ``max_text_lines`` lines -> ``too_many_lines``.
     ``id_field`` (when a non-empty string or an integer) becomes ``doc_id``, else the content hash;
     ``url_field`` (a non-empty string) becomes ``url``; all other fields go to ``metadata_json``.
     A file that cannot be opened yields one ``unreadable_file`` record.
@@ -220,7 +224,9 @@ def read_jsonl(
                     f"{stream.error}; {line_no} complete lines before the break ({where})",
                 )
                 return
-            rec = _line_record(data, total, source, line_no, limit, id_field, text_field, url_field, max_text_bytes)
+            rec = _line_record(
+                data, total, source, line_no, limit, id_field, text_field, url_field, max_text_bytes, max_text_lines
+            )
             if rec is not None:
                 yield rec
 
@@ -235,6 +241,7 @@ def _line_record(
     text_field: str,
     url_field: Optional[str],
     max_text_bytes: int,
+    max_text_lines: int,
 ) -> Optional[Record]:
     if total > limit:
         return Quarantined(
@@ -272,6 +279,7 @@ def _line_record(
             text_field=text_field,
             url_field=url_field,
             max_text_bytes=max_text_bytes,
+            max_text_lines=max_text_lines,
         )
     except MemoryError:
         raise
@@ -292,6 +300,7 @@ def read_parquet(
     url_field: Optional[str] = "url",
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     batch_size: int = 1024,
+    max_text_lines: int = DEFAULT_MAX_TEXT_LINES,
 ) -> Iterator[Record]:
     """Read one parquet file, one row group at a time (streamed in batches of ``batch_size`` rows),
     with the same per-row validation as :func:`read_jsonl` (``record_index`` = row number in the file).
@@ -322,7 +331,9 @@ def read_parquet(
             try:
                 for batch in pf.iter_batches(batch_size=batch_size, row_groups=[group]):
                     for obj in batch.to_pylist():
-                        yield _row_record(obj, source, row, id_field, text_field, url_field, max_text_bytes)
+                        yield _row_record(
+                            obj, source, row, id_field, text_field, url_field, max_text_bytes, max_text_lines
+                        )
                         row += 1
                         done += 1
             except MemoryError:
@@ -349,6 +360,7 @@ def _row_record(
     text_field: str,
     url_field: Optional[str],
     max_text_bytes: int,
+    max_text_lines: int,
 ) -> Record:
     def raw() -> str:
         return json.dumps(obj, ensure_ascii=True, default=lambda v: _safe_str(v))
@@ -363,6 +375,7 @@ def _row_record(
             text_field=text_field,
             url_field=url_field,
             max_text_bytes=max_text_bytes,
+            max_text_lines=max_text_lines,
         )
     except MemoryError:
         raise

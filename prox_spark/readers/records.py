@@ -23,6 +23,9 @@ from typing import Any, BinaryIO, Optional, Union
 
 #: Documents whose text is larger than this (UTF-8 bytes) are quarantined as ``document_too_large``.
 DEFAULT_MAX_TEXT_BYTES = 8 * 1024 * 1024
+#: Documents with more lines than this are quarantined as ``too_many_lines``: a 5.3 MB page of 100k short
+#: lines ran a 1 GB driver out of heap in the programs write (one op per line, whole programs per row)
+DEFAULT_MAX_TEXT_LINES = 20_000
 #: ``Quarantined.raw`` keeps at most this many bytes of input (then a marker saying how much there was).
 MAX_RAW_BYTES = 64 * 1024
 RAW_TRUNCATION_MARKER = "\n...[raw truncated: {total} bytes in all, first {kept} kept]"
@@ -47,6 +50,8 @@ class Reason:
     TEXT_NOT_STRING = "text_not_string"
     EMPTY_TEXT = "empty_text"
     DOCUMENT_TOO_LARGE = "document_too_large"
+    #: more lines than ``input.max_text_lines`` (programs address lines: their size grows with the count)
+    TOO_MANY_LINES = "too_many_lines"
     #: WARC record whose block is shorter than its Content-Length (file cut mid-record)
     TRUNCATED_WARC_RECORD = "truncated_warc_record"
     #: WARC record whose header fastwarc could not parse (its type is unknown)
@@ -162,11 +167,14 @@ def cap_raw(raw: Union[bytes, str, None], limit: int = MAX_RAW_BYTES) -> str:
     return text
 
 
-def check_text(text: str, max_text_bytes: int) -> Optional[tuple[str, str]]:
+def check_text(
+    text: str, max_text_bytes: int, max_text_lines: int = DEFAULT_MAX_TEXT_LINES
+) -> Optional[tuple[str, str]]:
     """Validate a document text: None when fine, else ``(reason, detail)``.
 
     Checks, in order: whitespace-only (``empty_text``), larger than ``max_text_bytes`` UTF-8 bytes
-    (``document_too_large``), lone surrogates (``invalid_unicode``).
+    (``document_too_large``), more than ``max_text_lines`` lines (``too_many_lines``), lone surrogates
+    (``invalid_unicode``).
     """
     if not text or text.isspace():
         return Reason.EMPTY_TEXT, f"text is empty or whitespace only ({len(text)} characters)"
@@ -176,6 +184,12 @@ def check_text(text: str, max_text_bytes: int) -> Optional[tuple[str, str]]:
             Reason.DOCUMENT_TOO_LARGE,
             f"text has {n_chars} characters (at least as many UTF-8 bytes), over the limit of "
             f"{max_text_bytes} bytes",
+        )
+    n_lines = text.count("\n") + 1
+    if n_lines > max_text_lines:
+        return (
+            Reason.TOO_MANY_LINES,
+            f"text has {n_lines} lines, over the limit of {max_text_lines} lines (input.max_text_lines)",
         )
     try:
         n_bytes = len(text.encode("utf-8"))

@@ -16,7 +16,8 @@ WARC header it could not parse, is ``malformed_warc_record``):
   ``not_html``; Transfer-/Content-Encoding (chunked, gzip, deflate, br) undone, failure ->
   ``bad_content_encoding``; charset from the HTTP Content-Type header (if the body really decodes with
   it), else ``resiliparse.parse.encoding.detect_encoding`` (HTML meta tag, then uchardet); nothing
-  left after extraction -> ``empty_text``; text over ``max_text_bytes`` -> ``document_too_large``.
+  left after extraction -> ``empty_text``; text over ``max_text_bytes`` -> ``document_too_large``;
+  more than ``max_text_lines`` lines -> ``too_many_lines``.
 
 File-level failures: a file that cannot be opened, or whose WARC stream fastwarc cannot parse, yields
 one ``unreadable_file`` record (after every record read before the failure). fastwarc's own gzip
@@ -44,6 +45,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 
 from prox_spark.readers.records import (
     DEFAULT_MAX_TEXT_BYTES,
+    DEFAULT_MAX_TEXT_LINES,
     MAX_RAW_BYTES,
     Document,
     InputStream,
@@ -95,6 +97,7 @@ def read_warc(
     path: str | os.PathLike,
     *,
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+    max_text_lines: int = DEFAULT_MAX_TEXT_LINES,
     max_record_bytes: Optional[int] = None,
     only_2xx: bool = True,
     quirks_mode: bool = False,
@@ -171,7 +174,9 @@ def read_warc(
             last_short = False
             record_type = record.record_type
             if record_type == WarcRecordType.response:
-                out = _record_to_output(record, stream, source, index, max_text_bytes, max_record, only_2xx)
+                out = _record_to_output(
+                    record, stream, source, index, max_text_bytes, max_record, only_2xx, max_text_lines
+                )
             elif record_type in (WarcRecordType.unknown, WarcRecordType.no_type):
                 out = _malformed(record, source, index)
             else:  # request, metadata, warcinfo, revisit, resource, ...: not documents
@@ -261,7 +266,8 @@ def _malformed(record, source: str, index: int) -> Quarantined:
 
 
 def _record_to_output(
-    record, stream: InputStream, source: str, index: int, max_text_bytes: int, max_record: int, only_2xx: bool
+    record, stream: InputStream, source: str, index: int, max_text_bytes: int, max_record: int, only_2xx: bool,
+    max_text_lines: int,
 ) -> Record:
     head = b""
     block = b""
@@ -303,7 +309,7 @@ def _record_to_output(
             raise
         except Exception as exc:
             raise _Reject(Reason.RECORD_ERROR, f"{label}: HTML extraction failed: {describe_exception(exc)}")
-        problem = check_text(text, max_text_bytes)
+        problem = check_text(text, max_text_bytes, max_text_lines)
         if problem is not None:
             raise _Reject(problem[0], f"{label}: extracted {problem[1]}")
         offset = record.stream_pos
