@@ -3,7 +3,8 @@
 -- A program (one programs row: the doc program of a document, or the program of one chunk) failed when at
 -- least one of its lines has status parse_error or out_of_range, the statuses that count as executor errors.
 -- Lines the reference silently skips (ignored) and normalize sources that are absent (not_found) are not
--- failures, as in the released executor. started_at comes from the runs table (null while a run is open).
+-- failures, as in the released executor. started_at comes from the runs table: the start of the run's first
+-- attempt (the table holds one row per attempt; null while a run is open).
 WITH per_program AS (
   SELECT run_id,
          stage,
@@ -37,4 +38,4 @@ SELECT p.run_id,
        p.programs_with_out_of_range,
        p.programs_ignored
 FROM per_stage p
-LEFT JOIN prox_runs r ON r.run_id = p.run_id
+LEFT JOIN (SELECT run_id, min(started_at) AS started_at FROM prox_runs GROUP BY run_id) r ON r.run_id = p.run_id
