@@ -114,7 +114,11 @@ def test_spark_lists_and_reads_uri_inputs(spark, uri_corpus, tmp_path):
 
     rows = plan.read_records(spark, files, config).collect()
     docs = sorted((r.doc_id, r.text, r.shard, r.source_file) for r in rows if r.kind == "document")
-    assert docs == [("a1", "first doc", "a.jsonl", files[0]), ("b1", "second doc", "b.jsonl.gz", files[1])]
+    assert docs == [("a1", "first doc", plan.shard_of(files[0]), files[0]),
+                    ("b1", "second doc", plan.shard_of(files[1]), files[1])]
+    # a shard is its file: named by the file, keyed by its full path, the same for the path and its file: URI
+    assert [plan.shard_of(f).split("@")[0] for f in files] == ["a.jsonl", "b.jsonl.gz"]
+    assert [plan.shard_of(f) for f in files] == [plan.shard_of(local_path(f)) for f in files]
     bad = [(r.reason, r.record_index) for r in rows if r.kind == "quarantine"]
     assert bad == [("invalid_json", 1)]
     assert "skip" not in {r.doc_id for r in rows}
