@@ -148,7 +148,8 @@ def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_mod
     write_shard("day-1.jsonl", rows[:2])
     config = load_config(conf, ["run_id=nightly"])
     run_refine(spark, config, preflight(config))  # yesterday's run
-    first_commit = spark.sql(f"SELECT committed_at FROM delta.`{output}/shards` WHERE shard = 'day-1.jsonl'").first()[0]
+    first_commit = spark.sql(
+        f"SELECT committed_at FROM delta.`{output}/shards` WHERE source_file = '{corpus / 'day-1.jsonl'}'").first()[0]
     write_shard("day-2.jsonl", rows[2:5])  # today's shard arrives
 
     notebook = run_notebook("scheduled_refresh", tmp_path, {
@@ -160,8 +161,11 @@ def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_mod
     assert result["status"] == "refined" and result["refined_shards"] == 1
     assert result["records_read"] == 5 == result["kept"] + result["dropped"] + result["quarantined"]
 
-    shards = {r.shard: r for r in spark.sql(f"SELECT * FROM delta.`{output}/shards` WHERE run_id = 'nightly'").collect()}
+    # shard = <file name>@<hash of its full path>; shards.source_file holds the path
+    shards = {r.shard.split("@")[0]: r for r in spark.sql(
+        f"SELECT * FROM delta.`{output}/shards` WHERE run_id = 'nightly'").collect()}
     assert set(shards) == {"day-1.jsonl", "day-2.jsonl"}
+    assert {name: r.source_file for name, r in shards.items()} == {n: str(corpus / n) for n in shards}
     assert shards["day-1.jsonl"].committed_at == first_commit  # yesterday's shard was not redone
     assert shards["day-2.jsonl"].documents == 3
     refined = spark.sql(f"SELECT count(*) AS n FROM delta.`{output}/refined` WHERE run_id = 'nightly'").first().n
