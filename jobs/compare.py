@@ -60,10 +60,15 @@ class CompareConfig:
     pretrain: dict = field(default_factory=dict)
 
 
+def _run_id(mode: str | None) -> str:
+    """The run id of a variant's rows (``compare-raw`` for the unrefined table): pre-training reads that run."""
+    return f"compare-{mode or 'raw'}"
+
+
 def _variant_config(cfg: CompareConfig, corpus: Path, out: Path, mode: str):
     """The refine job's config for one variant: the shared refine settings plus its input, output and mode."""
     overrides = [f"{key}={value}" for key, value in cfg.refine.items()]
-    overrides += [f"input.path={corpus}", f"output.path={out}", f"pipeline.mode={mode}", f"run_id=compare-{mode}"]
+    overrides += [f"input.path={corpus}", f"output.path={out}", f"pipeline.mode={mode}", f"run_id={_run_id(mode)}"]
     return load_config(cfg.refine_conf, overrides)
 
 
@@ -80,11 +85,12 @@ def _preflight_variants(cfg: CompareConfig, corpus: Path, out_dir: Path) -> dict
 
 
 def _write_raw(spark, corpus: Path, out: Path) -> int:
-    """The unrefined variant: every corpus document as a kept row of a Delta table (``text``, ``kept``)."""
+    """The unrefined variant: every corpus document as a kept row of a Delta table (``text``, ``kept``, and
+    ``run_id`` as a refine run's rows carry it)."""
     from pyspark.sql import functions as F
 
     docs = spark.read.json(str(corpus)).select("id", "text").where(F.length(F.trim("text")) > 0)
-    docs.withColumn("kept", F.lit(True)).write.format("delta").mode("overwrite").save(str(out / "refined"))
+    docs.withColumn("kept", F.lit(True)).withColumn("run_id", F.lit(_run_id(None))).write.format("delta").mode("overwrite").save(str(out / "refined"))
     return docs.count()
 
 
@@ -100,12 +106,14 @@ def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
     return len(texts), sum(len(enc.ids) + 1 for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
 
 
-def _pretrain(cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool) -> dict:
+def _pretrain(
+    cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool, run_id: str
+) -> dict:
     from prox_spark.pretrain.train import PretrainConfig, train
 
     raw = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.pretrain.items()}
     raw["out_dir"] = str(out)
-    raw.setdefault("data", {}).update(table=str(table / "refined"), tokenizer=str(tokenizer), version=-1)
+    raw.setdefault("data", {}).update(table=str(table / "refined"), tokenizer=str(tokenizer), version=-1, run_id=run_id)
     if not first:  # the tokenizer trained on the raw variant serves every variant
         raw["data"]["tokenizer_train_vocab"] = 0
     raw.setdefault("eval", {})["path"] = str(held_out)
@@ -147,7 +155,8 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
         kept = _kept_tokens(folder / "refined", tokenizer) if tokenizer.exists() else None
         metrics = {}
         if kept is None or kept[1]:
-            metrics = _pretrain(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None)
+            metrics = _pretrain(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None,
+                                run_id=_run_id(mode))
         else:
             log.warning("%s kept no text: not trained, no perplexity", name)
         train_seconds = time.perf_counter() - t0
