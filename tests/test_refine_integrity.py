@@ -208,6 +208,26 @@ def test_pretraining_reads_exactly_the_latest_succeeded_run(spark, tmp_path, cap
     assert metrics["run_id"] == "day-2" and metrics["table_version"] == snapshot.version
 
 
+def test_a_table_that_is_not_the_jobs_has_no_run_to_choose(tmp_path):
+    """A Delta table without a run_id column (the compare job's raw variant, a hand-made table) is read whole;
+    one with the column but no runs table beside it needs data.run_id."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from prox_spark.pretrain import DataError, open_table
+    from prox_spark.pretrain.data import DataSettings, resolve_run_id
+
+    plain, tagged = str(tmp_path / "plain"), str(tmp_path / "tagged" / "refined")
+    write_deltalake(plain, pa.table({"text": ["a b", "c d"], "kept": [True, True]}))
+    write_deltalake(tagged, pa.table({"run_id": ["r1"], "text": ["a b"], "kept": [True]}))
+    assert resolve_run_id(DataSettings(table=plain)) is None and len(open_table(plain).files) == 1
+    with pytest.raises(DataError, match="set data.run_id"):
+        resolve_run_id(DataSettings(table=tagged))
+    assert resolve_run_id(DataSettings(table=tagged, run_id="r1")) == "r1"
+    with pytest.raises(DataError, match="no rows of run 'r2'"):
+        open_table(tagged, run_id="r2")
+
+
 # ---------------------------------------------------------------------------------------- 5. bookkeeping, exits
 
 

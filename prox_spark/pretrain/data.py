@@ -278,8 +278,8 @@ def latest_succeeded_run(runs_path: str, storage_options: dict | None = None) ->
         rows = runs.to_pyarrow_table(columns=columns).to_pylist()
     except TableNotFoundError:
         raise DataError(
-            f"data.run_id is empty and there is no Delta table at {runs_path} (the refine job's runs table) to take "
-            "the latest succeeded run from: set data.run_id (or data.runs_table)"
+            f"data.run_id is empty and there is no runs table at {runs_path} to take the latest succeeded run "
+            "from: set data.run_id (or data.runs_table)"
         ) from None
     except (DeltaError, OSError, ValueError, pa.ArrowException) as exc:
         raise DataError(f"{runs_path}: cannot read the runs table ({exc})") from None
@@ -294,9 +294,23 @@ def latest_succeeded_run(runs_path: str, storage_options: dict | None = None) ->
     return str(max(succeeded, key=lambda row: (row["finished_at"], row["run_id"]))["run_id"])
 
 
-def resolve_run_id(data: DataSettings) -> str:
-    """``data.run_id``, or the latest succeeded run of the ``runs`` table (resolved now; pin it after)."""
-    return data.run_id or latest_succeeded_run(runs_table_path(data), data.storage_options)
+def resolve_run_id(data: DataSettings) -> str | None:
+    """``data.run_id``, or the latest succeeded run of the ``runs`` table (resolved now; pin it after).
+
+    None for a table without a ``data.run_column`` (not the refine job's: nothing to choose, every row is
+    read) and for a missing table (``open_table`` then says so)."""
+    if data.run_id:
+        return data.run_id
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    try:
+        fields = {f.name for f in DeltaTable(data.table, storage_options=data.storage_options or None).schema().fields}
+    except (DeltaError, OSError, ValueError):  # TableNotFoundError is a DeltaError
+        return None
+    if data.run_column not in fields:
+        return None
+    return latest_succeeded_run(runs_table_path(data), data.storage_options)
 
 
 def _latest_version(path: str, storage_options: dict | None) -> int | None:
