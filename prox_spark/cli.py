@@ -37,8 +37,9 @@ COMMANDS: dict[str, Command] = {
     "build-seed": Command("jobs.build_seed", "build the fine-tuning seed data (doc labels, chunk programs, splits)"),
     "annotate-seed": Command("jobs.annotate_seed", "annotate seed programs through an OpenAI-compatible endpoint"),
     "train-refiner": Command("jobs.train_refiner", "fine-tune a refining model on seed data and export it to ONNX"),
+    "train-line-refiner": Command("jobs.train_line_refiner", "train the line refiner on the gold cleaning pages and export it to ONNX"),
     "evaluate-refiner": Command("jobs.evaluate_refiner", "evaluate exported refining models (markdown + JSON reports)"),
-    "eval": Command("jobs.evaluate_cleaning", "the cleaning evaluation harness (jobs.evaluate_cleaning)"),
+    "eval": Command("jobs.evaluate_cleaning", "score configs on the human-gold cleaning sets (shingle F1, drops, pages/s)"),
 }
 
 #: which extra installs a third-party module a command may need (for the error when it is missing)

@@ -4,8 +4,10 @@ A data-platform job fails fast on a typo: every unknown key, wrong type or bad v
 dotted path (``models.chunk.batch_size: expected int, got 'eight'``) before any Spark stage starts.
 
 Model paths work from any working directory (``resolve_model_paths``): an empty ``models.<stage>.path`` serves
-the bundled demo model (with its serving settings, ``BUNDLED_SERVING``), and a relative one that does not exist from the working directory is read from the
-folder above the config file's folder (the project root for ``conf/*.yaml``).
+the bundled model of that stage (the doc model; for the chunk stage the line refiner, or the tiny generative
+chunk model under ``kind: generative``, with its serving settings, ``BUNDLED_SERVING``), and a relative one
+that does not exist from the working directory is read from the folder above the config file's folder (the
+project root for ``conf/*.yaml``).
 """
 
 from __future__ import annotations
@@ -285,14 +287,20 @@ def stage_model_paths(config: RefineConfig) -> dict[str, str]:
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
-def bundled_model_dir(stage: str) -> Path:
-    """The small demo model of ``stage`` shipped as package data (``prox_spark/resources/models/<stage>``)."""
-    return Path(str(resources.files("prox_spark") / "resources" / "models" / stage))
+#: the kind a stage's bundled model is when the config names neither a path nor a kind
+BUNDLED_KIND: dict[str, str] = {"doc": "generative", "chunk": "lines"}
 
 
-#: how the bundled demo models are served (``conf/local.yaml`` spells out the same): when a stage falls back
-#: to its bundled model, the ``models`` keys a config leaves out take these values. The chunk model was
-#: trained on 128-token chunks and needs the chunk-range guard; at 1.4M parameters one prefill pass is fastest.
+def bundled_model_dir(stage: str, kind: str = "generative") -> Path:
+    """The model of ``stage`` and ``kind`` shipped as package data: ``prox_spark/resources/models/<stage>``
+    for the generative models, ``.../models/lines`` for the line refiner."""
+    folder = "lines" if kind == "lines" else stage
+    return Path(str(resources.files("prox_spark") / "resources" / "models" / folder))
+
+
+#: how the bundled generative models are served: when a stage falls back to its bundled generative model,
+#: the ``models`` keys a config leaves out take these values. The tiny chunk model was trained on 128-token
+#: chunks and needs the chunk-range guard; at 1.4M parameters one prefill pass is fastest.
 BUNDLED_SERVING: dict[str, dict[str, Any]] = {
     "doc": {"doc": {"prefill_tokens": 0}},
     "chunk": {"chunk": {"prefill_tokens": 0}, "max_chunk_tokens": 128, "clip_chunk_programs": True},
@@ -308,9 +316,13 @@ def _bundled_serving_defaults(raw: dict) -> None:
         return  # build() reports the wrong type, naming the key
     for stage, defaults in BUNDLED_SERVING.items():
         section = raw["models"].get(stage)
-        if isinstance(section, dict) and (section.get("path") or section.get("kind", "generative") != "generative"):
-            continue  # the config names its own model, or a kind the bundled (generative) models are not
-        _set_defaults(raw["models"], defaults)
+        if section is None:
+            section = raw["models"][stage] = {}
+        if not isinstance(section, dict) or section.get("path"):
+            continue  # the config names its own model (or build() names the wrong type)
+        section.setdefault("kind", BUNDLED_KIND[stage])
+        if section["kind"] == "generative":
+            _set_defaults(raw["models"], defaults)
 
 
 def _set_defaults(target: dict, defaults: dict) -> None:
@@ -330,8 +342,9 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
 
     One rule, so a config behaves the same wherever the job is started:
 
-    - empty, for the ``generative`` kind: the bundled demo model of that stage (``bundled_model_dir``), so
-      ``prox-spark clean`` runs with no config at all (``load_config`` also fills in the settings it is served with, ``BUNDLED_SERVING``);
+    - empty: the bundled model of that stage and kind (``bundled_model_dir``; with no kind set, ``load_config``
+      picks ``BUNDLED_KIND``), so ``prox-spark clean`` runs with no config at all (a bundled generative model
+      also gets the settings it is served with, ``BUNDLED_SERVING``);
     - a URI or an absolute path: unchanged (preflight checks it and rejects URIs, naming the key);
     - relative: used as written when it exists from the working directory (how configs have always been
       read), otherwise taken from the folder above the config file's folder and made absolute: configs
@@ -344,8 +357,8 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
     paths = {}
     for stage in ("doc", "chunk"):
         value = getattr(config.models, stage).path
-        if not value and getattr(config.models, stage).kind == "generative":  # the bundled models' kind
-            bundled = bundled_model_dir(stage)
+        if not value:
+            bundled = bundled_model_dir(stage, getattr(config.models, stage).kind)
             value = str(bundled) if bundled.is_dir() else ""  # "" is reported by stage_model_paths if needed
         elif not (_URI.match(value) or Path(value).is_absolute() or Path(value).exists()):
             tried = [Path.cwd() / value, *([root / value] if root is not None else [])]

@@ -74,12 +74,19 @@ def test_clip_never_evaluates_model_output(monkeypatch):
     assert result.program.splitlines()[1] == "remove_lines(line_start=10, line_end=19)"
 
 
+#: conf/local.yaml serving the bundled tiny generative chunk model as it was trained (128-token chunks, guarded)
+GENERATIVE_CHUNK = ["models.chunk.kind=generative", f"models.chunk.path={MODELS / 'chunk'}",
+                    "models.max_chunk_tokens=128", "models.clip_chunk_programs=true"]
+
+
 def test_config_key_and_local_default():
-    # the reference behaviour for any chunk model a config names (no path: the bundled one, served guarded)
+    # the reference behaviour for any chunk model a config names (no path and kind generative: the bundled
+    # tiny one, served guarded)
     assert load_config(None, ["models.chunk.path=/models/chunk"]).models.clip_chunk_programs is False
+    assert load_config(None, ["models.chunk.kind=generative"]).models.clip_chunk_programs is True
     local = Path(__file__).resolve().parents[1] / "conf" / "local.yaml"
-    assert load_config(local, []).models.clip_chunk_programs is True
-    assert settings_of(load_config(local, [])).clip_chunk_programs is True  # what `prox-spark clean` runs with
+    assert load_config(local, []).models.chunk.kind == "lines"  # the line refiner reads whole pages: no chunks to guard
+    assert settings_of(load_config(local, GENERATIVE_CHUNK)).clip_chunk_programs is True
     assert load_config(None, ["models.clip_chunk_programs=true"]).models.clip_chunk_programs is True
 
 
@@ -141,7 +148,7 @@ def test_refine_job_clips_and_writes_the_programs_table(spark, pages, keep_all_d
     config = load_config(
         Path(__file__).resolve().parents[1] / "conf" / "local.yaml",
         [f"input.path={corpus}", f"output.path={tmp_path / 'out'}", "run_id=guard", "input.partitions=1",
-         f"models.doc.path={keep_all_doc_model}"],
+         f"models.doc.path={keep_all_doc_model}", *GENERATIVE_CHUNK],
     )
     assert config.models.clip_chunk_programs
     summary = run_refine(spark, config, preflight(config))

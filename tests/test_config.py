@@ -69,8 +69,9 @@ def test_prefill_pass_size_reaches_the_decoders():
 
     root = Path(__file__).resolve().parents[1]
     local = root / "conf" / "local.yaml"
-    assert load_config(local).models.chunk.prefill_tokens == 0  # the bundled tiny models prefill in one pass
-    overrides = ["models.provider=cpu", "models.doc.prefill_tokens=512", "models.chunk.prefill_tokens=null"]
+    assert load_config(local).models.doc.prefill_tokens == 0  # the bundled tiny doc model prefills in one pass
+    generative_chunk = ["models.chunk.kind=generative", "models.chunk.path=prox_spark/resources/models/chunk"]
+    overrides = ["models.provider=cpu", "models.doc.prefill_tokens=512", "models.chunk.prefill_tokens=null", *generative_chunk]
     config = load_config(local, overrides)
     doc, chunk = load_models(config)
     assert (doc.decoder._prefill_tokens, chunk.decoder._prefill_tokens) == (512, CPU_PREFILL_TOKENS)
@@ -112,15 +113,18 @@ def test_spark_conf_overrides_keep_the_property_name(tmp_path):
 
 
 def test_empty_model_paths_serve_the_bundled_models_from_any_directory(tmp_path, monkeypatch):
+    """No config at all: the bundled doc model and, for the chunk stage, the bundled line refiner."""
     from prox_spark.config import bundled_model_dir
-    from prox_spark.inference import verify_model_dir
+    from prox_spark.pipeline import verify_stage_model
 
     monkeypatch.chdir(tmp_path)
     config = load_config(None, [])
-    for stage in ("doc", "chunk"):
-        path = Path(getattr(config.models, stage).path)
-        assert path == bundled_model_dir(stage) == REPO_ROOT / "prox_spark" / "resources" / "models" / stage
-        verify_model_dir(path)  # the manifest and its checksums, as the job's preflight checks them
+    models = REPO_ROOT / "prox_spark" / "resources" / "models"
+    assert (config.models.doc.kind, config.models.chunk.kind) == ("generative", "lines")
+    assert Path(config.models.doc.path) == bundled_model_dir("doc") == models / "doc"
+    assert Path(config.models.chunk.path) == bundled_model_dir("chunk", "lines") == models / "lines"
+    for stage in ("doc", "chunk"):  # the manifest, its checksums and the graph, as the job's preflight checks them
+        verify_stage_model(getattr(config.models, stage).path, getattr(config.models, stage).kind, stage)
 
 
 def test_relative_model_paths_of_a_config_work_from_another_directory(tmp_path, monkeypatch):
@@ -130,7 +134,7 @@ def test_relative_model_paths_of_a_config_work_from_another_directory(tmp_path, 
     monkeypatch.chdir(tmp_path)
     config = load_config(REPO_ROOT / "conf" / "local.yaml")
     assert config.models.doc.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "doc")
-    assert config.models.chunk.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "chunk")
+    assert config.models.chunk.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "lines")
     (tmp_path / "models" / "chunk").mkdir(parents=True)  # a path that exists from the working directory wins
     assert load_config(REPO_ROOT / "conf" / "local.yaml", ["models.chunk.path=models/chunk"]).models.chunk.path == "models/chunk"
 
@@ -151,26 +155,23 @@ def test_a_missing_relative_model_path_names_the_key_and_the_paths_tried(tmp_pat
     assert load_config(conf, ["models.doc.path=/nonexistent/doc"]).models.doc.path == "/nonexistent/doc"
 
 
-def test_bundled_models_are_served_with_their_settings_unless_the_config_sets_them():
-    """A config without models serves the bundled ones as conf/local.yaml does (128-token chunks, the guard)."""
-    bundled = load_config(None, []).models
-    local = load_config(REPO_ROOT / "conf" / "local.yaml").models
-    for key in ("max_chunk_tokens", "clip_chunk_programs", "doc_mode"):
-        assert getattr(bundled, key) == getattr(local, key), key
-    assert (bundled.doc.prefill_tokens, bundled.chunk.prefill_tokens) == (local.doc.prefill_tokens, local.chunk.prefill_tokens) == (0, 0)
-    chosen = load_config(None, ["models.max_chunk_tokens=64", "models.chunk.prefill_tokens=null"]).models
+def test_bundled_generative_chunk_model_is_served_with_its_settings_unless_the_config_sets_them():
+    """kind: generative without a path serves the tiny generative chunk model as it was tested (128-token
+    chunks, the guard, one prefill pass); the line refiner takes none of those settings."""
+    bundled = load_config(None, ["models.chunk.kind=generative"]).models
+    assert bundled.chunk.path == str(REPO_ROOT / "prox_spark" / "resources" / "models" / "chunk")
+    assert (bundled.max_chunk_tokens, bundled.clip_chunk_programs) == (128, True)
+    assert (bundled.doc.prefill_tokens, bundled.chunk.prefill_tokens) == (0, 0)
+    chosen = load_config(None, ["models.chunk.kind=generative", "models.max_chunk_tokens=64", "models.chunk.prefill_tokens=null"]).models
     assert (chosen.max_chunk_tokens, chosen.clip_chunk_programs, chosen.chunk.prefill_tokens) == (64, True, None)
     own = load_config(None, ["models.chunk.path=/models/my-chunk"]).models  # another chunk model: the defaults
-    assert (own.max_chunk_tokens, own.clip_chunk_programs, own.chunk.prefill_tokens) == (1500, False, None)
+    assert (own.chunk.kind, own.max_chunk_tokens, own.clip_chunk_programs, own.chunk.prefill_tokens) == ("generative", 1500, False, None)
     assert own.doc.prefill_tokens == 0  # the doc stage still serves the bundled doc model
+    lines = load_config(None, []).models
+    assert (lines.chunk.kind, lines.max_chunk_tokens, lines.clip_chunk_programs) == ("lines", 1500, False)
+    assert load_config(None, ["models.chunk.kind=lines"]).models.chunk.path == lines.chunk.path
 
 
-def test_a_line_refiner_without_a_path_gets_no_bundled_generative_model():
-    """The bundled models are generative: a chunk stage of another kind must name its model (stage_model_paths says so)."""
-    from prox_spark.config import stage_model_paths
-
-    config = load_config(None, ["models.chunk.kind=lines"])
-    assert config.models.chunk.path == "" and config.models.max_chunk_tokens == 1500
-    assert config.models.doc.path  # the doc stage still serves its bundled model
-    with pytest.raises(ConfigError, match=r"models\.chunk\.path: required"):
-        stage_model_paths(config)
+def test_a_line_refiner_cannot_serve_the_doc_stage():
+    with pytest.raises(ConfigError, match=r"models.*doc\.kind must be 'generative'"):
+        load_config(None, ["models.doc.kind=lines"])

@@ -22,7 +22,7 @@ import numpy as np
 #: bump whenever a feature or the hashing changes (checked against the manifest at load time)
 FEATURE_VERSION = 1
 #: token ids per line (longer lines keep their first tokens; their length is in the dense features)
-MAX_TOKENS_PER_LINE = 48
+MAX_TOKENS_PER_LINE = 32
 DEFAULT_BUCKETS = 16384
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)

@@ -2,7 +2,7 @@
 
 A page is a sequence of lines. Each line becomes one vector: its dense layout features
 (``prox_spark.lines.features``) and the mean of its hashed-token embeddings. A stack of residual dilated
-1-D convolutions then mixes each line with its neighbours (dilations 1, 2, 4, 8 twice reach ±30 lines: a
+1-D convolutions then mixes each line with its neighbours (dilations 1, 2, 4, 8, 16 reach ±31 lines: a
 menu, a comment block, a footer), and the page's mean state is added to every line so a line is judged
 against the whole page. The head gives one keep logit per line. Convolutions, not attention: cost is
 linear in the page's lines, any page length works, and the graph is plain ONNX that onnxruntime runs on
@@ -25,8 +25,8 @@ class LineModelShape:
     n_dense: int
     buckets: int
     embed: int = 32
-    hidden: int = 96
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    hidden: int = 64
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
     kernel: int = 3
     dropout: float = 0.1
 

@@ -40,12 +40,12 @@ class LineExample:
 @dataclass(frozen=True)
 class LineTrainConfig:
     seed: int = 0
-    epochs: int = 14
-    batch_pages: int = 8
-    learning_rate: float = 2e-3
+    epochs: int = 6
+    batch_pages: int = 16
+    learning_rate: float = 3e-3
     weight_decay: float = 0.01
     #: pages longer than this are cut into windows of it for training (serving reads whole pages)
-    max_lines: int = 1024
+    max_lines: int = 512
     buckets: int = DEFAULT_BUCKETS
     shape: dict = field(default_factory=dict)
     thresholds: tuple[float, ...] = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))
