@@ -97,3 +97,16 @@ def test_fuzz_programs_benchmark_runs_clean(tmp_path):
     assert results["memory_samples"] >= 8
     assert _positive(results["slowest_ms"]) and _positive(results["peak_memory_ratio"])
     assert results["too_large"] > 0  # the growth chains and giant programs do reach the bounds
+
+
+def test_cleaning_speed_benchmark_prints_every_row():
+    """``benchmarks/cleaning_speed.py`` on a few pages: the rule baseline, the default pipeline and its parts."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cleaning_speed", "--pages", "12"], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    if "nothing to measure" in completed.stdout:
+        pytest.skip("no shared gold pages")
+    for row in ("rules (baseline)", "default: doc model + line refiner", "doc stage", "line features", "line model"):
+        assert f"| {row}" in completed.stdout, completed.stdout

@@ -17,7 +17,7 @@ def test_compare_writes_the_table_for_four_variants(spark, untrained_models, sha
     cfg = load_config("conf/compare_local.yaml", [
         f"out_dir={tmp_path / 'compare'}", f"corpus.shared_data={shared_data}", "corpus.max_pages=3",
         "corpus.max_dclm=3", "corpus.warc_pages=false",
-        f"refine={{models.doc.path: {untrained_models['doc']}, models.chunk.path: {untrained_models['chunk']}, "
+        f"refine={{models.doc.path: {untrained_models['doc']}, models.chunk.kind: generative, models.chunk.path: {untrained_models['chunk']}, "
         "models.chunk.max_new_tokens: 16, models.doc.max_new_tokens: 16, input.partitions: 1}",
         "pretrain.train.max_steps=2", "pretrain.train.batch_size=2", "pretrain.data.tokenizer_train_vocab=300",
         "pretrain.eval.max_blocks=4",

@@ -23,8 +23,9 @@ from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_ma
 
 log = logging.getLogger(__name__)
 
-#: padded lines per onnxruntime call: bounds a batch's memory whatever the pages' lengths
-DEFAULT_BATCH_LINES = 16384
+#: padded lines per onnxruntime call: bounds a batch's memory whatever the pages' lengths, and small batches
+#: keep the activations in CPU cache (2048 lines scored 1.8x faster per page than 16384 on dragnet pages)
+DEFAULT_BATCH_LINES = 2048
 
 
 @dataclass(frozen=True)
