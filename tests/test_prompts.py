@@ -152,6 +152,37 @@ def test_compact_truncation_keeps_the_frame(tokenizer):
     assert encode_prompt("compact", "doc", "Hi", tokenizer, max_tokens=64) == short
 
 
+@pytest.mark.parametrize("template", ["compact", "llama2-chat"])
+def test_truncated_prompts_of_whole_pages_equal_encoding_the_whole_page(tokenizer, shared_data, template):
+    """Long pages are encoded from a prefix cut at whitespace (the doc stage's cost): the ids must be exactly
+    what encoding the whole page and truncating gives, on real pages of every kind of text."""
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    from prox_spark.evaluation.gold import all_pages
+    from prox_spark.prompts import _render_parts
+
+    bundled = Tokenizer.from_file(str(Path(__file__).resolve().parents[1] / "prox_spark/resources/models/doc/tokenizer.json"))
+    pages = [p.noisy_text for p, _ in zip(all_pages(shared_data), range(400))][::4]
+    pages += ["x" * 20000, "word " * 5000, "\n" * 3000 + "tail words here", "日本語のテキスト" * 800]
+    fmt = prompt_format(template, "doc")
+    for encoder in (tokenizer, bundled):
+        for text in pages:
+            for limit in (64, 512):
+                head, tail = _render_parts(fmt, text, None)
+                whole = encode_text(encoder, head + tail, add_special_tokens=fmt.add_special_tokens)
+                if len(whole) <= limit:
+                    expected = whole
+                elif not fmt.keep_tail:
+                    expected = whole[:limit]
+                else:
+                    tail_ids = encode_text(encoder, tail, add_special_tokens=False)
+                    head_ids = encode_text(encoder, head, add_special_tokens=fmt.add_special_tokens)
+                    expected = head_ids[: limit - len(tail_ids)] + tail_ids
+                assert encode_prompt(template, "doc", text, encoder, max_tokens=limit) == expected
+
+
 def test_compact_limit_must_leave_room_for_the_frame(tokenizer):
     with pytest.raises(ValueError, match="no room"):
         encode_prompt("compact", "chunk", "[000]" + "x" * 500, tokenizer, max_tokens=3)
