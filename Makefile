@@ -97,15 +97,8 @@ test: venv jars
 
 # The refine job on the bundled sample corpus with the committed default models (conf/local.yaml).
 demo: venv jars
-	@models=prox_spark/resources/models
-	rm -rf "$(DEMO_OUT)"
-	if [ ! -f "$$models/doc/prox_model.json" ] || [ ! -f "$$models/chunk/prox_model.json" ]; then
-	  echo "demo: no trained default models in $$models yet: using untrained tiny models (random weights)"
-	  models="$(DEMO_OUT)/models"
-	  "$(PY)" -m prox_spark.training.untrained "$$models" >/dev/null 2>&1
-	fi
-	"$(PY)" -m jobs.refine --conf conf/local.yaml output.path="$(DEMO_OUT)" \
-	  models.doc.path="$$models/doc" models.chunk.path="$$models/chunk" $(DEMO_ARGS)
+	@rm -rf "$(DEMO_OUT)"
+	"$(PY)" -m jobs.refine --conf conf/local.yaml output.path="$(DEMO_OUT)" $(DEMO_ARGS)
 
 bench: venv
 	@ran=0
