@@ -5,7 +5,8 @@
 Steps, all under ``out_dir``:
 
 1. ``corpus/`` + ``held_out.jsonl`` from the shared data (``prox_spark.comparison.build_corpus``: noisy pages,
-   WARC-extracted pages, DCLM documents; held out: clean text of test-split pages that are not in the corpus).
+   WARC-extracted pages, DCLM documents; ``write_held_out``: human gold main text of pages outside the corpus
+   and outside every bundled model's training data, or the JSONL ``heldout.path`` names).
 2. ``<variant>/`` Delta tables: ``raw`` is the corpus as read (one kept row per document), the others are the
    refine job (``jobs.refine``) with ``pipeline.mode`` rules / prox-doc / prox and the refine config's models.
 3. ``<variant>/pretrain/``: ``jobs.pretrain``'s loop on that table with the same model, seed and schedule
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobs.refine import preflight, run_refine
-from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_report
+from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_held_out, write_report
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError
 
@@ -48,9 +49,17 @@ class CorpusSettings:
 
 
 @dataclass(frozen=True)
+class HeldoutSettings:
+    #: JSONL of held-out clean texts (``gold_text`` or ``text`` per record); empty: the human gold main text
+    #: of the evaluation-only cleaning sets (``prox_spark.comparison.HELD_OUT_SETS``)
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class CompareConfig:
     out_dir: str = "out/compare"
     corpus: CorpusSettings = field(default_factory=CorpusSettings)
+    heldout: HeldoutSettings = field(default_factory=HeldoutSettings)
     #: refine job config (models, serving settings); input/output/mode/run_id are set per variant
     refine_conf: str = "conf/local.yaml"
     #: extra refine overrides as a mapping of dotted keys (e.g. {"models.doc.batch_size": 32})
@@ -125,9 +134,10 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     """Run every variant and write the report; returns the report's paths."""
     out_dir = Path(cfg.out_dir).resolve()
     corpus_dir, held_out = out_dir / "corpus", out_dir / "held_out.jsonl"
-    counts = build_corpus(cfg.corpus.shared_data, corpus_dir, held_out, max_pages=cfg.corpus.max_pages,
+    counts = build_corpus(cfg.corpus.shared_data, corpus_dir, max_pages=cfg.corpus.max_pages,
                           max_dclm=cfg.corpus.max_dclm, warc_pages=cfg.corpus.warc_pages)
-    log.info("corpus: %s", counts)
+    held_out_count, held_out_source = write_held_out(cfg.corpus.shared_data, held_out, cfg.heldout.path)
+    log.info("corpus: %s; held out: %d texts", counts, held_out_count)
     refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)
     if spark is None:
         from jobs.spark import get_session
@@ -174,8 +184,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     meta = {
         "token_budget": results[0].tokens_trained,
         "corpus": counts.__dict__ | {"documents": counts.documents},
-        "held_out": f"{counts.held_out} clean texts ({held_out.name}): teacher_trafilatura_precision of the "
-                    "test-split pages of the shared cleaning set, which are not in the corpus",
+        "held_out": f"{held_out_count} texts ({held_out.name}): {held_out_source}",
         "parameters": parameters,
         "refine_conf": cfg.refine_conf,
         "refine_overrides": cfg.refine,

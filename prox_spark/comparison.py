@@ -8,12 +8,12 @@ Corpus (``build_corpus``) from the shared real data, read in place: the *noisy* 
 cookie notices, as in Common Crawl WET extracts) of the trafilatura evaluation pages, the WARC-extracted
 pages, and the DCLM human-labelled documents (good and bad alike: the refiner has to tell them apart).
 
-Held-out set: the clean main text (teacher extraction ``teacher_trafilatura_precision``) of the evaluation
-pages in the ``test`` split of ``prox_spark.training.seed.split_of``, which are also left out of the corpus.
-Those pages were not used to train the default refining models either (the seed builders hold out the same
-split), so neither the refiner nor the pre-trained model has seen them. Clean text is what a refined corpus
-is meant to teach: a model trained on boilerplate-heavy text spends capacity on menus and share links that
-never occur there, so lower perplexity on it is the paper's "better pre-training data" at our scale.
+Held-out set (``write_held_out``): human gold main text that neither the corpus nor any bundled refining
+model contains: by default the gold of the evaluation-only cleaning sets (MSV chaos, then Dragnet;
+``prox_spark.evaluation.gold``), or any JSONL with a ``gold_text`` or ``text`` field. The trafilatura pages of
+the ``test`` split stay out of the corpus as before. Clean text is what a refined corpus is meant to teach: a
+model trained on boilerplate-heavy text spends capacity on menus and share links that never occur there, so
+lower perplexity on it is the paper's "better pre-training data" at our scale.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from prox_spark.evaluation.gold import gold_pages
 from prox_spark.training.seed import split_of
 
 #: variants in table order: name → refine ``pipeline.mode`` (None: the corpus as read, no refining)
@@ -33,17 +34,18 @@ VARIANTS: dict[str, str | None] = {"raw": None, "rules": "rules", "prox-doc": "p
 CLEANING_PAGES = "cleaning/trafilatura_eval_segments.jsonl.gz"
 WARC_EXTRACTED = ("cleaning/dolma_warc_extracted.jsonl", "cleaning/resiliparse_warc_extracted.jsonl")
 DCLM_DOCS = "quality/dclm_human_labels.jsonl"
-HELD_OUT_FIELD = "teacher_trafilatura_precision"
+#: the default held-out sets: human gold of pages no bundled model trains on, the smaller set first (the
+#: evaluation reads the first blocks of the held-out texts)
+HELD_OUT_SETS = ("msv_chaos", "dragnet")
 
 
 @dataclass(frozen=True)
 class CorpusCounts:
-    """How many documents of each source went into the corpus, and how many held-out texts."""
+    """How many documents of each source went into the corpus."""
 
     pages: int
     warc_pages: int
     dclm_docs: int
-    held_out: int
 
     @property
     def documents(self) -> int:
@@ -68,17 +70,16 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return n
 
 
-def build_corpus(shared_data: str | Path, corpus_dir: str | Path, held_out_path: str | Path, *,
+def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
                  max_pages: int = 0, max_dclm: int = 0, warc_pages: bool = True) -> CorpusCounts:
     """Write the corpus (``pages.jsonl``, ``warc.jsonl``, ``dclm.jsonl``: one input shard each, ``id`` +
-    ``text``) and the held-out clean texts (``held_out_path``, field ``text``). ``max_*``: 0 means all."""
+    ``text``); test-split cleaning pages are left out. ``max_*``: 0 means all."""
     shared, corpus = Path(shared_data), Path(corpus_dir)
-    pages, held_out = [], []
+    pages = []
     for page in _jsonl(shared / CLEANING_PAGES):
         if split_of(page["id"]) == "test":
-            if (page.get(HELD_OUT_FIELD) or "").strip():
-                held_out.append({"id": page["id"], "text": page[HELD_OUT_FIELD]})
-        elif page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
+            continue
+        if page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
             pages.append({"id": f"page-{page['id']}", "text": page["noisy_text"], "url": page.get("url")})
     warc = []
     if warc_pages:
@@ -88,15 +89,34 @@ def build_corpus(shared_data: str | Path, corpus_dir: str | Path, held_out_path:
                     warc.append({"id": f"{Path(name).stem}-{i}", "text": page["noisy_text"], "url": page.get("url")})
     dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in _jsonl(shared / DCLM_DOCS) if d["text"].strip()]
     dclm = dclm[:max_dclm] if max_dclm else dclm
-    counts = CorpusCounts(
+    return CorpusCounts(
         pages=_write_jsonl(corpus / "pages.jsonl", pages),
         warc_pages=_write_jsonl(corpus / "warc.jsonl", warc) if warc else 0,
         dclm_docs=_write_jsonl(corpus / "dclm.jsonl", dclm),
-        held_out=_write_jsonl(Path(held_out_path), held_out),
     )
-    if not counts.held_out:
-        raise ValueError(f"no held-out pages in {shared / CLEANING_PAGES}: the comparison needs a clean eval set")
-    return counts
+
+
+def write_held_out(shared_data: str | Path, held_out_path: str | Path, source: str | Path = "") -> tuple[int, str]:
+    """Write the held-out clean texts (``id``, ``text``) to ``held_out_path``; returns (count, description).
+
+    ``source``: a JSONL whose records carry ``gold_text`` (preferred) or ``text``; empty: the human gold of
+    ``HELD_OUT_SETS``. A record with neither field, or no text at all, is a ``ValueError`` naming the file."""
+    rows: list[dict] = []
+    if source:
+        for number, record in enumerate(_jsonl(Path(source)), 1):
+            text = record.get("gold_text") or record.get("text")
+            if not isinstance(text, str):
+                raise ValueError(f"{source}:{number}: a held-out record needs a 'gold_text' or 'text' string")
+            if text.strip():
+                rows.append({"id": str(record.get("id", number)), "text": text})
+        described = f"clean texts of {source}"
+    else:
+        for set_name in HELD_OUT_SETS:
+            rows += [{"id": p.page_id, "text": p.gold_text} for p in gold_pages(shared_data, set_name)]
+        described = f"human gold main text of the {' and '.join(HELD_OUT_SETS)} pages (evaluation-only sets)"
+    if not rows:
+        raise ValueError(f"no held-out texts ({described}): the comparison needs a clean eval set")
+    return _write_jsonl(Path(held_out_path), rows), described
 
 
 @dataclass(frozen=True)

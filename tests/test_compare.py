@@ -54,3 +54,23 @@ def test_a_bad_model_path_fails_before_any_variant_runs(shared_data, tmp_path, c
     assert "models.chunk.path" in capsys.readouterr().err
     assert (out / "corpus").is_dir()  # the corpus was built, then the check failed
     assert not any((out / name).exists() for name in VARIANTS)  # no variant started
+
+
+def test_held_out_texts_come_from_human_gold_or_a_given_file(shared_data, tmp_path):
+    from prox_spark.comparison import HELD_OUT_SETS, write_held_out
+    from prox_spark.evaluation.gold import GOLD_SETS, gold_pages
+
+    assert all(GOLD_SETS[name] == "evaluation" for name in HELD_OUT_SETS)  # no bundled model trains on them
+    out = tmp_path / "held_out.jsonl"
+    count, described = write_held_out(shared_data, out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    first = next(gold_pages(shared_data, HELD_OUT_SETS[0]))
+    assert count == len(rows) > 1000 and rows[0] == {"id": first.page_id, "text": first.gold_text}
+    assert "human gold" in described
+    given = tmp_path / "mine.jsonl"
+    given.write_text('{"id": "a", "gold_text": "gold wins", "text": "not this"}\n{"text": "plain text"}\n{"text": "  "}\n')
+    assert write_held_out(shared_data, out, given) == (2, f"clean texts of {given}")
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["gold wins", "plain text"]
+    given.write_text('{"id": "b", "body": "no text field"}\n')
+    with pytest.raises(ValueError, match="mine.jsonl:1: a held-out record needs"):
+        write_held_out(shared_data, out, given)
