@@ -47,7 +47,7 @@ class LineRefiner:
         """This process's refiner for ``model_dir`` (checked and opened on first use); ``ModelLoadError``
         names any problem."""
         resolved = str(Path(model_dir).resolve())
-        manifest = load_line_manifest(resolved)
+        manifest = load_line_manifest(resolved, check_files_too=False)  # the files are checked once, when opened
         threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
         if provider_list(provider, device_id)[0] == CPU:
             device_id = 0

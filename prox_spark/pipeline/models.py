@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal, Union, get_args
 
 from tokenizers import Tokenizer
 
@@ -88,7 +88,7 @@ def _tokenizer(path: str, _checksum: str) -> Tokenizer:
 
 #: how a stage's model writes programs: a decoder generating them, or the line refiner deciding lines
 ModelKind = Literal["generative", "lines"]
-MODEL_KINDS: tuple[str, ...] = ("generative", "lines")
+MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 #: what the chunk stage can run
 ChunkModel = Union[StageModel, LineRefiner]
 
@@ -110,8 +110,7 @@ def load_stage_model(
         return LineRefiner.load(model_dir, **common)
     if kind != "generative":
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
-    if is_line_model_dir(model_dir):
-        raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.<stage>.kind: lines")
+    _refuse_line_refiner(model_dir, "<stage>")
     return StageModel.load(model_dir, prefill_tokens=prefill_tokens, **common)
 
 
@@ -122,10 +121,15 @@ def verify_stage_model(model_dir: str | Path, kind: ModelKind, stage: str) -> tu
         line_manifest = verify_line_model_dir(model_dir)
         found_stage, model_id, checksum = line_manifest.stage, line_manifest.model_id, line_manifest.checksum
     else:
-        if is_line_model_dir(model_dir):
-            raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.{stage}.kind: lines")
+        _refuse_line_refiner(model_dir, stage)
         manifest = verify_model_dir(model_dir)
         found_stage, model_id, checksum = manifest.kind, manifest.model_id, manifest.checksum
     if found_stage != stage:
         raise ModelLoadError(f"{model_dir} holds a {found_stage}-stage model")
     return model_id, checksum
+
+
+def _refuse_line_refiner(model_dir: str | Path, stage: str) -> None:
+    """A generative stage pointed at a line refiner fails naming the key to change."""
+    if is_line_model_dir(model_dir):
+        raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.{stage}.kind: lines")
