@@ -69,8 +69,13 @@ class Manifest:
     @property
     def checksum(self) -> str:
         """One digest over all listed files: the identity of this model for caches."""
-        joined = "\n".join(f"{name}={digest}" for name, digest in sorted(self.files.items()))
-        return hashlib.sha256(joined.encode()).hexdigest()
+        return files_checksum(self.files)
+
+
+def files_checksum(files: dict[str, str]) -> str:
+    """One digest over a model directory's file digests (name=sha256, sorted): the model's identity."""
+    joined = "\n".join(f"{name}={digest}" for name, digest in sorted(files.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 _SCALAR_TYPES: dict[str, type] = {

@@ -9,13 +9,12 @@ manifest it is written last by the export and lists every file with its sha256.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prox_spark.inference.manifest import MANIFEST_NAME, MODEL_FILE, ModelLoadError, check_files
+from prox_spark.inference.manifest import MANIFEST_NAME, MODEL_FILE, ModelLoadError, check_files, files_checksum
 
 LINE_MANIFEST_NAME = "prox_line_model.json"
 LINE_FORMAT_VERSION = 1
@@ -44,8 +43,7 @@ class LineManifest:
 
     @property
     def checksum(self) -> str:
-        joined = "\n".join(f"{name}={digest}" for name, digest in sorted(self.files.items()))
-        return hashlib.sha256(joined.encode()).hexdigest()
+        return files_checksum(self.files)
 
 
 _TYPES: dict[str, type] = {
