@@ -98,6 +98,12 @@ class ModelConfig:
             raise ValueError(f"prefill_tokens must be >= 0 (0: one pass, null: by device), got {self.prefill_tokens}")
 
 
+#: words of main text (as the line refiner keeps them) that spare a page from the doc model's drop: the
+#: smallest value that keeps the doc model's held-out DCLM doc F1 (its drops of low-quality pages keep at
+#: most ~160 words), rounded up
+DEFAULT_DOC_GUARD_WORDS = 200
+
+
 @dataclass(frozen=True)
 class ModelsConfig:
     doc: ModelConfig = field(default_factory=ModelConfig)
@@ -110,6 +116,10 @@ class ModelsConfig:
     #: clip each chunk program's remove_lines to its own chunk's lines before the merge (not the
     #: reference, which lets a chunk program remove any line; a guard for small models)
     clip_chunk_programs: bool = False
+    #: the doc model reads a page's first tokens, often menus: a page it drops is kept when the chunk
+    #: stage's line refiner keeps at least this many words of it (0: off; no effect with a generative
+    #: chunk model). The programs table keeps the model's drop_doc() in model_program.
+    doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
     #: "auto" uses CUDA when onnxruntime-gpu sees a GPU, else CPU
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)
@@ -121,6 +131,7 @@ class ModelsConfig:
     def __post_init__(self) -> None:
         if self.doc.kind != "generative":
             raise ValueError(f"doc.kind must be 'generative' (a line refiner writes chunk programs), got {self.doc.kind!r}")
+        _at_least("models.doc_guard_words", self.doc_guard_words, 0, "0: off")
 
 
 @dataclass(frozen=True)

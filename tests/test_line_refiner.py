@@ -83,6 +83,14 @@ def test_blank_lines_join_removals_on_both_sides_only():
     assert render_program([]) == "keep_chunk()"
 
 
+def test_a_page_no_line_clears_keeps_its_best_lines_not_nothing():
+    lines = ["menu", "headline", "", "body", "footer"]
+    assert line_decisions(lines, [0.1, 0.3, 0.0, 0.25, 0.05], threshold=0.5) == [False, True, True, True, False]
+    assert line_decisions(lines, [0.0] * 5, threshold=0.5) == [False] * 5
+    # a page with one line over the threshold is decided by the threshold alone
+    assert line_decisions(lines, [0.1, 0.6, 0.0, 0.25, 0.05], threshold=0.5) == [False, True, True, False, False]
+
+
 def test_rendered_program_executes_to_the_kept_lines():
     text = page(MENU, ARTICLE, FOOTER)
     lines = text.split("\n")

@@ -112,3 +112,13 @@ def _comparable(value):
     if isinstance(value, float) and value != value:
         return None
     return value
+
+
+def test_spark_types_name_every_field_of_the_stage_records():
+    from dataclasses import fields
+
+    from prox_spark.pipeline.stages import ChunkProgram, DocProgram
+    from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+
+    assert DOC_PROGRAM_TYPE.fieldNames() == [f.name for f in fields(DocProgram)]
+    assert CHUNK_PROGRAMS_TYPE.elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]

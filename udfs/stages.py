@@ -22,6 +22,8 @@ DOC_PROGRAM_TYPE = T.StructType(
         T.StructField("prompt_tokens", T.LongType()),
         T.StructField("latency_ms", T.DoubleType()),
         T.StructField("truncated", T.BooleanType()),
+        # main-text guard (models.doc_guard_words): the model's drop_doc() when the guard kept the page
+        T.StructField("model_program", T.StringType()),
     ]
 )
 

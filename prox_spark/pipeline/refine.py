@@ -146,7 +146,8 @@ def _program_rows(doc_id, i, stage: str, model_id: str, result: dict, columns) -
     if stage == "doc":
         doc = columns["doc"].iloc[i]
         return [{**common, **whole_document, "program": doc["program"], "ops": result["ops"],
-                 "errors": result["errors"], "prompt_tokens": doc["prompt_tokens"], "latency_ms": doc["latency_ms"]}]
+                 "errors": result["errors"], "prompt_tokens": doc["prompt_tokens"], "latency_ms": doc["latency_ms"],
+                 "model_program": doc["model_program"]}]
     rows = []
     for chunk in columns["chunks"].iloc[i]:
         # this chunk's lines of the merged program (``merge_programs``), so its row shows its own ops

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prox_spark.config import RefineConfig, executor_config
+from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, RefineConfig, executor_config
 from prox_spark.pipeline.stages import DocMode
 from prox_spark.programs import ExecutorConfig
 
@@ -26,6 +26,9 @@ class RefineSettings:
     chunk_max_batch_tokens: int | None = None
     #: chunk-range guard: clip each chunk program's removals to its chunk (``prox_spark.pipeline.guard``)
     clip_chunk_programs: bool = False
+    #: the doc stage keeps a page its model drops when the line refiner keeps this many words of it
+    #: (``spare_main_text_pages``; 0: off; applies only with a line-refiner chunk model)
+    doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
 
 
 def settings_of(config: RefineConfig) -> RefineSettings:
@@ -44,4 +47,5 @@ def settings_of(config: RefineConfig) -> RefineSettings:
         doc_max_batch_tokens=models.doc.max_batch_tokens or None,
         chunk_max_batch_tokens=models.chunk.max_batch_tokens or None,
         clip_chunk_programs=models.clip_chunk_programs,
+        doc_guard_words=models.doc_guard_words,
     )

@@ -17,7 +17,10 @@ import pandas as pd
 
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.stages import DocProgram, merge_programs, write_chunk_programs, write_doc_programs
+from prox_spark.lines.refiner import LineRefiner
+from prox_spark.pipeline.stages import (
+    DocProgram, merge_programs, spare_main_text_pages, write_chunk_programs, write_doc_programs,
+)
 from prox_spark.programs import execute_batch
 from prox_spark.rules import rules_stage_batch
 
@@ -71,6 +74,8 @@ def run_stages(
             doc_model, _model_texts(current), mode=settings.doc_mode, batch_size=settings.doc_batch_size,
             max_new_tokens=settings.doc_max_new_tokens, max_batch_tokens=settings.doc_max_batch_tokens,
         )
+        if "chunk" in stages and isinstance(chunk_model, LineRefiner):
+            programs = spare_main_text_pages(programs, _model_texts(current), chunk_model, settings.doc_guard_words)
         out["doc"] = pd.DataFrame.from_records([asdict(p) for p in programs], columns=list(DOC_PROGRAM_FIELDS))
         doc_exec = _execute(current, [p.program for p in programs], "doc", settings)
         out["doc_exec"] = doc_exec

@@ -8,7 +8,7 @@ documents in the call into shared batches and regroups them by document in chunk
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 from prox_spark.chunking import Chunk, chunk_document
@@ -31,6 +31,8 @@ class DocProgram:
     latency_ms: float
     #: the model hit max_new_tokens before EOS (generate mode)
     truncated: bool = False
+    #: the model's program when the main-text guard rewrote it (``spare_main_text_pages``), else None
+    model_program: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,29 @@ def write_doc_programs(
     for (i, _), result in zip(work, batches):
         results[i] = result
     return results  # type: ignore[return-value]
+
+
+def spare_main_text_pages(
+    programs: Sequence[DocProgram], texts: Sequence[str], refiner: LineRefiner, min_words: int
+) -> list[DocProgram]:
+    """The doc programs with ``drop_doc()`` turned into ``keep_doc()`` where the line refiner keeps at least
+    ``min_words`` words of the page (0: no guard). The rewritten program keeps the model's in ``model_program``.
+
+    A doc model reads only the page's first tokens, which on a whole web page are often menus and
+    headers, so it drops real articles for their boilerplate; the line refiner reads every line and finds
+    the article's text. A page it finds none on is still the doc model's to drop. Only pages the doc
+    model drops are scored, so the guard costs nothing on the pages it keeps.
+    """
+    if min_words <= 0:
+        return list(programs)
+    dropped = [i for i, p in enumerate(programs) if p.program.strip() == DOC_CHOICES[1] and texts[i].strip()]
+    spared = list(programs)
+    for i, scores in zip(dropped, refiner.keep_scores([texts[i] for i in dropped])):
+        lines = texts[i].split("\n")
+        keep = line_decisions(lines, scores.tolist(), refiner.manifest.keep_threshold)
+        if sum(len(line.split()) for line, kept in zip(lines, keep) if kept) >= min_words:
+            spared[i] = replace(programs[i], program=DOC_CHOICES[0], model_program=programs[i].program)
+    return spared
 
 
 def doc_keep_margins(model: StageModel, texts: Sequence[str], *, batch_size: int = 16) -> list[float]:
