@@ -260,6 +260,7 @@ def _doc_program_rows(staged: DataFrame, run_id: str, doc_model_id: str) -> Data
     return _program_select(
         staged, run_id, "doc", doc_model_id, result, program=doc["program"], ops=result["ops"],
         errors=result["errors"], prompt_tokens=doc["prompt_tokens"], latency_ms=doc["latency_ms"],
+        model_program=doc["model_program"],
     )
 
 
@@ -281,11 +282,16 @@ def _chunk_program_rows(staged: DataFrame, run_id: str, chunk_model_id: str) -> 
 def _program_select(
     rows: DataFrame, run_id: str, stage: str, model_id: str, result: Column, *, program: Column, ops: Column,
     errors: Column, prompt_tokens: Column, latency_ms: Column, chunk: Column | None = None,
+    model_program: Column | None = None,
 ) -> DataFrame:
     """A ``programs`` row per row of ``rows``: the stage's program, its executor/rule ``result`` struct's
-    outcome and counts, and for a chunk row the chunk's struct (line range, guard clipping)."""
+    outcome and counts, for a chunk row the chunk's struct (line range, guard clipping), and the model's
+    own program where a guard rewrote it."""
     def of_chunk(name: str, default: Column) -> Column:
         return default if chunk is None else chunk[name]
+
+    if model_program is None:
+        model_program = of_chunk("model_program", F.lit(None).cast("string"))
 
     null_long = F.lit(None).cast("long")
     return rows.select(
@@ -296,7 +302,7 @@ def _program_select(
         *[result[name].alias(name) for name in PROGRAM_RESULT_FIELDS],
         prompt_tokens.alias("prompt_tokens"), latency_ms.alias("latency_ms"),
         of_chunk("clipped_ops", F.lit(0).cast("long")).alias("clipped_ops"),
-        of_chunk("model_program", F.lit(None).cast("string")).alias("model_program"),
+        model_program.alias("model_program"),
     )
 
 
