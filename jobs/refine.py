@@ -30,12 +30,13 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
@@ -147,7 +148,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
             models[stage] = verify_stage_model(path, getattr(config.models, stage).kind, stage)
         except ModelLoadError as exc:
             raise ModelLoadError(f"models.{stage}.path: {exc}") from None
-    versions = {name: _version(name) for name in ("prox-spark", "pyspark", "delta-spark", "onnxruntime", "onnxruntime-gpu")}
+    versions = library_versions()
     versions.update({f"model.{k}": model_id + "@" + checksum[:12] for k, (model_id, checksum) in models.items()})
     if "rules" in config.pipeline.stages:
         versions["rules"] = rules_id(config)
@@ -158,6 +159,11 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
 def rules_id(config: RefineConfig) -> str:
     """The rules stage's ``model_id`` in the programs table: ``rules:<preset>``."""
     return f"rules:{config.rules.preset}"
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed versions ``runs.versions_json`` records (None: not installed)."""
+    return {name: _version(name) for name in ("prox-spark", "pyspark", "delta-spark", "onnxruntime", "onnxruntime-gpu")}
 
 
 def _version(package: str) -> str | None:
@@ -226,17 +232,35 @@ def redacted_config(config: RefineConfig) -> dict:
     return data
 
 
+#: a commit's documents -> the same rows with the stage columns appended (and, for documents the pass
+#: could not stage, ``udfs.staged.QUARANTINE_REASON``): the models (refine) or a run's stored programs (apply)
+Stager = Callable[[DataFrame], DataFrame]
+
+
 def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) -> RunSummary:
     """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
     run_id = derive_run_id(config, checked.files)
+    if config.input.format == "delta":
+        checked.files = plan.delta_input_files(spark, config)
+    tasks = concurrent_tasks(spark)
+    return write_run(spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks))
+
+
+def write_run(
+    spark: SparkSession, config: RefineConfig, checked: Preflight, run_id: str, stage: Stager,
+    *, source_run_id: str | None = None,
+) -> RunSummary:
+    """Stage ``checked.files`` with ``stage`` into the Delta tables as run ``run_id`` (resuming its committed
+    shards), check the run and write its ``runs`` row (``source_run_id``: the run whose programs ``apply``
+    re-executed); returns the run's summary."""
     token = _RUN_ID.set(run_id)  # every log record from here on names the run
     try:
-        return _run_refine(spark, config, checked, run_id)
+        return _write_run(spark, config, checked, run_id, stage, source_run_id)
     finally:
         _RUN_ID.reset(token)
 
 
-def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, run_id: str) -> RunSummary:
+def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSummary:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     sc = spark.sparkContext
@@ -247,8 +271,6 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     # made ~100 MB batches of page text, and reading them back ran a 2 GB local[2] driver out of heap at
     # 100k pages
     spark.conf.set("spark.sql.inMemoryColumnarStorage.batchSize", str(CACHED_BATCH_ROWS))
-    if config.input.format == "delta":
-        checked.files = plan.delta_input_files(spark, config)
     attempt = next_attempt(spark, config, run_id)
     listing = {plan.shard_of(path): path for path in checked.files}
     done = committed_shards(spark, config, run_id)
@@ -263,10 +285,9 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     # seconds per step, recorded in runs.stage_seconds_json: model time (refine) apart from the job's own
     # fixed costs (table set-up and resume lookup, reads, Delta writes, shard commits, the final check)
     timings = {"setup": time.perf_counter() - t0, "read": 0.0, "refine": 0.0, "write": 0.0, "commit": 0.0}
-    tasks = concurrent_tasks(spark)
     for first in range(0, len(pending), step):
         batch = pending[first : first + step]
-        _refine_shards(spark, config, checked, run_id, batch, tasks, timings)
+        _refine_shards(spark, config, checked, run_id, batch, stage, timings)
         log.info("run %s: committed %d/%d shards", run_id, first + len(batch), len(pending))
     t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, listing)
@@ -274,7 +295,7 @@ def _run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight, r
     finished = datetime.now(timezone.utc)
     problems = run_problems(summary, config)
     status = "failed" if problems else "succeeded"
-    _write_run_row(spark, config, checked, run_id, attempt, started, finished, status, summary, timings)
+    _write_run_row(spark, config, checked, run_id, attempt, (started, finished), status, summary, timings, source_run_id)
     if problems:
         raise RunCheckError(f"run {run_id} failed: " + "; ".join(problems), summary)
     return summary
@@ -305,7 +326,7 @@ def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:
     return problems
 
 
-def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> None:
+def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings) -> None:
     sc = spark.sparkContext
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
@@ -322,12 +343,15 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
 
     t0 = time.perf_counter()
     sc.setJobDescription(f"prox {' + '.join(config.pipeline.stages)} stages: {len(files)} shards")
-    staged = plan.persist(plan.refine_documents(docs, config, tasks))
-    staged.count()
+    persisted = plan.persist(stage(docs))
+    persisted.count()
     timings["refine"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
     stages = config.pipeline.stages
+    staged, unstaged = plan.split_unstaged(persisted)
+    if unstaged is not None:
+        quarantine = quarantine.unionByName(unstaged)
     quarantine_out = plan.persist(plan.quarantine_rows(quarantine, run_id))  # written, then counted
     programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
     refined = plan.refined_rows(staged, run_id, stages)
@@ -360,23 +384,25 @@ def _refine_shards(spark, config, checked, run_id, files, tasks, timings) -> Non
     ]
     replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
     timings["commit"] += time.perf_counter() - t0
-    for frame in (quarantine_out, staged, records):
+    for frame in (quarantine_out, persisted, records):
         frame.unpersist()
 
 
-def _write_run_row(spark, config, checked, run_id, attempt, started, finished, status, summary, timings) -> None:
+def _write_run_row(spark, config, checked, run_id, attempt, times, status, summary, timings, source_run_id) -> None:
     """This attempt's own row: earlier attempts of the run id keep theirs (a no-op rerun, whose timings are
     all ~0, once overwrote the real run's start time and timings)."""
+    started, finished = times
     row = (
         run_id, started, finished, status, json.dumps(redacted_config(config), sort_keys=True),
         json.dumps(checked.versions), config.input.path, summary.shards, summary.records_read, summary.kept,
         summary.dropped, summary.quarantined, summary.words_before, summary.words_after,
-        json.dumps({k: round(v, 3) for k, v in timings.items()}), config.pipeline.mode, attempt,
+        json.dumps({k: round(v, 3) for k, v in timings.items()}), config.pipeline.mode, attempt, source_run_id,
     )
     replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None, attempt=attempt)
 
 
-def _session(config: RefineConfig) -> SparkSession:
+def job_session(config: RefineConfig) -> SparkSession:
+    """The job's Spark session: the platform's when one is active, else a local one from ``spark.*``."""
     from jobs.spark import get_session
 
     return get_session(
@@ -406,12 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.conf, args.overrides)
         if config.input.format != "delta" and needs_session(config.input.path):
-            spark = _session(config)  # cloud URIs are listed through the session's Hadoop FileSystem
+            spark = job_session(config)  # cloud URIs are listed through the session's Hadoop FileSystem
         checked = preflight(config, spark)
     except (ConfigError, ModelLoadError) as exc:
         print(f"prox-spark refine: {exc}", file=sys.stderr)
         return 2
-    spark = spark or _session(config)
+    spark = spark or job_session(config)
     try:
         summary = run_refine(spark, config, checked)
     except RunCheckError as exc:

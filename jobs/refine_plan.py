@@ -24,8 +24,9 @@ from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
+from prox_spark.readers.records import MAX_RAW_BYTES
 from prox_spark.readers.storage import local_path
-from udfs.staged import stage_documents
+from udfs.staged import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
 from udfs.stages import ModelSettings
 
 
@@ -153,7 +154,7 @@ def split_records(records: DataFrame, earlier: DataFrame | None = None) -> tuple
     unique = tagged.filter(first_copy).drop("_first", "_earlier", "kind", "raw", "reason", "detail")
     duplicates = tagged.filter(~first_copy).select(
         "shard", "source_file", "record_index", "doc_id",
-        F.substring("text", 1, 65536).alias("raw"),
+        _raw_text().alias("raw"),
         F.lit("duplicate_doc_id").alias("reason"),
         F.when(
             F.col("_earlier").isNotNull(),
@@ -164,6 +165,24 @@ def split_records(records: DataFrame, earlier: DataFrame | None = None) -> tuple
         "shard", "source_file", "record_index", "doc_id", "raw", "reason", "detail"
     )
     return unique, bad.unionByName(duplicates)
+
+
+def _raw_text() -> Column:
+    """A document's text as a quarantine row's ``raw`` (capped, as the readers cap it)."""
+    return F.substring("text", 1, MAX_RAW_BYTES)
+
+
+def split_unstaged(staged: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+    """(the staged documents, quarantine rows of the documents the stage pass could not stage), the second
+    None when the pass reports none (refine's models stage every document; apply has no program for some)."""
+    if QUARANTINE_REASON not in staged.columns:
+        return staged, None
+    reason = F.col(QUARANTINE_REASON)
+    unstaged = staged.filter(reason.isNotNull()).select(
+        "shard", "source_file", "record_index", "doc_id", _raw_text().alias("raw"), reason.alias("reason"),
+        F.col(QUARANTINE_DETAIL).alias("detail"),
+    )
+    return staged.filter(reason.isNull()), unstaged
 
 
 def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: int) -> DataFrame:

@@ -81,11 +81,11 @@ def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, listin
     )
 
 
-def print_summary(summary: RunSummary, output: OutputConfig) -> None:
+def print_summary(summary: RunSummary, output: OutputConfig, command: str = "refine") -> None:
     s = summary
     retained = s.words_after / s.words_before if s.words_before else 0.0
     lines = [
-        f"prox-spark refine: run {s.run_id}",
+        f"prox-spark {command}: run {s.run_id}",
         f"  shards            {s.shards:>10,}",
         f"  records read      {s.records_read:>10,}",
         f"  kept              {s.kept:>10,}",

@@ -149,7 +149,7 @@ QUARANTINE = TableSpec(
 
 RUNS = TableSpec(
     "runs",
-    "One row per attempt of a refine run (run_id, attempt): configuration, versions, counts (input = kept + dropped + quarantined) and timings.",
+    "One row per attempt of a refine or apply run (run_id, attempt): configuration, versions, counts (input = kept + dropped + quarantined) and timings.",
     (
         Column("run_id", T.StringType(), "Run id."),
         Column("started_at", T.TimestampType(), "Start time (UTC)."),
@@ -168,6 +168,7 @@ RUNS = TableSpec(
         Column("stage_seconds_json", T.StringType(), "Seconds per stage as JSON."),
         Column("mode", T.StringType(), "pipeline.mode of the run: prox, prox-doc, rules or rules+prox (null: before modes existed)."),
         Column("attempt", T.LongType(), "Attempt number of the run id (1, 2, ...): every rerun or resume adds a row (null: before attempts were kept)."),
+        Column("source_run_id", T.StringType(), "prox-spark apply: the run whose stored programs this run re-executed under its own executor settings; null for a refine run."),
     ),
 )
 

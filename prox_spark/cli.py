@@ -31,6 +31,7 @@ class Command:
 #: every command, in the order the usage lists them
 COMMANDS: dict[str, Command] = {
     "refine": Command("jobs.refine", "the Spark job: a corpus -> Delta tables refined, programs, quarantine, runs, shards"),
+    "apply": Command("jobs.apply", "re-execute a run's stored programs under new executor settings, no model: a new run in the same tables"),
     "clean": Command("prox_spark.cli", "the same pipeline without Spark: JSONL in -> one JSON record per input out", "clean_main"),
     "pretrain": Command("jobs.pretrain", "pre-train a language model on a refined Delta table (torch)"),
     "compare": Command("jobs.compare", "raw vs rules vs ProX: refine one corpus four ways, pre-train on each"),

@@ -160,7 +160,7 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     assert summary.balanced
     run_row = (RUN_SCRIPTED, started, now, "succeeded", json.dumps(as_dict(config), sort_keys=True), "{}",
                config.input.path, summary.shards, summary.records_read, summary.kept, summary.dropped,
-               summary.quarantined, summary.words_before, summary.words_after, "{}", config.pipeline.mode, 1)
+               summary.quarantined, summary.words_before, summary.words_after, "{}", config.pipeline.mode, 1, None)
     replace_rows(spark.createDataFrame([run_row], RUNS.schema), config.output, RUNS, RUN_SCRIPTED, None)
     staged.unpersist()
     records.unpersist()

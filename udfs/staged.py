@@ -7,11 +7,12 @@ the stage columns appended. ``mapInArrow`` rather than ``mapInPandas``: the docu
 (text, metadata) pass through as the same Arrow arrays, never converted to pandas and back.
 
 Greedy decoding is deterministic for a given batch, so a retried task recomputes the same rows.
+``prox-spark apply`` runs the same pass with the stored programs instead of the models (``udfs.apply``).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -21,6 +22,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_type
 
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
+from prox_spark.pipeline.staged import StagedColumn
 from prox_spark.rules import get_preset
 from udfs.executor import EXECUTOR_RESULT_TYPE
 from udfs.rules import RULES_RESULT_TYPE
@@ -35,6 +37,11 @@ STAGED_TYPES: dict[str, T.DataType] = {
     "chunk_program": T.StringType(),
     "chunk_exec": EXECUTOR_RESULT_TYPE,
 }
+
+#: columns a stage pass adds when it cannot stage some documents (apply: no stored program): the job
+#: quarantines a document whose reason is set, with that reason and detail, instead of writing its rows
+QUARANTINE_REASON = "quarantine_reason"
+QUARANTINE_DETAIL = "quarantine_detail"
 
 
 def stage_documents(
@@ -55,21 +62,47 @@ def stage_documents(
     names = staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
     if "rules" in stages:
         get_preset(rules_preset)
+
+    def stage(batch: pa.RecordBatch) -> dict[str, StagedColumn]:
+        return run_stages(
+            batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
+            doc_model=doc_model.load() if doc_model else None,
+            chunk_model=chunk_model.load() if chunk_model else None,
+        )
+
+    return map_stage_columns(
+        docs, {name: STAGED_TYPES[name] for name in names}, stage,
+        on_partition=lambda: _maybe_fail(fail_first_attempt_of_partition),
+    )
+
+
+def map_stage_columns(
+    docs: DataFrame,
+    added: dict[str, T.DataType],
+    compute: Callable[[pa.RecordBatch], dict[str, StagedColumn]],
+    *,
+    drop: tuple[str, ...] = (),
+    on_partition: Callable[[], None] | None = None,
+) -> DataFrame:
+    """``docs`` without ``drop``, plus the ``added`` columns ``compute`` returns for each Arrow batch, in one
+    Python pass per partition (``mapInArrow``): the stage passes of ``refine`` and ``apply`` share it.
+    ``on_partition`` runs as each partition starts (fault injection)."""
     if "text" not in docs.columns:
-        raise ValueError(f"stage_documents needs a 'text' column, got {docs.columns}")
-    schema = T.StructType(docs.schema.fields + [T.StructField(name, STAGED_TYPES[name]) for name in names])
-    arrow_types = {name: to_arrow_type(STAGED_TYPES[name]) for name in names}
+        raise ValueError(f"a stage pass needs a 'text' column, got {docs.columns}")
+    kept = [field for field in docs.schema.fields if field.name not in drop]
+    schema = T.StructType(kept + [T.StructField(name, data_type) for name, data_type in added.items()])
+    arrow_types = {name: to_arrow_type(data_type) for name, data_type in added.items()}
+    passed = [field.name for field in kept]
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        _maybe_fail(fail_first_attempt_of_partition)
+        if on_partition is not None:
+            on_partition()
         for batch in batches:
-            columns = run_stages(
-                batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
-                doc_model=doc_model.load() if doc_model else None,
-                chunk_model=chunk_model.load() if chunk_model else None,
+            columns = compute(batch)
+            staged = [_to_arrow(columns[name], arrow_types[name]) for name in added]
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(name) for name in passed] + staged, names=passed + list(added)
             )
-            staged = [_to_arrow(columns[name], arrow_types[name]) for name in names]
-            yield pa.RecordBatch.from_arrays(batch.columns + staged, names=batch.schema.names + list(names))
 
     return docs.mapInArrow(run, schema)
 

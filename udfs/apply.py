@@ -1,0 +1,73 @@
+"""The stage pass of ``prox-spark apply``: a run's stored programs joined onto its documents and applied in
+one Python pass per partition, with no model loaded anywhere.
+
+The pass returns the refine pass's columns (``udfs.staged.STAGED_TYPES``), so the refine job's row builders
+write ``refined`` and ``programs`` from it unchanged. A document that reaches a model stage without a
+stored program gets ``QUARANTINE_REASON`` / ``QUARANTINE_DETAIL`` set, and the job quarantines it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from prox_spark.pipeline import RefineSettings, staged_columns
+from prox_spark.pipeline.apply import NO_STORED_PROGRAM, STORED_CHUNK_FIELDS, STORED_DOC_FIELDS, apply_stored_programs
+from prox_spark.pipeline.staged import StagedColumn
+from prox_spark.rules import get_preset
+from udfs.staged import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
+
+#: the columns the stored programs arrive in, joined onto each document
+STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"
+
+
+def stored_programs(programs: DataFrame) -> DataFrame:
+    """``(shard, doc_id, stored_doc, stored_chunks)``, one row per document of one run's ``programs`` rows
+    (a chunk-less document has a null ``stored_chunks``, a document without a doc row a null ``stored_doc``)."""
+    stage = F.col("stage")
+    doc = programs.filter(stage == "doc").select(
+        "shard", "doc_id", F.struct(*STORED_DOC_FIELDS).alias(STORED_DOC)
+    )
+    chunks = programs.filter(stage == "chunk").groupBy("shard", "doc_id").agg(
+        F.collect_list(F.struct(*STORED_CHUNK_FIELDS)).alias(STORED_CHUNKS)
+    )
+    return doc.join(chunks, ["shard", "doc_id"], "full")
+
+
+def apply_documents(
+    docs: DataFrame,
+    programs: DataFrame,
+    stages: tuple[str, ...],
+    settings: RefineSettings,
+    *,
+    rules_preset: str,
+    source_run_id: str,
+) -> DataFrame:
+    """``docs`` plus ``staged_columns(stages)`` and the quarantine columns, from ``programs`` (the rows of run
+    ``source_run_id`` in the ``programs`` table) executed under ``settings``."""
+    names = staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
+    if "rules" in stages:
+        get_preset(rules_preset)
+    joined = docs.join(stored_programs(programs), ["shard", "doc_id"], "left")
+    added: dict[str, T.DataType] = {name: STAGED_TYPES[name] for name in names}
+    added.update({QUARANTINE_REASON: T.StringType(), QUARANTINE_DETAIL: T.StringType()})
+
+    def apply(batch: pa.RecordBatch) -> dict[str, StagedColumn]:
+        applied = apply_stored_programs(
+            batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
+            doc_programs=batch.column(STORED_DOC).to_pylist(), chunk_programs=batch.column(STORED_CHUNKS).to_pylist(),
+        )
+        details = [
+            None if stage is None else f"run {source_run_id} stored no {stage} program for this document"
+            for stage in applied.missing
+        ]
+        return {
+            **applied.columns,
+            QUARANTINE_REASON: pd.Series([NO_STORED_PROGRAM if d else None for d in details], dtype=object),
+            QUARANTINE_DETAIL: pd.Series(details, dtype=object),
+        }
+
+    return map_stage_columns(joined, added, apply, drop=(STORED_DOC, STORED_CHUNKS))
