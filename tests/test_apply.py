@@ -82,7 +82,7 @@ def test_stored_programs_give_the_columns_a_model_rerun_gives():
 
 def test_a_document_reaching_a_stage_without_its_stored_program_is_reported():
     texts = ["one two three four five six seven eight nine ten eleven twelve\nline two of the page here"] * 3
-    keep = {"program": "keep_doc()", "prompt_tokens": 5, "latency_ms": 1.0}
+    keep = {"program": "keep_doc()", "prompt_tokens": 5, "latency_ms": 1.0, "model_program": None}
     chunk = {"chunk_index": 0, "first_line": 0, "last_line": 1, "program": "remove_lines(line_start=1, line_end=1)",
              "prompt_tokens": 9, "latency_ms": 2.0, "clipped_ops": 0, "model_program": None}
     applied = apply_stored_programs(

@@ -27,7 +27,7 @@ from prox_spark.programs import execute_batch
 #: the quarantine reason of a document that reached a model stage without a stored program
 NO_STORED_PROGRAM = "no_stored_program"
 #: the ``programs`` table columns a stored doc program is read back from
-STORED_DOC_FIELDS = ("program", "prompt_tokens", "latency_ms")
+STORED_DOC_FIELDS = ("program", "prompt_tokens", "latency_ms", "model_program")
 #: the ``programs`` table columns a stored chunk program is read back from (one row per chunk)
 STORED_CHUNK_FIELDS = (
     "chunk_index", "first_line", "last_line", "program", "prompt_tokens", "latency_ms", "clipped_ops", "model_program",
@@ -100,7 +100,8 @@ def apply_stored_programs(
 
 
 def _doc_program(stored: StoredProgram) -> DocProgram:
-    return DocProgram(stored["program"], stored["prompt_tokens"], stored["latency_ms"])
+    return DocProgram(stored["program"], stored["prompt_tokens"], stored["latency_ms"],
+                      model_program=stored["model_program"])
 
 
 def _chunk_programs(stored: Sequence[StoredProgram]) -> list[ChunkProgram]:
