@@ -1,4 +1,5 @@
-"""The executor pandas UDF on a real SparkSession: rows equal ``execute_batch``; Delta round trip; demo job.
+"""The executor pandas UDF on a real SparkSession: rows equal ``execute_batch``; Delta round trip; the sample
+corpus's hand-written programs.
 
 Real documents come from ``../shared/data/cleaning/trafilatura_eval_segments.jsonl.gz`` (read in place),
 with programs of the kinds a chunk model writes, good and bad.
@@ -222,13 +223,15 @@ def test_get_session_returns_the_active_session(spark):
     assert get_session() is spark
 
 
-# --- the demo job, end to end ----------------------------------------------------------------------
+# --- the sample corpus's hand-written programs -------------------------------------------------------------
+# (``prox-spark apply`` re-executes a run's stored programs in Spark: tests/test_apply.py)
 
+SAMPLE = Path(__file__).resolve().parents[1] / "prox_spark" / "resources" / "sample_corpus.jsonl"
 SAMPLE_EXPECTED = dict(docs_in=24, kept=18, dropped=6, program_ignored=1, words_before=3145, words_after=2224)
 
 
 def _plain_pipeline(corpus: Path) -> dict:
-    """The demo's numbers computed without Spark: doc stage, then chunk stage on the kept docs."""
+    """The sample's numbers: doc stage, then chunk stage on the kept docs (the final text by id)."""
     frame = pd.read_json(corpus, lines=True, dtype=False)
     doc = execute_batch(frame["text"], frame["doc_program"], stage="doc")
     kept_docs = doc["kept"].to_numpy()
@@ -244,42 +247,18 @@ def _plain_pipeline(corpus: Path) -> dict:
         words_before=int(doc["words_before"].sum()),
         words_after=int(chunk["words_after"][chunk["kept"]].sum()),
         reasons=reasons,
+        texts=dict(zip(frame["id"][kept_docs], chunk["text"])),
     )
 
 
-@pytest.mark.spark
-@pytest.mark.slow
-def test_demo_job_end_to_end(spark, tmp_path, capsys):
-    from jobs import execute_programs
-
-    with execute_programs.sample_corpus_path() as corpus:
-        plain = _plain_pipeline(corpus)
+def test_sample_corpus_programs_give_their_outcomes():
+    plain = _plain_pipeline(SAMPLE)
     assert {k: plain[k] for k in SAMPLE_EXPECTED} == SAMPLE_EXPECTED
-
-    out = tmp_path / "demo"
-    assert execute_programs.main(["--output", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "docs in:        24" in printed
-    assert "bundled sample corpus" in printed
-
-    # A rerun overwrites (new Delta version) instead of appending.
-    with execute_programs.sample_corpus_path() as corpus:
-        summary = execute_programs.run(spark, str(corpus), str(out))
-    assert summary.delta_version == 1
-    assert summary.table == str(out.resolve() / "refined")
-    got = {k: getattr(summary, k) for k in SAMPLE_EXPECTED}
-    assert got == SAMPLE_EXPECTED
-    assert summary.dropped_by_stage == {"doc": 4, "chunk": 2}
-    assert {(s, r): n for s, r, n in summary.drop_reasons} == plain["reasons"] == {
+    assert plain["reasons"] == {
         ("doc", "doc_program_drop"): 4,
         ("chunk", "kept_fraction_too_low"): 1,
         ("chunk", "too_few_words"): 1,
     }
-
-    table = spark.read.format("delta").load(summary.table)
-    assert table.count() == 24
-    assert table.where("kept AND text = ''").count() == 0
-    assert table.where("NOT kept AND (text != '' OR drop_reason IS NULL)").count() == 0
-    cleaned = table.where("id = 'sample-01-recipe-lentil-soup'").first()
-    assert cleaned.text.startswith("Smoky Red Lentil Soup (30 Minutes)\nPosted on 12 March by Hannah\n")
-    assert "cookies" not in cleaned.text and "All rights reserved" not in cleaned.text
+    cleaned = plain["texts"]["sample-01-recipe-lentil-soup"]
+    assert cleaned.startswith("Smoky Red Lentil Soup (30 Minutes)\nPosted on 12 March by Hannah\n")
+    assert "cookies" not in cleaned and "All rights reserved" not in cleaned
