@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from prox_spark.rules import (
     PRESETS,
-    RULES_BATCH_COLUMNS,
+    RULES_STAGE_COLUMNS,
     C4Quality,
     ChainStats,
     FineWebQuality,
@@ -21,8 +21,8 @@ from prox_spark.rules import (
     GopherRepetition,
     RuleChain,
     RuleResult,
-    apply_rules_batch,
     get_preset,
+    rules_stage_batch,
 )
 from prox_spark.rules.base import dropped, kept
 from prox_spark.rules.c4 import count_sentences
@@ -365,8 +365,8 @@ def test_presets():
 
 
 def test_batch_rows_and_bad_input():
-    frame = apply_rules_batch([GOOD, None, "", " \n\t", 42, b"bytes are decoded", C4_DOC], "c4")
-    assert tuple(frame.columns) == RULES_BATCH_COLUMNS
+    frame = rules_stage_batch([GOOD, None, "", " \n\t", 42, b"bytes are decoded", C4_DOC], "c4")
+    assert tuple(frame.columns) == RULES_STAGE_COLUMNS
     assert frame["kept"].tolist() == [True, False, False, False, False, False, True]
     assert frame["reason"].tolist()[1:6] == [
         "empty_text",
@@ -392,12 +392,12 @@ def test_batch_rows_and_bad_input():
 
 def test_batch_accepts_series_arrow_and_empty():
     series = pd.Series([GOOD, None, float("nan"), pd.NA], dtype=object)
-    frame = apply_rules_batch(series, "fineweb")
+    frame = rules_stage_batch(series, "fineweb")
     assert frame["reason"].tolist() == [None, "empty_text", "empty_text", "empty_text"]
-    arrow = apply_rules_batch(pa.array([GOOD, None]), PRESETS["gopher"])
+    arrow = rules_stage_batch(pa.array([GOOD, None]), PRESETS["gopher"])
     assert arrow["kept"].tolist() == [True, False]
-    empty = apply_rules_batch([], "gopher")
-    assert empty.empty and tuple(empty.columns) == RULES_BATCH_COLUMNS
+    empty = rules_stage_batch([], "gopher")
+    assert empty.empty and tuple(empty.columns) == RULES_STAGE_COLUMNS
 
 
 def test_rules_package_imports_without_pandas():
@@ -435,6 +435,6 @@ def test_rules_are_total_and_only_remove_lines(text, preset):
 @settings(max_examples=50, deadline=None)
 @given(values=st.lists(st.one_of(texts, st.none(), st.integers(), st.binary(max_size=20)), max_size=5))
 def test_batch_never_raises(values):
-    frame = apply_rules_batch(values, "gopher_c4_fineweb")
+    frame = rules_stage_batch(values, "gopher_c4_fineweb")
     assert len(frame) == len(values)
     assert frame["reason"].isna().tolist() == frame["kept"].tolist()

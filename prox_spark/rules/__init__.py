@@ -9,10 +9,9 @@ Public, stable API:
 - Rules: ``GopherQuality``, ``GopherRepetition``, ``C4Quality``, ``FineWebQuality`` (published thresholds
   as dataclass defaults).
 - ``PRESETS`` / ``get_preset(name)``: ``gopher``, ``c4``, ``fineweb``, ``gopher_c4_fineweb``.
-- ``apply_rules_batch(texts, preset) -> pandas.DataFrame`` with ``RULES_BATCH_COLUMNS`` (pandas is imported
-  only when it is called).
 - ``rules_stage_batch(texts, preset) -> pandas.DataFrame`` with ``RULES_STAGE_COLUMNS``: the chain as a
-  refine-job stage (decision, program text and ops describing removed lines, counts);
+  refine-job stage (decision, program text and ops describing removed lines, counts; pandas is imported only
+  when it is called);
   ``removed_line_ranges(before, after)``.
 """
 
@@ -29,8 +28,8 @@ from prox_spark.rules.base import (
 from prox_spark.rules.c4 import C4Quality
 from prox_spark.rules.fineweb import FineWebQuality
 from prox_spark.rules.gopher import GopherQuality, GopherRepetition
-from prox_spark.rules.presets import INVALID_TEXT, PRESETS, RULES_BATCH_COLUMNS, apply_rules_batch, get_preset
-from prox_spark.rules.stage import RULES_STAGE_COLUMNS, removed_line_ranges, rules_stage_batch
+from prox_spark.rules.presets import PRESETS, get_preset
+from prox_spark.rules.stage import INVALID_TEXT, RULES_STAGE_COLUMNS, removed_line_ranges, rules_stage_batch
 
 __all__ = [
     "C4Quality",
@@ -43,13 +42,11 @@ __all__ = [
     "INVALID_TEXT",
     "NonEmptyText",
     "PRESETS",
-    "RULES_BATCH_COLUMNS",
     "RULES_STAGE_COLUMNS",
     "Rule",
     "RuleChain",
     "RuleResult",
     "RuleStats",
-    "apply_rules_batch",
     "get_preset",
     "removed_line_ranges",
     "rules_stage_batch",

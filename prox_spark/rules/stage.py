@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable
 
 from prox_spark.rules.base import ChainStats, RuleChain, count_lines
-from prox_spark.rules.presets import INVALID_TEXT, _coerce_text, get_preset
+from prox_spark.rules.presets import get_preset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +37,9 @@ RULES_STAGE_COLUMNS = (
     "lines_after",
     "latency_ms",
 )
+
+#: Reason for a value that is neither text, bytes nor missing (a reader bug upstream, not an empty page).
+INVALID_TEXT = "invalid_text"
 
 #: Detail of an op for an edit that is not a pure line removal (no current rule does this; kept so a
 #: future in-line rule is reported, not mis-described as removed lines).
@@ -67,6 +70,17 @@ def removed_line_ranges(before: str, after: str) -> list[tuple[int, int]] | None
         else:
             ranges.append((i, i))
     return ranges
+
+
+def _coerce_text(value: Any) -> str | None:
+    """Text as str; None/NaN are empty; bytes are decoded leniently; anything else is invalid (None)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return None
 
 
 def _op(line: int, op: str, start: int | None, end: int | None, status: str, detail: str) -> dict:
@@ -124,7 +138,7 @@ def rules_stage_batch(texts: Iterable[Any], preset: str | RuleChain = "gopher_c4
     """Run a rule chain as a refine stage over a batch; one row per input with ``RULES_STAGE_COLUMNS``.
 
     Never raises per row: missing text is an ``empty_text`` drop, a non-text value an ``invalid_text``
-    drop (as in ``apply_rules_batch``). Dropped rows have ``text == ""`` and program ``drop_doc()``.
+    drop. Dropped rows have ``text == ""`` and program ``drop_doc()``.
     """
     import pandas as pd
 
