@@ -22,24 +22,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prox_spark.readers import (
-    DOCUMENT_COLUMNS,
-    QUARANTINE_COLUMNS,
     RECORD_COLUMNS,
-    RECORD_SCHEMA,
     Document,
     Quarantined,
     Reason,
     content_doc_id,
     detect_format,
-    frame_to_arrow,
     iter_record_frames,
     list_input_files,
     read_file,
     read_jsonl,
     read_parquet,
     read_warc,
-    records_to_frame,
-    to_frames,
 )
 from prox_spark.readers.records import MAX_RAW_BYTES, InputStream
 
@@ -577,28 +571,17 @@ def test_read_file_options(tmp_path):
 def test_frames_schema(tmp_path):
     path = write_lines(tmp_path / "a.jsonl", [line for line, _ in LINES])
     records = list(read_jsonl(path))
-    frame = records_to_frame(records)
+    (frame,) = iter_record_frames(records)
     assert tuple(frame.columns) == RECORD_COLUMNS and len(frame) == len(records)
     assert str(frame["record_index"].dtype) == "Int64"
     assert set(frame["kind"]) == {"document", "quarantine"}
-    assert frame_to_arrow(frame).schema == RECORD_SCHEMA
-    table = frame_to_arrow(frame)
-    assert table.column("reason").null_count == (frame["kind"] == "document").sum()
-
-    empty = records_to_frame([])
-    assert tuple(empty.columns) == RECORD_COLUMNS and len(empty) == 0
-    assert frame_to_arrow(empty).schema == RECORD_SCHEMA
-
-    documents, quarantine = to_frames(records)
-    assert tuple(documents.columns) == DOCUMENT_COLUMNS and tuple(quarantine.columns) == QUARANTINE_COLUMNS
-    assert len(documents) + len(quarantine) == len(records)
-    assert documents["record_index"].dtype == "int64"
+    assert frame["reason"].isna().sum() == (frame["kind"] == "document").sum()
 
     (file_level,) = read_jsonl(tmp_path / "missing.jsonl")
-    frame = records_to_frame([file_level])
-    assert frame["record_index"].isna().all() and frame_to_arrow(frame).schema == RECORD_SCHEMA
+    (frame_of_file,) = iter_record_frames([file_level])
+    assert frame_of_file["record_index"].isna().all()
 
     chunks = list(iter_record_frames(records, max_rows=4))
     assert [len(c) for c in chunks] == [4] * (len(records) // 4) + ([len(records) % 4] if len(records) % 4 else [])
-    assert pd.concat(chunks, ignore_index=True).equals(records_to_frame(records))
+    assert pd.concat(chunks, ignore_index=True).equals(frame)
     assert list(iter_record_frames([])) == []

@@ -7,19 +7,13 @@ for the output schema.
 """
 
 from prox_spark.readers.dispatch import (
-    DOCUMENT_COLUMNS,
     FORMATS,
-    QUARANTINE_COLUMNS,
     RECORD_COLUMNS,
-    RECORD_SCHEMA,
     RECORD_SPARK_DDL,
     detect_format,
-    frame_to_arrow,
     iter_record_frames,
     list_input_files,
     read_file,
-    records_to_frame,
-    to_frames,
 )
 from prox_spark.readers.jsonl import read_jsonl, read_parquet
 from prox_spark.readers.records import (
@@ -35,12 +29,9 @@ from prox_spark.readers.warc import read_warc
 
 __all__ = [
     "DEFAULT_MAX_TEXT_BYTES",
-    "DOCUMENT_COLUMNS",
     "FORMATS",
     "MAX_RAW_BYTES",
-    "QUARANTINE_COLUMNS",
     "RECORD_COLUMNS",
-    "RECORD_SCHEMA",
     "RECORD_SPARK_DDL",
     "Document",
     "Quarantined",
@@ -48,13 +39,10 @@ __all__ = [
     "Record",
     "content_doc_id",
     "detect_format",
-    "frame_to_arrow",
     "iter_record_frames",
     "list_input_files",
     "read_file",
     "read_jsonl",
     "read_parquet",
     "read_warc",
-    "records_to_frame",
-    "to_frames",
 ]

@@ -1,10 +1,10 @@
-"""Pick the reader for a file, list a corpus' files, and turn records into pandas/Arrow frames.
+"""Pick the reader for a file, list a corpus' files, and turn records into pandas frames.
 
 The Spark job lists the input files on the driver (:func:`list_input_files`, :func:`detect_format`),
 builds a DataFrame of paths (one row = one file = one task) and calls :func:`read_file` +
 :func:`iter_record_frames` inside ``mapInPandas`` with :data:`RECORD_SPARK_DDL` as the output schema.
 The output is ONE frame with a ``kind`` column so documents and quarantine records of a file travel
-together; the job splits them by ``kind`` (``to_frames`` does the same in plain pandas)::
+together; the job splits them by ``kind``::
 
     files = spark.createDataFrame([(p,) for p in list_input_files(conf.input.path)], "path string")
 
@@ -15,7 +15,7 @@ together; the job splits them by ``kind`` (``to_frames`` does the same in plain 
 
     records = files.repartition(n_files).mapInPandas(read_files, schema=RECORD_SPARK_DDL)
 
-Output columns (:data:`RECORD_COLUMNS`, :data:`RECORD_SCHEMA`):
+Output columns (:data:`RECORD_COLUMNS`, :data:`RECORD_SPARK_DDL`):
 
 =============== ======== ======================================================================
 column          type     meaning
@@ -43,7 +43,6 @@ import os
 from typing import Any, Iterable, Iterator, Optional
 
 import pandas as pd
-import pyarrow as pa
 
 from prox_spark.readers.jsonl import read_jsonl, read_parquet
 from prox_spark.readers.records import Document, Quarantined, Record
@@ -73,27 +72,11 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "reason",
     "detail",
 )
-RECORD_SCHEMA = pa.schema(
-    [
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("doc_id", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("record_index", pa.int64()),
-        pa.field("url", pa.string()),
-        pa.field("metadata_json", pa.string()),
-        pa.field("raw", pa.string()),
-        pa.field("reason", pa.string()),
-        pa.field("detail", pa.string()),
-    ]
-)
-#: the same schema as a Spark DDL string, for ``mapInPandas(fn, schema=RECORD_SPARK_DDL)``
+#: the records' schema as a Spark DDL string, for ``mapInPandas(fn, schema=RECORD_SPARK_DDL)``
 RECORD_SPARK_DDL = (
     "kind string, doc_id string, text string, source_file string, record_index bigint, url string, "
     "metadata_json string, raw string, reason string, detail string"
 )
-DOCUMENT_COLUMNS: tuple[str, ...] = ("doc_id", "text", "source_file", "record_index", "url", "metadata_json")
-QUARANTINE_COLUMNS: tuple[str, ...] = ("source_file", "record_index", "raw", "reason", "detail")
 KIND_DOCUMENT = "document"
 KIND_QUARANTINE = "quarantine"
 
@@ -250,21 +233,12 @@ def _frame(cols: dict[str, list]) -> pd.DataFrame:
     return frame
 
 
-def records_to_frame(records: Iterable[Record]) -> pd.DataFrame:
-    """All records in one pandas frame with :data:`RECORD_COLUMNS` (strings as ``object``,
-    ``record_index`` as nullable ``Int64``); an empty iterable gives an empty frame with those columns."""
-    cols = _empty_columns()
-    for rec in records:
-        _append(cols, rec)
-    return _frame(cols)
-
-
 def iter_record_frames(
     records: Iterable[Record], *, max_rows: int = 2048, max_bytes: int = 64 << 20
 ) -> Iterator[pd.DataFrame]:
-    """Like :func:`records_to_frame` but in frames of at most ``max_rows`` rows / about ``max_bytes``
-    of text, so a large file never becomes one huge frame (what ``mapInPandas`` should yield).
-    Yields nothing for no records."""
+    """The records in pandas frames with :data:`RECORD_COLUMNS` (strings as ``object``, ``record_index`` as
+    nullable ``Int64``) of at most ``max_rows`` rows / about ``max_bytes`` of text, so a large file never
+    becomes one huge frame (what ``mapInPandas`` should yield). Yields nothing for no records."""
     cols = _empty_columns()
     rows = size = 0
     for rec in records:
@@ -277,18 +251,3 @@ def iter_record_frames(
     if rows:
         yield _frame(cols)
 
-
-def to_frames(records: Iterable[Record]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(documents, quarantine)`` frames with :data:`DOCUMENT_COLUMNS` (``record_index`` int64) and
-    :data:`QUARANTINE_COLUMNS` (``record_index`` nullable Int64)."""
-    frame = records_to_frame(records)
-    is_doc = frame["kind"] == KIND_DOCUMENT
-    docs = frame.loc[is_doc, list(DOCUMENT_COLUMNS)].reset_index(drop=True)
-    docs["record_index"] = docs["record_index"].astype("int64")
-    quarantine = frame.loc[~is_doc, list(QUARANTINE_COLUMNS)].reset_index(drop=True)
-    return docs, quarantine
-
-
-def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
-    """A records frame as an Arrow table with exactly :data:`RECORD_SCHEMA`."""
-    return pa.Table.from_pandas(frame[list(RECORD_COLUMNS)], schema=RECORD_SCHEMA, preserve_index=False)
