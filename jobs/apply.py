@@ -112,15 +112,16 @@ def apply_run_id(spark: SparkSession, config: RefineConfig, source: SourceRun) -
     run_id = config.run_id or "apply-" + hashlib.sha256(
         json.dumps([source.run_id, as_dict(config.executor)], sort_keys=True).encode()
     ).hexdigest()[:16]
-    earlier = {
-        row.source_run_id
-        for row in read_table(spark, config.output, RUNS).filter(F.col("run_id") == run_id)
-        .select("source_run_id").distinct().collect()
-    }
-    if earlier - {source.run_id}:
+    runs = read_table(spark, config.output, RUNS).filter(F.col("run_id") == run_id)
+    # a runs table from before apply has no source_run_id yet (write_run adds it): its runs are refine runs
+    source_ids = F.col("source_run_id") if "source_run_id" in runs.columns else F.lit(None).cast("string")
+    earlier = {row[0] for row in runs.select(source_ids).distinct().collect()}
+    others = earlier - {source.run_id}
+    if others:
+        what = "a refine run" if None in others else f"an apply of run {sorted(others)[0]!r}"
         raise ConfigError(
-            f"run_id: {run_id!r} is already a run of other programs (source run {sorted(map(str, earlier))}); "
-            "apply writes a new run: set another run_id, or leave it empty to derive one"
+            f"run_id: {run_id!r} is already a run of other programs ({what}); apply writes a new run: set "
+            "another run_id, or leave it empty to derive one"
         )
     return run_id
 
