@@ -51,15 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     validation = [p for p in pages if p.split == "validation"]
     log.info("%d pages to fit, %d validation pages", len(fit), len(validation))
     config = LineTrainConfig(epochs=args.epochs, seed=args.seed)
-    model, threshold, history = train_line_model(
+    model, threshold, relative, history = train_line_model(
         [make_example(p, config.buckets) for p in fit], [make_example(p, config.buckets) for p in validation],
         validation, config, lambda pairs: shingle_f1(pairs).f1,
     )
     check = [make_example(p, config.buckets).features for p in validation[:8]]
-    manifest = export_line_model(model, args.out, model_id=MODEL_ID, keep_threshold=threshold, check_pages=check)
+    manifest = export_line_model(
+        model, args.out, model_id=MODEL_ID, keep_threshold=threshold, relative_threshold=relative, check_pages=check
+    )
     report = {
         "model_id": manifest.model_id,
         "keep_threshold": threshold,
+        "relative_threshold": relative,
         "parameters": sum(p.numel() for p in model.parameters()),
         "fit_pages": dict(Counter(p.set_name for p in fit)),
         "validation_pages": dict(Counter(p.set_name for p in validation)),
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
     }
     Path(args.out, "training.json").write_text(json.dumps(report, indent=2) + "\n")
-    log.info("exported %s (threshold %.2f) to %s in %.0fs", manifest.model_id, threshold, args.out, report["seconds"])
+    log.info("exported %s (thresholds %.2f, relative %.2f) to %s in %.0fs", manifest.model_id, threshold, relative, args.out, report["seconds"])
     return 0
 
 

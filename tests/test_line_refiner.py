@@ -91,6 +91,15 @@ def test_a_page_no_line_clears_keeps_its_best_lines_not_nothing():
     assert line_decisions(lines, [0.1, 0.6, 0.0, 0.25, 0.05], threshold=0.5) == [False, True, True, False, False]
 
 
+def test_a_relative_bar_removes_what_the_model_half_believes_next_to_an_article():
+    lines = ["article one", "article two", "comment", "menu"]
+    scores = [0.95, 0.9, 0.55, 0.1]
+    assert line_decisions(lines, scores, threshold=0.5) == [True, True, True, False]
+    assert line_decisions(lines, scores, threshold=0.5, relative=0.7) == [True, True, False, False]
+    # a page without a confident line is decided by the absolute threshold
+    assert line_decisions(lines, [0.6, 0.55, 0.52, 0.1], threshold=0.5, relative=0.7) == [True, True, True, False]
+
+
 def test_rendered_program_executes_to_the_kept_lines():
     text = page(MENU, ARTICLE, FOOTER)
     lines = text.split("\n")
@@ -127,9 +136,12 @@ def trained(tmp_path_factory):
     pages = _pages(24)
     config = LineTrainConfig(epochs=6, batch_pages=4, shape={"hidden": 16, "embed": 8, "dilations": (1, 2)}, buckets=512)
     examples = [make_example(p, config.buckets) for p in pages]
-    model, threshold, history = train_line_model(examples[:20], examples[20:], pages[20:], config, _f1)
+    model, threshold, relative, history = train_line_model(examples[:20], examples[20:], pages[20:], config, _f1)
     out = tmp_path_factory.mktemp("lines") / "model"
-    manifest = export_line_model(model, out, model_id="toy-lines", keep_threshold=threshold, check_pages=[e.features for e in examples[20:]])
+    manifest = export_line_model(
+        model, out, model_id="toy-lines", keep_threshold=threshold, relative_threshold=relative,
+        check_pages=[e.features for e in examples[20:]],
+    )
     return model, manifest, out, pages, examples
 
 
@@ -157,7 +169,7 @@ def test_onnxruntime_decides_as_torch_and_renders_programs(trained):
     for a, b, text in zip(onnx_scores, torch_scores, texts):
         assert np.allclose(a, b, atol=1e-4)
         lines = text.split("\n")
-        assert line_decisions(lines, a.tolist(), manifest.keep_threshold) == line_decisions(lines, b.tolist(), manifest.keep_threshold)
+        assert refiner.decisions(text, a.tolist()) == line_decisions(lines, b.tolist(), manifest.keep_threshold, manifest.relative_threshold)
     programs = write_chunk_programs(refiner, texts + ["", "   "])
     assert programs[-2:] == [[], []]
     for text, (program,) in zip(texts, programs[:-2]):

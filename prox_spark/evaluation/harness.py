@@ -133,6 +133,8 @@ def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[s
             described[f"{stage}_model"] = {"id": model.model_id, **dataclasses.asdict(getattr(config.models, stage))}
     if "doc" in stages:
         described["doc_mode"] = config.models.doc_mode
+        if "chunk" in stages:
+            described["doc_guard_words"] = config.models.doc_guard_words
     if "chunk" in stages:
         described["max_chunk_tokens"] = config.models.max_chunk_tokens
         described["clip_chunk_programs"] = config.models.clip_chunk_programs

@@ -40,6 +40,9 @@ class LineManifest:
     versions: dict[str, str]
     created_at: str
     format_version: int = LINE_FORMAT_VERSION
+    #: ... and this share of the page's best line's probability (``line_decisions``; chosen on validation
+    #: pages with the threshold; 0 in manifests written before it existed)
+    relative_threshold: float = 0.0
 
     @property
     def checksum(self) -> str:
@@ -49,7 +52,10 @@ class LineManifest:
 _TYPES: dict[str, type] = {
     "model_id": str, "stage": str, "feature_version": int, "buckets": int, "n_dense": int,
     "keep_threshold": float, "opset": int, "files": dict, "versions": dict, "created_at": str, "format_version": int,
+    "relative_threshold": float,
 }
+#: fields a manifest may leave out (written before they existed), with the value that means "as before"
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"relative_threshold": 0.0}
 
 
 def write_line_manifest(model_dir: str | Path, manifest: LineManifest) -> Path:
@@ -79,6 +85,8 @@ def load_line_manifest(model_dir: str | Path, *, check_files_too: bool = True) -
     unknown = sorted(set(raw) - set(_TYPES))
     if unknown:
         raise ModelLoadError(f"{path}: unknown manifest field(s): {', '.join(unknown)}")
+    for name, default in _OPTIONAL_DEFAULTS.items():
+        raw.setdefault(name, default)
     for name, expected in _TYPES.items():
         value = raw.get(name)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):

@@ -20,6 +20,7 @@ from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError
 from prox_spark.inference.session import CPU, CUDA, provider_list, resolve_intra_op_threads, session_options
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_manifest
+from prox_spark.lines.render import line_decisions
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class LineRefiner:
         """Per text, the keep probability of each of its lines (``text.split("\\n")``)."""
         features = [page_features(text, self.manifest.buckets) for text in texts]
         return self.score_features(features, batch_lines)
+
+    def decisions(self, text: str, scores: Sequence[float]) -> list[bool]:
+        """Keep (True) or remove for each line of ``text``, from its ``keep_scores`` and the manifest's
+        thresholds."""
+        return line_decisions(text.split("\n"), scores, self.manifest.keep_threshold, self.manifest.relative_threshold)
 
     def score_features(self, features: Sequence[PageFeatures], batch_lines: int = DEFAULT_BATCH_LINES) -> list[np.ndarray]:
         order = sorted(range(len(features)), key=lambda i: features[i].lines)

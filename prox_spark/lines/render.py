@@ -18,20 +18,28 @@ KEEP_CHUNK = "keep_chunk()"
 EMPTY_PAGE_FALLBACK = 0.5
 
 
-def line_decisions(lines: Sequence[str], keep_scores: Sequence[float], threshold: float) -> list[bool]:
-    """Per line, keep (True) or remove: a non-blank line is kept when its score reaches ``threshold``.
+def line_decisions(
+    lines: Sequence[str], keep_scores: Sequence[float], threshold: float, relative: float = 0.0
+) -> list[bool]:
+    """Per line, keep (True) or remove: a non-blank line is kept when its score reaches ``threshold`` and
+    ``relative`` times the page's best score.
 
-    The line refiner never empties a page on its own: keeping or dropping a whole page is the doc stage's
-    decision. So on a page where no line reaches ``threshold``, the lines within ``EMPTY_PAGE_FALLBACK``
-    of the page's best score are kept: the refiner's ranking of the lines still holds where its
-    calibration does not (an unusual layout or language). A page whose every score is 0 stays empty.
+    The relative bar reads a page the way a person does: next to a confident article body, lines the
+    model only half believes in (comment threads, teasers, captions) go, while on a page without one the
+    absolute threshold decides. The line refiner never empties a page on its own either: keeping or
+    dropping a whole page is the doc stage's decision. So on a page where no line reaches ``threshold``,
+    the lines within ``EMPTY_PAGE_FALLBACK`` of the page's best score are kept: the refiner's ranking of
+    the lines still holds where its calibration does not (an unusual layout or language). A page whose
+    every score is 0 stays empty.
     """
     if len(lines) != len(keep_scores):
         raise ValueError(f"{len(lines)} lines but {len(keep_scores)} scores")
     blank = [not line.strip() for line in lines]
     best = max((s for b, s in zip(blank, keep_scores) if not b), default=0.0)
-    if best < threshold:
-        threshold = EMPTY_PAGE_FALLBACK * best if best > 0 else threshold
+    if best >= threshold:
+        threshold = max(threshold, relative * best)
+    elif best > 0:
+        threshold = EMPTY_PAGE_FALLBACK * best
     keep: list[bool | None] = [None if b else bool(s >= threshold) for b, s in zip(blank, keep_scores)]
     before: list[bool | None] = []
     last: bool | None = None

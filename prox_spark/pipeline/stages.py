@@ -13,7 +13,7 @@ from typing import Literal, Sequence
 
 from prox_spark.chunking import Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
-from prox_spark.lines import line_decisions, removed_ranges, render_program
+from prox_spark.lines import removed_ranges, render_program
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
 from prox_spark.pipeline.models import ChunkModel, StageModel
@@ -126,9 +126,8 @@ def spare_main_text_pages(
     dropped = [i for i, p in enumerate(programs) if p.program.strip() == DOC_CHOICES[1] and texts[i].strip()]
     spared = list(programs)
     for i, scores in zip(dropped, refiner.keep_scores([texts[i] for i in dropped])):
-        lines = texts[i].split("\n")
-        keep = line_decisions(lines, scores.tolist(), refiner.manifest.keep_threshold)
-        if sum(len(line.split()) for line, kept in zip(lines, keep) if kept) >= min_words:
+        keep = refiner.decisions(texts[i], scores.tolist())
+        if sum(len(line.split()) for line, kept in zip(texts[i].split("\n"), keep) if kept) >= min_words:
             spared[i] = replace(programs[i], program=DOC_CHOICES[0], model_program=programs[i].program)
     return spared
 
@@ -223,8 +222,7 @@ def write_line_programs(model: LineRefiner, texts: Sequence[str]) -> list[list[C
     each = (time.perf_counter() - started) * 1000 / max(1, len(work))
     results: list[list[ChunkProgram]] = [[] for _ in texts]
     for i, page_scores in zip(work, scores):
-        lines = texts[i].split("\n")
-        keep = line_decisions(lines, page_scores.tolist(), model.manifest.keep_threshold)
-        program = render_program(removed_ranges(keep))
-        results[i] = [ChunkProgram(0, 0, len(lines) - 1, program, len(lines), each, program_lines=program.count("\n") + 1)]
+        program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist())))
+        lines = texts[i].count("\n") + 1
+        results[i] = [ChunkProgram(0, 0, lines - 1, program, lines, each, program_lines=program.count("\n") + 1)]
     return results

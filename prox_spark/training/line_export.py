@@ -33,6 +33,7 @@ LOGIT_TOLERANCE = 1e-3
 
 def export_line_model(
     model: LineScorer, out_dir: str | Path, *, model_id: str, keep_threshold: float, check_pages: Sequence[PageFeatures],
+    relative_threshold: float = 0.0,
 ) -> LineManifest:
     """Write ``model.onnx`` and ``prox_line_model.json`` into ``out_dir`` (replaced) and verify them."""
     if not check_pages:
@@ -63,7 +64,7 @@ def export_line_model(
         shutil.copy(graph, out_dir / MODEL_FILE)
     manifest = LineManifest(
         model_id=model_id, stage="chunk", feature_version=FEATURE_VERSION, buckets=model.shape.buckets,
-        n_dense=N_DENSE, keep_threshold=float(keep_threshold), opset=OPSET,
+        n_dense=N_DENSE, keep_threshold=float(keep_threshold), relative_threshold=float(relative_threshold), opset=OPSET,
         files={MODEL_FILE: sha256_file(out_dir / MODEL_FILE)}, versions=_versions(),
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
     )

@@ -49,6 +49,8 @@ class LineTrainConfig:
     buckets: int = DEFAULT_BUCKETS
     shape: dict = field(default_factory=dict)
     thresholds: tuple[float, ...] = tuple(round(0.2 + 0.05 * i, 2) for i in range(13))
+    #: shares of the page's best score a kept line must also reach (``line_decisions``), tried after the threshold
+    relative_thresholds: tuple[float, ...] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def make_example(page: Page, buckets: int = DEFAULT_BUCKETS) -> LineExample:
@@ -102,19 +104,20 @@ def keep_scores(model: LineScorer, examples: Sequence[LineExample], batch_pages:
     return out  # type: ignore[return-value]
 
 
-def kept_text(text: str, scores: Sequence[float], threshold: float) -> str:
-    """The page's kept lines (before the executor's decision rules), for choosing a threshold."""
+def kept_text(text: str, scores: Sequence[float], threshold: float, relative: float = 0.0) -> str:
+    """The page's kept lines (before the executor's decision rules), for choosing the thresholds."""
     lines = text.split("\n")
-    return "\n".join(line for line, keep in zip(lines, line_decisions(lines, scores, threshold)) if keep)
+    return "\n".join(line for line, keep in zip(lines, line_decisions(lines, scores, threshold, relative)) if keep)
 
 
 def train_line_model(
     train: Sequence[LineExample], validation: Sequence[LineExample], validation_pages: Sequence[Page],
     config: LineTrainConfig, score_pages,
-) -> tuple[LineScorer, float, list[dict]]:
+) -> tuple[LineScorer, float, float, list[dict]]:
     """Train; keep the epoch with the best validation shingle F1 (``score_pages(pairs) -> f1``) at threshold
-    0.5, then pick its keep threshold on the grid (ties go to the one nearest 0.5). Returns the model, its
-    threshold and the per-epoch log."""
+    0.5, then pick its keep threshold on the grid (ties go to the one nearest 0.5), then its relative
+    threshold at that threshold (ties go to the smallest). Returns the model, both thresholds and the
+    per-epoch log."""
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     shape = LineModelShape(n_dense=N_DENSE, buckets=config.buckets, **config.shape)
@@ -162,4 +165,11 @@ def train_line_model(
     threshold = max(by_threshold, key=lambda t: (by_threshold[t], -abs(t - 0.5)))
     history.append({"thresholds": {str(t): f1 for t, f1 in by_threshold.items()}, "chosen": threshold})
     log.info("keep threshold %.2f: validation F1 %.4f", threshold, by_threshold[threshold])
-    return model, threshold, history
+    by_relative = {
+        r: score_pages([(p.gold_text, kept_text(p.noisy_text, s, threshold, r)) for p, s in zip(validation_pages, scores)])
+        for r in config.relative_thresholds
+    }
+    relative = max(by_relative, key=lambda r: (by_relative[r], -r))
+    history.append({"relative_thresholds": {str(r): f1 for r, f1 in by_relative.items()}, "chosen": relative})
+    log.info("relative threshold %.2f: validation F1 %.4f", relative, by_relative[relative])
+    return model, threshold, relative, history
