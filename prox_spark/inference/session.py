@@ -116,12 +116,24 @@ def open_session(
     share_cores: bool = False,
     device_id: int = 0,
 ) -> LoadedModel:
-    """Create a session for an already file-checked model directory and check its inputs and outputs.
+    """Create a session for an already file-checked model directory and check its inputs and outputs."""
+    path = Path(model_dir) / MODEL_FILE
+    session, actual = create_session(
+        path, provider=provider, intra_op_threads=intra_op_threads, share_cores=share_cores, device_id=device_id
+    )
+    check_session_io(session, manifest, path)
+    return LoadedModel(session=session, manifest=manifest, provider=actual, model_dir=str(model_dir))
+
+
+def create_session(
+    path: Path, *, provider: Provider | str = "auto", intra_op_threads: int = 1, share_cores: bool = False,
+    device_id: int = 0,
+) -> tuple[ort.InferenceSession, str]:
+    """An onnxruntime session of the graph at ``path`` and the provider it really runs on (every model kind).
 
     ``provider="cuda"`` fails when CUDA does not really run (a GPU job silently on CPU is a costly
     surprise); ``"auto"`` accepts the CPU fallback and logs it.
     """
-    path = Path(model_dir) / MODEL_FILE
     requested = provider_list(provider, device_id)
     try:
         session = ort.InferenceSession(
@@ -139,8 +151,7 @@ def open_session(
     if requested[0] != CPU and actual != CUDA:
         logger.warning("%s: CUDA requested but not available to onnxruntime, running on CPU", path)
     logger.info("%s: onnxruntime runs on %s with %d intra-op thread(s)", path, actual, intra_op_threads)
-    check_session_io(session, manifest, path)
-    return LoadedModel(session=session, manifest=manifest, provider=actual, model_dir=str(model_dir))
+    return session, actual
 
 
 def check_session_io(session: ort.InferenceSession, manifest: Manifest, path: Path) -> None:

@@ -8,7 +8,6 @@ batches of similar line counts, padded and masked, so a page's scores do not dep
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,12 +16,11 @@ import numpy as np
 import onnxruntime as ort
 
 from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError
-from prox_spark.inference.session import CPU, CUDA, provider_list, resolve_intra_op_threads, session_options
+from prox_spark.inference.session import CPU, create_session, provider_list, resolve_intra_op_threads
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_manifest
 from prox_spark.lines.render import line_decisions
 
-log = logging.getLogger(__name__)
 
 #: padded lines per onnxruntime call: bounds a batch's memory whatever the pages' lengths, and small batches
 #: keep the activations in CPU cache (2048 lines scored 1.8x faster per page than 16384 on dragnet pages)
@@ -105,20 +103,13 @@ def open_line_refiner(
             f"prox-spark computes v{FEATURE_VERSION} ({N_DENSE}): retrain or use a matching prox-spark"
         )
     path = Path(model_dir) / MODEL_FILE
-    try:
-        session = ort.InferenceSession(
-            str(path), sess_options=session_options(intra_op_threads, share_cores), providers=provider_list(provider, device_id)
-        )
-    except Exception as exc:  # onnxruntime raises its own pybind classes
-        raise ModelLoadError(f"{path}: not a loadable ONNX model: {exc}") from exc
+    session, actual = create_session(
+        path, provider=provider, intra_op_threads=intra_op_threads, share_cores=share_cores, device_id=device_id
+    )
     names = tuple(i.name for i in session.get_inputs())
     outputs = tuple(o.name for o in session.get_outputs())
     if sorted(names) != sorted(INPUTS) or outputs != (OUTPUT,):
         raise ModelLoadError(f"{path}: graph inputs {names} / outputs {outputs} are not a line refiner's {INPUTS} / ({OUTPUT},)")
-    actual = CUDA if CUDA in session.get_providers() else CPU
-    if provider == "cuda" and actual != CUDA:
-        raise ModelLoadError(f"{path}: CUDAExecutionProvider was requested but onnxruntime runs on {session.get_providers()}")
-    log.info("%s: line refiner on %s with %d intra-op thread(s)", path, actual, intra_op_threads)
     return LineRefiner(session, manifest, model_dir, actual)
 
 
