@@ -285,10 +285,11 @@ def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSumma
     # seconds per step, recorded in runs.stage_seconds_json: model time (refine) apart from the job's own
     # fixed costs (table set-up and resume lookup, reads, Delta writes, shard commits, the final check)
     timings = {"setup": time.perf_counter() - t0, "read": 0.0, "refine": 0.0, "write": 0.0, "commit": 0.0}
+    loop_started = time.perf_counter()
     for first in range(0, len(pending), step):
         batch = pending[first : first + step]
         _refine_shards(spark, config, checked, run_id, batch, stage, timings)
-        log.info("run %s: committed %d/%d shards", run_id, first + len(batch), len(pending))
+        log.info("run %s: %s", run_id, commit_progress(first + len(batch), len(pending), time.perf_counter() - loop_started))
     t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, listing)
     timings["summary"] = time.perf_counter() - t0
@@ -299,6 +300,21 @@ def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSumma
     if problems:
         raise RunCheckError(f"run {run_id} failed: " + "; ".join(problems), summary)
     return summary
+
+
+def commit_progress(done: int, total: int, elapsed: float) -> str:
+    """One progress line after a commit: shards done, elapsed time and, from the pace so far, the time left
+    (a long run's operator wants to know when it ends, not only that it moves)."""
+    line = f"committed {done}/{total} shards ({done / total:.0%}), {_duration(elapsed)} elapsed"
+    if done < total:
+        line += f", about {_duration(elapsed / done * (total - done))} left"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:

@@ -159,3 +159,10 @@ def test_delta_table_input(spark, untrained_models, tmp_path):
     refined = spark.read.format("delta").load(str(tmp_path / "out" / "refined"))
     assert sorted(r.doc_id for r in refined.collect()) == ["a", "d", "e"]
     assert refined.select("shard").distinct().count() >= 1
+
+
+def test_progress_lines_name_the_time_left_from_the_pace_so_far():
+    from jobs.refine import commit_progress
+
+    assert commit_progress(1, 4, 90.0) == "committed 1/4 shards (25%), 1m30s elapsed, about 4m30s left"
+    assert commit_progress(4, 4, 7300.0) == "committed 4/4 shards (100%), 2h01m elapsed"
