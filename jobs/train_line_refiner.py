@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("%d pages to fit, %d validation pages", len(fit), len(validation))
     config = LineTrainConfig(epochs=args.epochs, seed=args.seed)
     model, threshold, relative, history = train_line_model(
-        [make_example(p, config.buckets) for p in fit], [make_example(p, config.buckets) for p in validation],
+        [make_example(p, config.buckets, config.set_weights.get(p.set_name, 1.0)) for p in fit],
+        [make_example(p, config.buckets) for p in validation],
         validation, config, lambda pairs: shingle_f1(pairs).f1,
     )
     check = [make_example(p, config.buckets).features for p in validation[:8]]

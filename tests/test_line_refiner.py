@@ -151,6 +151,12 @@ def _f1(pairs):
     return shingle_f1(pairs).f1
 
 
+def test_a_page_weighs_what_its_set_weight_says():
+    page = _pages(1)[0]
+    assert make_example(page).weights.sum() == pytest.approx(1.0)
+    assert make_example(page, page_weight=0.3).weights.sum() == pytest.approx(0.3)
+
+
 def test_training_learns_the_toy_pages(trained):
     model, manifest, _, pages, examples = trained
     scores = keep_scores(model, examples[20:])
