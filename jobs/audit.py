@@ -1,28 +1,30 @@
-"""Audits of refine runs over the job's Delta tables: SQL views and the same queries as DataFrames.
+"""Audits of refine runs over the job's Delta tables: plain SQL files, and the same queries as DataFrames.
 
 The issue asked for ``prox_spark/audit.py``; it lives in ``jobs/`` because it builds Spark DataFrames and the
 core package never imports pyspark (architecture.md, "Layers"). The queries live in ``jobs/sql/audit/*.sql``,
-one file per view, and both entry points load them from there, so the SQL exists in one place:
+one self-contained query per file, and the functions here run those files, so a rule is written once:
 
-    from jobs.audit import register_audit_views, audit_drop_reasons
-    register_audit_views(spark, "out/local")        # temp views prox_drop_reasons, prox_failure_ratio, ...
-    spark.sql("SELECT * FROM prox_failure_ratio WHERE run_id = 'r1'").show()
-    audit_drop_reasons(spark, "out/local", "r1").show()   # the same query as a DataFrame of one run
+    from jobs.audit import audit_drop_reasons, audit_sql
+    audit_drop_reasons(spark, "out/local", "r1").show()   # one run, in the query's order
+    audit_sql(spark, "out/local", "failure_ratio").show()  # the file as it is: every run
 
-Every query reads five base views, ``prox_refined``, ``prox_programs``, ``prox_quarantine``, ``prox_runs`` and
-``prox_shards`` (one per table of ``jobs.tables``), and groups by ``run_id``. Each ``audit_*`` function makes
-sure the views exist for its ``output`` (registered once per session and output; they are SQL over the tables,
-so they read the tables' latest versions) and filters its view on ``run_id`` (``None``: every run); Spark
-pushes that filter below the aggregation. Temp views belong to the session and have fixed names: registering
-another output repoints them, while a DataFrame already returned stays on the output it was built from.
+Each file reads the tables through named parameter markers, ``IDENTIFIER(:refined)``, ``IDENTIFIER(:programs)``,
+``IDENTIFIER(:quarantine)``, ``IDENTIFIER(:runs)`` and ``IDENTIFIER(:shards)`` (one per table of
+``jobs.tables``), so it also runs as it is in Databricks SQL or through ``spark.sql(query, args=...)`` with
+the tables' metastore names or path-based names as parameter values (``table_names``). Nothing is registered
+in the session. Every query returns all runs with a ``run_id`` column, sorted so that the same tables give
+the same rows in the same order; the ``audit_*`` functions filter on ``run_id`` (``None``: every run), and
+Spark pushes that filter below the aggregation and the sort. A file that builds on another audit carries its
+CTEs (``removed_lines``, kept identical by tests/test_audit.py).
 
 What the tables can and cannot tell (the raw input text is not stored, only the final text):
 
-- drop reasons, word retention, failure ratio per stage against ProX's 0.04% doc / 0.36% chunk, ops per
-  program, op kinds and statuses, normalize sources and model time per shard come from the tables alone;
+- drop reasons, word retention (per run, shard and document), failure ratio per stage against ProX's 0.04%
+  doc / 0.36% chunk, ops per program, op kinds and statuses, normalize sources and model time per shard come
+  from the tables alone;
 - removed lines are known by *position* (document line numbers of the chunk programs' ``remove_lines``):
-  ``prox_removed_by_position`` (ten relative-position buckets) and ``prox_removed_line_offsets`` (line
-  offsets from the start and the end);
+  ``removed_by_position`` (ten relative-position buckets) and ``removed_line_offsets`` (line offsets from the
+  start and the end);
 - the *text* of removed lines and before/after diffs need the input: ``audit_removed_line_patterns``,
   ``document_report`` and ``sample_reports`` re-read it with the job's own reader, from the input path the
   run recorded in ``runs`` (or ``input_path``), and use a document only when it still has the line and word
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -47,10 +50,10 @@ from jobs.tables import ALL_TABLES, REFINED, RUNS, read_table, table_location
 from prox_spark.config import OutputConfig, RefineConfig, build
 
 __all__ = [
-    "AUDIT_VIEWS",
+    "AUDITS",
     "AuditError",
-    "BASE_VIEWS",
     "DocumentReport",
+    "PATH_PREFIXES",
     "SAMPLE_KINDS",
     "SQL_DIR",
     "audit",
@@ -66,66 +69,50 @@ __all__ = [
     "audit_removed_line_patterns",
     "audit_removed_lines",
     "audit_retention",
+    "audit_shard_retention",
     "audit_slowest_shards",
+    "audit_sql",
     "document_report",
     "latest_run_id",
     "load_sql",
     "read_input_texts",
-    "register_audit_views",
-    "register_base_views",
     "run_config",
     "sample_reports",
+    "table_names",
 ]
 
 #: the folder holding one ``<name>.sql`` per audit
 SQL_DIR = Path(__file__).resolve().parent / "sql" / "audit"
 
-#: table key -> base view name the SQL reads (``prox_refined``, ``prox_programs``, ...)
-BASE_VIEWS = {spec.key: f"prox_{spec.key}" for spec in ALL_TABLES}
+#: the audits that read the job's tables alone (``removed_line_patterns`` also needs the input text)
+AUDITS = (
+    "drop_reasons",
+    "retention",
+    "doc_retention",
+    "shard_retention",
+    "failure_ratio",
+    "ops_per_program",
+    "op_counts",
+    "normalize_sources",
+    "removed_lines",
+    "removed_by_position",
+    "removed_line_offsets",
+    "slowest_shards",
+    "doc_results",
+)
 
-#: audit name -> view name, in registration order (a view may read the ones before it)
-AUDIT_VIEWS = {
-    name: f"prox_{name}"
-    for name in (
-        "drop_reasons",
-        "retention",
-        "doc_retention",
-        "failure_ratio",
-        "ops_per_program",
-        "op_counts",
-        "normalize_sources",
-        "removed_lines",
-        "removed_by_position",
-        "removed_line_offsets",
-        "slowest_shards",
-        "doc_results",
-    )
-}
+#: how a path-based table is named inside ``IDENTIFIER(...)``, in the order tried. ``delta.`<path>``` is the
+#: form Delta documents; open-source Spark 4.0.1 resolves that two-part name from ``IDENTIFIER`` as a query on
+#: files and refuses it (UNSUPPORTED_DATASOURCE_FOR_DIRECT_QUERY), but reaches the same table through the
+#: session catalog's three-part name.
+PATH_PREFIXES = ("delta", "spark_catalog.delta")
 
-#: the view ``audit_removed_line_patterns`` registers over the re-read input (run_id, doc_id, text)
+#: Spark version -> the entry of ``PATH_PREFIXES`` that worked, so later queries skip the refused form
+_path_prefix_found: dict[str, str] = {}
+
+#: the temp view ``audit_removed_line_patterns`` registers over the re-read input, its ``:input_text``
+#: (a DataFrame has no name a SQL parameter could hold)
 INPUT_TEXT_VIEW = "prox_input_text"
-
-#: default row order of each audit when returned by its function ("-" = descending)
-_ORDER = {
-    "drop_reasons": ["-docs", "outcome", "reason"],
-    "retention": ["run_id"],
-    "doc_retention": ["shard", "doc_id"],
-    "failure_ratio": ["started_at", "run_id", "stage"],
-    "ops_per_program": ["stage"],
-    "op_counts": ["stage", "-ops", "op", "status"],
-    "normalize_sources": ["-ops", "source", "target"],
-    "removed_lines": ["doc_id", "line"],
-    "removed_by_position": ["bucket"],
-    "removed_line_offsets": ["-lines_removed", "anchor", "offset"],
-    "slowest_shards": ["-model_seconds", "shard"],
-    "doc_results": ["shard", "doc_id"],
-    "removed_line_patterns": ["-lines_removed", "pattern"],
-}
-
-
-def _ordered(df: DataFrame, name: str) -> DataFrame:
-    return df.orderBy(*[F.desc(c[1:]) if c.startswith("-") else F.asc(c) for c in _ORDER[name]])
-
 
 Output = Union[OutputConfig, str]
 
@@ -148,69 +135,50 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
-def register_base_views(spark: SparkSession, output: Output) -> dict[str, str]:
-    """Temp views ``prox_<table>`` over the refine job's Delta tables of ``output``; returns key -> view.
+def table_names(output: Output, path_prefix: str = PATH_PREFIXES[0]) -> dict[str, str]:
+    """The SQL parameters naming ``output``'s tables: table key (``refined``, ``programs``, ...) -> name.
 
-    The views are SQL over the tables (``delta.`<path>``` or ``<database>.<table>``), so a query through them
-    sees the tables' latest version, including runs committed after the views were registered."""
+    A metastore table keeps its qualified name (`` `db`.`refined` ``); a path-based one becomes
+    ``<path_prefix>.`<path>``` (see ``PATH_PREFIXES``), both as ``IDENTIFIER`` reads them."""
     output = as_output(output)
-    for spec in ALL_TABLES:
-        try:
-            spark.sql(f"CREATE OR REPLACE TEMP VIEW {BASE_VIEWS[spec.key]} AS SELECT * FROM {_table_sql(output, spec)}")
-        except Exception as exc:  # AnalysisException (missing path / table) and friends
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise AuditError(
-                f"cannot read the {spec.key} table at {table_location(output, spec)}: run the refine job first "
-                f"({type(exc).__name__}: {first})"
-            ) from exc
-    return dict(BASE_VIEWS)
-
-
-def _table_sql(output: OutputConfig, spec) -> str:
-    """The table as a SQL relation: ``db.table`` (metastore) or ``delta.`path``` (path-based)."""
-    where = table_location(output, spec)
     if output.database:
-        return where
-    return "delta.`" + where.replace("`", "``") + "`"
+        return {spec.key: table_location(output, spec) for spec in ALL_TABLES}
+    return {spec.key: f"{path_prefix}.`" + table_location(output, spec).replace("`", "``") + "`" for spec in ALL_TABLES}
 
 
-def register_audit_views(spark: SparkSession, output: Output) -> list[str]:
-    """Register the base views and every audit view (``prox_drop_reasons``, ...); returns the view names.
+def audit_sql(spark: SparkSession, output: Output, name: str, **parameters: str) -> DataFrame:
+    """``jobs/sql/audit/<name>.sql`` as it is, every run, its tables bound to ``output``'s (``table_names``).
 
-    Each audit view holds every run (filter on ``run_id``) and reads the tables' latest version."""
+    ``parameters`` binds the query's other markers (``run_id``, ``input_text`` of removed_line_patterns).
+    For path-based tables the first name form of ``PATH_PREFIXES`` this Spark accepts is used."""
     output = as_output(output)
-    spark.conf.unset(_REGISTERED_CONF)  # a registration that fails half-way must not look complete
-    register_base_views(spark, output)
-    for name, view in AUDIT_VIEWS.items():
-        spark.sql(f"CREATE OR REPLACE TEMP VIEW {view} AS\n{load_sql(name)}")
-    spark.conf.set(_REGISTERED_CONF, _views_key(output))
-    return list(BASE_VIEWS.values()) + list(AUDIT_VIEWS.values())
-
-
-#: session conf entry naming the output the views were last registered for
-_REGISTERED_CONF = "prox_spark.audit.views_for"
-
-
-def _views_key(output: OutputConfig) -> str:
-    return json.dumps([table_location(output, spec) for spec in ALL_TABLES])
-
-
-def _ensure_views(spark: SparkSession, output: Output) -> None:
-    """Register the views unless this session already has them for ``output`` (they stay current)."""
-    output = as_output(output)
-    current = spark.conf.get(_REGISTERED_CONF, None)
-    views = list(BASE_VIEWS.values()) + list(AUDIT_VIEWS.values())
-    if current != _views_key(output) or not all(spark.catalog.tableExists(view) for view in views):
-        register_audit_views(spark, output)
+    query = load_sql(name)
+    prefixes = PATH_PREFIXES
+    if output.database:
+        prefixes = PATH_PREFIXES[:1]  # not used in metastore names: one try
+    elif spark.version in _path_prefix_found:
+        prefixes = (_path_prefix_found[spark.version],)
+    failure: Optional[AnalysisException] = None
+    for prefix in prefixes:
+        try:
+            df = spark.sql(query, args={**table_names(output, prefix), **parameters})  # analysed here
+        except AnalysisException as exc:  # the name form refused, or a table missing
+            failure = exc
+            continue
+        if not output.database:
+            _path_prefix_found[spark.version] = prefix
+        return df
+    first = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+    where = ", ".join(table_location(output, spec) for spec in ALL_TABLES)
+    raise AuditError(f"cannot run the {name} audit over the tables {where}: run the refine job first "
+                     f"({type(failure).__name__}: {first})") from failure
 
 
 def audit(spark: SparkSession, output: Output, name: str, run_id: Optional[str] = None) -> DataFrame:
-    """The audit ``name`` (a key of ``AUDIT_VIEWS``) for one run (``None``: all runs), in its usual order."""
-    if name not in AUDIT_VIEWS:
-        raise AuditError(f"unknown audit {name!r} (known: {', '.join(AUDIT_VIEWS)})")
-    _ensure_views(spark, output)
-    df = spark.table(AUDIT_VIEWS[name])
-    return _ordered(_for_run(df, run_id), name)
+    """The audit ``name`` (one of ``AUDITS``) for one run (``None``: all runs), in its query's order."""
+    if name not in AUDITS:
+        raise AuditError(f"unknown audit {name!r} (known: {', '.join(AUDITS)})")
+    return _for_run(audit_sql(spark, output, name), run_id)
 
 
 def _for_run(df: DataFrame, run_id: Optional[str]) -> DataFrame:
@@ -230,6 +198,11 @@ def audit_retention(spark: SparkSession, output: Output, run_id: Optional[str] =
 def audit_doc_retention(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
     """One row per document: words before/after and ``word_retention`` (the retention histogram's data)."""
     return audit(spark, output, "doc_retention", run_id)
+
+
+def audit_shard_retention(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
+    """Per input shard: documents kept (``kept_fraction``) and words kept, to spot a shard unlike the rest."""
+    return audit(spark, output, "shard_retention", run_id)
 
 
 def audit_failure_ratio(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
@@ -370,9 +343,8 @@ def audit_removed_line_patterns(
 
     Re-reads the whole input of the run (see ``read_input_texts``; pass a narrower ``input_path`` glob to
     sample shards). Documents whose input no longer has the recorded line count are left out."""
-    _ensure_views(spark, output)
     read_input_texts(spark, output, run_id, input_path).createOrReplaceTempView(INPUT_TEXT_VIEW)
-    df = _ordered(_for_run(spark.sql(load_sql("removed_line_patterns")), run_id), "removed_line_patterns")
+    df = audit_sql(spark, output, "removed_line_patterns", run_id=run_id, input_text=INPUT_TEXT_VIEW)
     return df.limit(limit) if limit else df
 
 

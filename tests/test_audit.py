@@ -30,7 +30,7 @@ from jobs import audit
 from jobs.refine import _RUN_ID, RunIdFilter, configure_logging, preflight, run_refine
 from jobs.summary import summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
-from prox_spark.config import as_dict, load_config
+from prox_spark.config import OutputConfig, as_dict, load_config
 from prox_spark.programs import execute_batch
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -200,12 +200,31 @@ def tables(spark, untrained_models, tmp_path_factory) -> AuditTables:
     return build_audit_tables(spark, untrained_models, tmp_path_factory.getbasetemp() / "audit-tables")
 
 
+def path_tables(output: str) -> dict[str, str]:
+    """The SQL parameters a user passes for path-based tables: ``IDENTIFIER`` needs the session catalog's
+    three-part name on open-source Spark (jobs.audit.PATH_PREFIXES)."""
+    return {key: f"spark_catalog.delta.`{output}/{key}`" for key in ("refined", "programs", "quarantine", "runs", "shards")}
+
+
 @pytest.fixture(scope="module")
-def views(spark, tables) -> dict[str, pd.DataFrame]:
-    """Every audit view of both runs as pandas (each query runs once)."""
-    names = audit.register_audit_views(spark, tables.output)
-    assert names[:5] == ["prox_refined", "prox_programs", "prox_quarantine", "prox_runs", "prox_shards"]
-    return {name: spark.table(view).toPandas() for name, view in audit.AUDIT_VIEWS.items()}
+def plain_sql(spark):
+    """A session that shares the test session's Spark but none of its temp views, with another shuffle width:
+    the audit files run here exactly as a SQL user runs them."""
+    session = spark.newSession()
+    session.conf.set("spark.sql.shuffle.partitions", "7")
+    assert [t.name for t in session.catalog.listTables() if t.isTemporary] == []
+    return session
+
+
+@pytest.fixture(scope="module")
+def views(plain_sql, tables) -> dict[str, pd.DataFrame]:
+    """Every audit of both runs as pandas: each ``jobs/sql/audit/<name>.sql`` file's text through ``spark.sql``
+    with the tables as named parameters, nothing registered in the session (each query runs once)."""
+    frames = {name: plain_sql.sql((audit.SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"),
+                                  args=path_tables(tables.output)).toPandas()
+              for name in audit.AUDITS}
+    assert [t.name for t in plain_sql.catalog.listTables() if t.isTemporary] == []
+    return frames
 
 
 @pytest.fixture(scope="module")
@@ -520,16 +539,61 @@ def test_functions_return_one_run_of_the_views(spark, tables, views):
     top = audit.audit_normalize_sources(spark, tables.output, RUN_SCRIPTED, limit=1).toPandas()
     assert len(top) == 1
     assert audit.latest_run_id(spark, tables.output) == RUN_SCRIPTED
-    # a SQL user gets the same rows from the registered views
-    sql = spark.sql(f"SELECT sum(docs) AS n FROM prox_drop_reasons WHERE run_id = '{RUN_SCRIPTED}'").first().n
-    assert sql == 27
 
 
-def test_every_sql_file_is_an_audit():
-    files = {p.stem for p in audit.SQL_DIR.glob("*.sql")}
-    assert files == set(audit.AUDIT_VIEWS) | {"removed_line_patterns"}
+def test_functions_equal_the_files_row_for_row(spark, tables, views):
+    """The functions run the same files (other session, other shuffle width): same rows in the same order,
+    so every query's order is deterministic."""
+    for name in audit.AUDITS:
+        got = audit.audit(spark, tables.output, name, RUN_SCRIPTED).toPandas()
+        want = of_run(views[name], RUN_SCRIPTED)
+        pd.testing.assert_frame_equal(got, want, obj=name)
+    assert list(of_run(views["removed_by_position"], RUN_SCRIPTED).bucket) == list(range(10))
+
+
+def test_metastore_names_as_parameters(spark, plain_sql, tables, views):
+    """Tables registered in a metastore (as on Databricks) are passed by name: same rows as by path."""
+    plain_sql.sql("CREATE DATABASE IF NOT EXISTS audit_metastore")
+    for key in ("refined", "programs", "quarantine", "runs", "shards"):
+        plain_sql.sql(f"CREATE TABLE IF NOT EXISTS audit_metastore.{key} USING delta LOCATION '{tables.output}/{key}'")
+    names = {key: f"audit_metastore.{key}" for key in ("refined", "programs", "quarantine", "runs", "shards")}
+    for name in ("drop_reasons", "failure_ratio", "removed_by_position"):
+        got = plain_sql.sql(audit.load_sql(name), args=names).toPandas()
+        pd.testing.assert_frame_equal(got, views[name], obj=name)
+    got = audit.audit_retention(spark, OutputConfig(path="", database="audit_metastore")).toPandas()
+    pd.testing.assert_frame_equal(got, views["retention"])
+
+
+def test_every_sql_file_is_a_self_contained_audit():
+    """Each file reads only its parameters and its own CTEs (pasteable as it is), ends in an ORDER BY, and the
+    files that need removed_lines carry the removed_lines.sql block unchanged."""
+    files = {p.stem: p.read_text(encoding="utf-8") for p in audit.SQL_DIR.glob("*.sql")}
+    assert set(files) == set(audit.AUDITS) | {"removed_line_patterns"}
     for name in files:
-        assert not audit.load_sql(name).rstrip().endswith(";")
+        query = audit.load_sql(name)
+        assert not query.endswith(";"), name
+        code = re.sub(r"--[^\n]*", "", query)
+        ctes = set(re.findall(r"(\w+) AS \(", code))
+        for source in re.findall(r"\b(?:FROM|JOIN)\s+([^\s,)]+)", code):
+            assert source.startswith(("IDENTIFIER(:", "(")) or source in ctes, (name, source)
+        assert re.search(r"\nORDER BY [^\n]+$", code.rstrip()), name
+        assert "prox_" not in re.sub(r"prox_reported", "", code), name  # no temp view of the Python side
+    block = re.compile(r"-- begin removed_lines\n.*?-- end removed_lines\n", re.S)
+    [canonical] = block.findall(files["removed_lines"])
+    for name in ("removed_by_position", "removed_line_offsets", "removed_line_patterns"):
+        assert block.findall(files[name]) == [canonical], name
+
+
+def test_removed_line_patterns_file_over_an_input_table(spark, plain_sql, tables, tmp_path):
+    """In plain SQL the input is a table of (doc_id, text): the same patterns as the function's re-read input."""
+    table = str(tmp_path / "input-text")
+    docs = [(d["id"], d["text"]) for d in scripted_docs()]
+    spark.createDataFrame(docs, "doc_id string, text string").write.format("delta").save(table)
+    args = {**path_tables(tables.output), "run_id": RUN_SCRIPTED, "input_text": f"spark_catalog.delta.`{table}`"}
+    got = plain_sql.sql(audit.load_sql("removed_line_patterns"), args=args).toPandas()
+    want = audit.audit_removed_line_patterns(spark, tables.output, RUN_SCRIPTED, limit=None).toPandas()
+    pd.testing.assert_frame_equal(got, want)
+    assert len(got) > 0 and set(got.run_id) == {RUN_SCRIPTED}
 
 
 def test_removed_line_patterns_from_the_reread_input(spark, tables, expected):
@@ -586,7 +650,7 @@ def test_sample_reports_kinds_and_moved_input(spark, tables, tmp_path):
 
 def test_errors_name_the_problem(spark, tmp_path):
     with pytest.raises(audit.AuditError, match="run the refine job first"):
-        audit.register_audit_views(spark, str(tmp_path / "nothing"))
+        audit.audit_drop_reasons(spark, str(tmp_path / "nothing"))
     with pytest.raises(audit.AuditError, match="unknown audit"):
         audit.audit(spark, str(tmp_path), "nope")
 

@@ -1,4 +1,4 @@
--- prox_doc_results: one row per refined document with its programs next to its result: the doc program,
+-- doc_results: one row per refined document with its programs next to its result: the doc program,
 -- the chunk programs joined in chunk order (as the executor ran them) with every line's status, the
 -- decision and the final text. The input text is not stored (see jobs.audit.document_report for a diff
 -- against the re-read input).
@@ -8,7 +8,7 @@ WITH chunks AS (
          count(*) AS chunks,
          sum(errors) AS chunk_errors,
          array_sort(collect_list(struct(chunk_index, first_line, last_line, program, ops))) AS parts
-  FROM prox_programs
+  FROM IDENTIFIER(:programs)
   WHERE stage = 'chunk'
   GROUP BY run_id, doc_id
 )
@@ -33,6 +33,7 @@ SELECT r.run_id,
        r.source_file,
        r.record_index,
        r.url
-FROM prox_refined r
-LEFT JOIN prox_programs d ON d.run_id = r.run_id AND d.doc_id = r.doc_id AND d.stage = 'doc'
+FROM IDENTIFIER(:refined) r
+LEFT JOIN IDENTIFIER(:programs) d ON d.run_id = r.run_id AND d.doc_id = r.doc_id AND d.stage = 'doc'
 LEFT JOIN chunks c ON c.run_id = r.run_id AND c.doc_id = r.doc_id
+ORDER BY r.run_id, r.shard, r.doc_id

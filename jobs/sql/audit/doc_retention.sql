@@ -1,4 +1,4 @@
--- prox_doc_retention: one row per refined document: words before/after and their ratio (0 when dropped,
+-- doc_retention: one row per refined document: words before/after and their ratio (0 when dropped,
 -- null for a document without words). The audit notebook's retention histogram reads this.
 SELECT run_id,
        shard,
@@ -12,4 +12,5 @@ SELECT run_id,
        lines_before,
        lines_after,
        CASE WHEN words_before > 0 THEN words_after / words_before END AS word_retention
-FROM prox_refined
+FROM IDENTIFIER(:refined)
+ORDER BY run_id, shard, doc_id

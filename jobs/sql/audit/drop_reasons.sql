@@ -1,4 +1,4 @@
--- prox_drop_reasons: documents per outcome and reason, per run.
+-- drop_reasons: documents per outcome and reason, per run.
 -- Every input record ends in exactly one group: kept (refined, or program_ignored = the chunk program had
 -- too many errors and the doc-stage text was kept), dropped at the doc or chunk stage with its reason, or
 -- quarantined at read time with its reason. docs summed over a run = the run's records read.
@@ -10,10 +10,10 @@ WITH outcomes AS (
               WHEN kept THEN 'refined'
               ELSE drop_reason END AS reason,
          words_before
-  FROM prox_refined
+  FROM IDENTIFIER(:refined)
   UNION ALL
   SELECT run_id, 'quarantined' AS outcome, 'read' AS stage, reason, CAST(NULL AS BIGINT) AS words_before
-  FROM prox_quarantine
+  FROM IDENTIFIER(:quarantine)
 )
 SELECT run_id,
        outcome,
@@ -24,3 +24,4 @@ SELECT run_id,
        sum(words_before) AS words_before
 FROM outcomes
 GROUP BY run_id, outcome, stage, reason
+ORDER BY run_id, docs DESC, outcome, stage, reason

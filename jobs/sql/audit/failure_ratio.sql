@@ -1,4 +1,4 @@
--- prox_failure_ratio: program execution failure ratio per run and stage, next to ProX's reported ratios
+-- failure_ratio: program execution failure ratio per run and stage, next to ProX's reported ratios
 -- (prox-reference.md 5.6, general domain: doc 0.04%, chunk 0.36%).
 -- A program (one programs row: the doc program of a document, or the program of one chunk) failed when at
 -- least one of its lines has status parse_error or out_of_range, the statuses that count as executor errors.
@@ -12,7 +12,7 @@ WITH per_program AS (
          coalesce(exists(ops, o -> o.status = 'parse_error'), false) AS has_parse_error,
          coalesce(exists(ops, o -> o.status = 'out_of_range'), false) AS has_out_of_range,
          outcome
-  FROM prox_programs
+  FROM IDENTIFIER(:programs)
 ),
 per_stage AS (
   SELECT run_id,
@@ -38,4 +38,5 @@ SELECT p.run_id,
        p.programs_with_out_of_range,
        p.programs_ignored
 FROM per_stage p
-LEFT JOIN (SELECT run_id, min(started_at) AS started_at FROM prox_runs GROUP BY run_id) r ON r.run_id = p.run_id
+LEFT JOIN (SELECT run_id, min(started_at) AS started_at FROM IDENTIFIER(:runs) GROUP BY run_id) r ON r.run_id = p.run_id
+ORDER BY r.started_at, p.run_id, p.stage

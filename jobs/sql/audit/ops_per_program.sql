@@ -1,4 +1,4 @@
--- prox_ops_per_program: function calls per program, per run and stage.
+-- ops_per_program: function calls per program, per run and stage.
 -- ops counts parsed calls (lines with an op name: remove_lines, normalize, keep_chunk, drop_doc, ...);
 -- program_lines also counts lines that are no call at all (op null: comments, garbage), which the
 -- executor ignores. ProX reports 3.7 calls per chunk-level program in the general domain (Table 35).
@@ -8,7 +8,7 @@ WITH per_program AS (
          size(filter(ops, o -> o.op IS NOT NULL)) AS ops,
          size(ops) AS program_lines,
          size(filter(ops, o -> o.status = 'applied')) AS applied_ops
-  FROM prox_programs
+  FROM IDENTIFIER(:programs)
   WHERE ops IS NOT NULL
 )
 SELECT run_id,
@@ -24,3 +24,4 @@ SELECT run_id,
        CASE stage WHEN 'chunk' THEN 3.7D END AS prox_reported_ops_per_program
 FROM per_program
 GROUP BY run_id, stage
+ORDER BY run_id, stage

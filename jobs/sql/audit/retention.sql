@@ -1,4 +1,4 @@
--- prox_retention: documents and words (str.split tokens, the executor's count) before and after, per run.
+-- retention: documents and words (str.split tokens, the executor's count) before and after, per run.
 -- words_before counts every document read (kept or dropped; quarantined records have no text);
 -- words_after_doc_stage what survives the doc stage; words_after what the kept documents hold at the end.
 -- The same definitions as the job's own summary and the runs table (words_before, words_after).
@@ -13,14 +13,14 @@ WITH docs AS (
          coalesce(sum(CASE WHEN kept THEN lines_after ELSE 0 END), 0) AS lines_after,
          avg(words_before) AS mean_words_before,
          avg(CASE WHEN kept THEN words_after END) AS mean_words_after_kept
-  FROM prox_refined
+  FROM IDENTIFIER(:refined)
   GROUP BY run_id
 ),
 doc_stage AS (
   SELECT run_id,
          sum(CASE WHEN outcome = 'dropped' THEN 0 ELSE 1 END) AS kept_after_doc_stage,
          coalesce(sum(words_after), 0) AS words_after_doc_stage
-  FROM prox_programs
+  FROM IDENTIFIER(:programs)
   WHERE stage = 'doc'
   GROUP BY run_id
 )
@@ -41,3 +41,4 @@ SELECT d.run_id,
        d.mean_words_after_kept
 FROM docs d
 LEFT JOIN doc_stage s ON s.run_id = d.run_id
+ORDER BY d.run_id

@@ -1,4 +1,4 @@
--- prox_slowest_shards: model time per input shard, per run, from the programs' latency_ms (each program's
+-- slowest_shards: model time per input shard, per run, from the programs' latency_ms (each program's
 -- share of its batch: batch time / batch size), summed over the shard's doc and chunk programs. It is model
 -- time spent on the shard's documents summed over tasks, not wall-clock time; reading and writing are not
 -- in it. records_read and committed_at come from the shards commit log.
@@ -11,7 +11,7 @@ WITH per_shard AS (
          coalesce(sum(CASE WHEN stage = 'chunk' THEN latency_ms END), 0) / 1000 AS chunk_model_seconds,
          coalesce(sum(latency_ms), 0) / 1000 AS model_seconds,
          sum(prompt_tokens) AS prompt_tokens
-  FROM prox_programs
+  FROM IDENTIFIER(:programs)
   GROUP BY run_id, shard
 )
 SELECT p.run_id,
@@ -26,4 +26,5 @@ SELECT p.run_id,
        s.records_read,
        s.committed_at
 FROM per_shard p
-LEFT JOIN prox_shards s ON s.run_id = p.run_id AND s.shard = p.shard
+LEFT JOIN IDENTIFIER(:shards) s ON s.run_id = p.run_id AND s.shard = p.shard
+ORDER BY p.run_id, p.model_seconds DESC, p.shard
