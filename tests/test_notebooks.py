@@ -2,9 +2,12 @@
 
 - ``notebooks/audit.ipynb`` on the audit tables of tests/test_audit.py (a refine run with the untrained
   fixture models and a run with hand-written programs): no error cell, its ``AUDIT_`` lines equal the
-  numbers in the tables, its plots rendered, its before/after sample diffs against the re-read input.
+  numbers in the tables (kept documents per shard included), its plots rendered with keep_chunk labelled a
+  no-op, its before/after sample diffs against the re-read input.
 - ``notebooks/scheduled_refresh.ipynb`` on a folder where this test already refined one shard under a fixed
-  run id and a second shard has arrived: the notebook refines only the new shard.
+  run id and a second shard has arrived: the notebook refines only the new shard. Its config overrides arrive
+  as text, as ``papermill -p overrides '[...]'`` passes them.
+- both parameter cells as papermill parses them: every parameter found, none "unknown".
 
 Each notebook starts its own kernel and local Spark session (a second JVM next to the test session's).
 """
@@ -108,15 +111,19 @@ def test_audit_notebook(spark, untrained_models, tmp_path_factory, tmp_path, ker
     assert failures[(RUN_SCRIPTED, "chunk")]["failed_programs"] == 4
 
     [positions] = tagged(text, "AUDIT_REMOVED_BY_POSITION")
-    from jobs.audit import register_audit_views
+    from jobs.audit import audit_removed_lines
 
-    register_audit_views(spark, tables.output)  # the kernel's views live in its own session, not this one
-    removed = spark.sql(
-        f"SELECT count(*) AS n FROM prox_removed_lines WHERE run_id = '{RUN_SCRIPTED}'").first().n
-    assert sum(positions) == removed > 0
+    assert sum(positions) == audit_removed_lines(spark, tables.output, RUN_SCRIPTED).count() > 0
+
+    refined = spark.read.format("delta").load(f"{tables.output}/refined").toPandas()
+    refined = refined[refined.run_id == RUN_SCRIPTED]
+    shards = {s["shard"]: (s["documents"], s["kept_docs"]) for s in tagged(text, "AUDIT_SHARD_KEPT")}
+    assert shards == {shard: (len(group), int(group.kept.sum())) for shard, group in refined.groupby("shard")}
+    # keep_chunk is a no-op by design: the op counts call it so, not "ignored"
+    assert "no-op (by design)" in text
 
     images = [o for c in notebook["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) >= 5  # drop reasons, retention histogram, failures over runs, op counts, positions
+    assert len(images) >= 6  # drop reasons, retention histogram, kept per shard, failures, op counts, positions
     assert "##### edited: 1 document(s)" in text and "-- diff input -> final:" in text
     assert "##### dropped: 1 document(s)" in text
 
@@ -142,18 +149,20 @@ def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_mod
         "input": {"path": str(corpus), "partitions": 2},
         "models": {"doc": {"path": str(untrained_models["doc"])}, "chunk": {"path": str(untrained_models["chunk"])},
                    "provider": "cpu", "max_chunk_tokens": 128},
-        "output": {"path": str(output)},
+        "output": {"path": str(tmp_path / "not-the-output")},  # the notebook's overrides point it at output
         "spark": {"master": "local[2]", "shuffle_partitions": 2, "conf": {"spark.driver.memory": "1g"}},
     }))
     write_shard("day-1.jsonl", rows[:2])
-    config = load_config(conf, ["run_id=nightly"])
+    config = load_config(conf, ["run_id=nightly", f"output.path={output}"])
     run_refine(spark, config, preflight(config))  # yesterday's run
     first_commit = spark.sql(
         f"SELECT committed_at FROM delta.`{output}/shards` WHERE source_file = '{corpus / 'day-1.jsonl'}'").first()[0]
     write_shard("day-2.jsonl", rows[2:5])  # today's shard arrives
 
+    # overrides as text, as `papermill -p overrides '[...]'` passes them: the output folder comes from them
     notebook = run_notebook("scheduled_refresh", tmp_path, {
-        "input_path": str(corpus), "run_id": "nightly", "conf": str(conf), "overrides": []})
+        "input_path": str(corpus), "run_id": "nightly", "conf": str(conf),
+        "overrides": json.dumps([f"output.path={output}", "input.partitions=2"])})
     text = stream_text(notebook)
     [plan] = tagged(text, "REFRESH_PLAN")
     assert plan == {"run_id": "nightly", "shards": 2, "already_committed": 1, "to_refine": 1}
@@ -170,3 +179,12 @@ def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_mod
     assert shards["day-2.jsonl"].documents == 3
     refined = spark.sql(f"SELECT count(*) AS n FROM delta.`{output}/refined` WHERE run_id = 'nightly'").first().n
     assert refined == 5
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("audit", ["output_path", "database", "run_id", "input_path", "sample_size"]),
+    ("scheduled_refresh", ["input_path", "run_id", "conf", "overrides"]),
+])
+def test_papermill_sees_every_parameter(name, expected):
+    """papermill only passes the parameters it finds in the tagged cell ("Passed unknown parameter" otherwise)."""
+    assert list(papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))) == expected
