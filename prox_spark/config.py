@@ -207,10 +207,19 @@ class SparkConfig:
     master: str = "local[2]"
     shuffle_partitions: int = 4
     conf: dict = field(default_factory=dict)
+    #: Spark Connect: "" runs a classic session (unless the ``SPARK_REMOTE`` environment variable names a
+    #: remote); ``sc://host:port`` connects to a running Connect server (Databricks, a cluster's server);
+    #: ``local`` / ``local[N]`` starts a local Connect server in this process with the Delta jars (tests)
+    remote: str = ""
 
     def __post_init__(self) -> None:
         if not self.master:
             raise ConfigError("spark.master: must not be empty (e.g. local[2])")
+        if self.remote and not (self.remote.startswith("sc://") or re.fullmatch(r"local(\[[0-9*]+\])?", self.remote)):
+            raise ConfigError(
+                f"spark.remote: expected sc://host:port (a Spark Connect server) or local[N] (start one here), "
+                f"got {self.remote!r}"
+            )
         _at_least("spark.shuffle_partitions", self.shuffle_partitions, 1)
         # an override spark.conf.spark.executor.memory=4g arrives as nested mappings: Spark wants the dotted key
         object.__setattr__(self, "conf", _dotted(self.conf, "spark.conf"))
