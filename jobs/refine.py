@@ -41,6 +41,7 @@ from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
 from jobs.side_by_side import run_concurrently
+from jobs.staging import Staging, staging_for, staging_root
 from jobs.connect import redact_remote
 from jobs.input_files import list_input_files, needs_session
 from jobs.job_tags import job_tag, run_tag
@@ -144,6 +145,8 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
             files = list_input_files(config.input.path, spark)
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
+    if config.spark.staging == "delta":
+        staging_root(config)  # a database output needs output.staging_path
     models = {}
     for stage, path in stage_model_paths(config).items():
         try:
@@ -364,6 +367,14 @@ def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:
 
 
 def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings) -> None:
+    staging = staging_for(spark, config, run_id)
+    try:
+        _stage_and_write(spark, config, checked, run_id, files, stage, timings, staging)
+    finally:
+        staging.release()  # after the shard commit (or the failure): a resumed run redoes the commit
+
+
+def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timings, staging: Staging) -> None:
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
     with job_tag(spark, "prox-read"):
@@ -371,7 +382,7 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
             reader = plan.read_delta_records(spark, config, files)
         else:
             reader = plan.read_records(spark, files, config)
-        records = plan.persist(reader)
+        records = staging.stage(reader, "records")
         read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
         # repeated doc ids are found across the whole run: against the shards it has committed, and in this batch
         docs, quarantine = plan.split_records(records, plan.committed_doc_ids(spark, config.output, run_id))
@@ -379,7 +390,7 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
 
     t0 = time.perf_counter()
     with job_tag(spark, "prox-stages"):
-        persisted = plan.persist(stage(docs))
+        persisted = staging.stage(stage(docs), "stages")  # the models run here, once per document
         persisted.count()
     timings["refine"] += time.perf_counter() - t0
 
@@ -388,14 +399,14 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
     staged, unstaged = plan.split_unstaged(persisted)
     if unstaged is not None:
         quarantine = quarantine.unionByName(unstaged)
-    quarantine_out = plan.persist(plan.quarantine_rows(quarantine, run_id))  # written, then counted
+    quarantine_out = staging.derived(plan.quarantine_rows(quarantine, run_id))  # written, then counted
     programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
     refined = plan.refined_rows(staged, run_id, stages)
 
     def write(df, spec):
         return partial(replace_rows, df, config.output, spec, run_id, shards)
 
-    # the three tables' writes and the per-shard counts (from the cached frames, not the tables) overlap
+    # the three tables' writes and the per-shard counts (from the staged frames, not the tables) overlap
     with job_tag(spark, "prox-write"):
         done = run_concurrently(spark, {
             "quarantine": write(quarantine_out, QUARANTINE),
@@ -420,8 +431,6 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
     with job_tag(spark, "prox-commit"):
         replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
     timings["commit"] += time.perf_counter() - t0
-    for frame in (quarantine_out, persisted, records):
-        frame.unpersist()
 
 
 def _write_run_row(spark, config, checked, run_id, attempt, times, status, summary, timings, source_run_id) -> None:
