@@ -4,7 +4,8 @@ The job runs in a separate process (``python -m jobs.refine ... spark.remote=loc
 starts a local Spark Connect server there with the Delta jars and talks to it over gRPC only, so nothing on
 the job path may touch ``sparkContext``, the JVM or RDDs (a Connect session has none of them). The test's own
 classic session then refines the same input, and both runs' Delta tables must agree row for row, in
-``pipeline.mode=rules`` and in the default ``prox`` mode with the bundled models.
+``pipeline.mode=rules`` (under Connect with ``spark.staging: delta``, no persist) and in the default ``prox``
+mode with the bundled models (``persist``).
 
 Core tests (no Spark): the ``spark.remote`` key, token redaction, job tags and the parallelism fallbacks.
 """
@@ -22,14 +23,16 @@ import pytest
 from jobs.connect import is_connect, is_local_remote, redact_remote
 from jobs.job_tags import run_tag, tag_of
 from jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, preflight, redacted_config, run_refine
+from jobs.staging import run_folder
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
 LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 
-#: what the Connect process runs: the job's CLI twice (rules, prox) and a rerun of prox on one Connect
-#: session, then reports which files its Python workers imported the project from, and one audit
+#: what the Connect process runs: the job's CLI twice (rules with staging Delta tables instead of persist, prox
+#: with persist) and a rerun of prox on one Connect session, then reports which files its Python workers
+#: imported the project from, and one audit
 CONNECT_DRIVER = r"""
 import json, sys
 from jobs.refine import main
@@ -39,7 +42,7 @@ from jobs.connect import is_connect
 conf, inp, out_rules, out_prox = sys.argv[1:5]
 common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0"]
 codes = [
-    main(common + [f"output.path={out_rules}", "pipeline.mode=rules"]),
+    main(common + [f"output.path={out_rules}", "pipeline.mode=rules", "spark.staging=delta"]),  # no persist at all
     main(common + [f"output.path={out_prox}"]),
     main(common + [f"output.path={out_prox}"]),  # a rerun: every shard committed, nothing rewritten
 ]
@@ -174,6 +177,9 @@ def test_refine_under_spark_connect_matches_classic(spark, connect_run, corpus, 
     assert sorted(connect["programs"].select(PROGRAM_KEY).collect()) == sorted(classic["programs"].select(PROGRAM_KEY).collect())
     quarantine_key = ["shard", "source_file", "record_index", "reason"]
     assert sorted(connect["quarantine"].select(quarantine_key).collect()) == sorted(classic["quarantine"].select(quarantine_key).collect())
+    if mode == "rules":  # spark.staging=delta: the staging tables were emptied after the shard commit
+        staging = connect_run["outputs"][mode] / "_staging" / run_folder("connect")
+        assert [spark.read.format("delta").load(str(staging / name)).count() for name in ("records", "stages")] == [0, 0]
     if mode == "prox":
         # the audits run over the Connect session too: every record read is in exactly one group
         reasons = report["drop_reasons"]
