@@ -85,3 +85,4 @@ def test_delta_staging_writes_the_tables_persist_writes_without_persisting(spark
         assert spark.read.format("delta").load(str(folder / name)).count() == 0, name
         history = spark.sql(f"DESCRIBE HISTORY delta.`{folder / name}`").collect()
         assert sum(h.operation == "WRITE" for h in history) == 2, name  # one overwrite per commit
+        assert not list((folder / name).glob("*.parquet")), name  # vacuumed: the staged text is off the disk
