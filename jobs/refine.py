@@ -40,11 +40,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
-from jobs.side_by_side import run_concurrently
-from jobs.staging import Staging, staging_for, staging_root
 from jobs.connect import redact_remote
 from jobs.input_files import list_input_files, needs_session
 from jobs.job_tags import job_tag, run_tag
+from jobs.side_by_side import run_concurrently
+from jobs.staging import Staging, staging_for, staging_root
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import (
     PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, CommitConflictError, ensure_tables, read_table, replace_rows,
@@ -297,11 +297,8 @@ def write_run(
 def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSummary:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    spark.addTag(run_tag(run_id))  # every Spark job of the run: spark.interruptTag cancels the run
-    try:
+    with job_tag(spark, run_tag(run_id)):  # on every Spark job of the run: spark.interruptTag cancels the run
         return _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, started, t0)
-    finally:
-        spark.removeTag(run_tag(run_id))
 
 
 def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, started, t0) -> RunSummary:

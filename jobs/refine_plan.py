@@ -4,8 +4,9 @@
 configured stages run in one Python pass per partition (``udfs.staged``: rules, doc program, doc
 executor, chunk programs, chunk executor on each Arrow batch), so every stage runs once per document and
 each document crosses the JVM/Python boundary once; documents dropped at the doc stage reach the chunk
-stage with empty text and cost no model call. The result is persisted before the tables are written
-from it, so the models never run twice for the same documents.
+stage with empty text and cost no model call. The result is kept (``jobs.staging``: persisted, or written to
+a staging Delta table) before the tables are written from it, so the models never run twice for the same
+documents.
 """
 
 from __future__ import annotations
