@@ -11,11 +11,11 @@ SHELL := bash
 # Shared across clones, so CI's fresh clone reuses the installed packages.
 VENV ?= $(HOME)/.cache/prox-spark/venv
 PYTHON ?= python3.11
-# The extras each goal needs: the refine job runs on DEMO_EXTRAS; tests, benchmarks, training and the
-# comparison need FULL_EXTRAS. Any goal outside LIGHT_GOALS on the command line (`make demo test` too) asks
+# The extras each goal needs: the refine job runs on DEMO_EXTRAS; tests (the Spark Connect test among them),
+# benchmarks, training and the comparison need FULL_EXTRAS. Any goal outside LIGHT_GOALS on the command line (`make demo test` too) asks
 # for FULL_EXTRAS; EXTRAS=... overrides both.
 DEMO_EXTRAS := spark,cpu
-FULL_EXTRAS := spark,cpu,train,dev,notebooks
+FULL_EXTRAS := spark,cpu,connect,train,dev,notebooks
 LIGHT_GOALS := demo jars help
 EXTRAS ?= $(if $(filter-out $(LIGHT_GOALS),$(or $(MAKECMDGOALS),help)),$(FULL_EXTRAS),$(DEMO_EXTRAS))
 # The exact versions the venv is tested with; pyproject.toml declares the ranges the package supports.

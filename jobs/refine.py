@@ -40,8 +40,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
-from jobs.side_by_side import run_concurrently
+from jobs.connect import redact_remote
 from jobs.input_files import list_input_files, needs_session
+from jobs.job_tags import job_tag, run_tag
+from jobs.side_by_side import run_concurrently
+from jobs.staging import Staging, staging_for, staging_root
 from jobs.summary import RunSummary, print_summary, summarize_run
 from jobs.tables import (
     PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, CommitConflictError, ensure_tables, read_table, replace_rows,
@@ -142,6 +145,8 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
             files = list_input_files(config.input.path, spark)
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
+    if config.spark.staging == "delta":
+        staging_root(config)  # a database output needs output.staging_path
     models = {}
     for stage, path in stage_model_paths(config).items():
         try:
@@ -193,12 +198,40 @@ def _local_size(path: str) -> int | None:
     return os.path.getsize(local) if local is not None and os.path.exists(local) else None
 
 
+#: ``concurrent_tasks`` when the session says nothing about its executors (a Connect server that hides its
+#: configuration): more tasks than any executor has cores, so each task's model runs on one onnxruntime thread,
+#: which is what Spark's default of one task per core implies (``models.intra_op_threads`` overrides it)
+ONE_THREAD_PER_TASK = 1 << 16
+
+
 def concurrent_tasks(spark: SparkSession) -> int:
-    """Tasks that share one executor's cores (sizes onnxruntime's threads: cores ÷ tasks)."""
-    cores = spark.conf.get("spark.executor.cores", None)
+    """Tasks that share one executor's cores (sizes onnxruntime's threads: cores ÷ tasks).
+
+    From ``spark.conf`` only, so it works on a Spark Connect session (no ``SparkContext``): the executor's
+    cores ÷ ``spark.task.cpus``; else ``spark.default.parallelism`` (local sessions set it); else the N of a
+    ``local[N]`` master (``local[*]``: this machine's cores); else ``ONE_THREAD_PER_TASK``. On a cluster
+    without ``spark.executor.cores`` the classic job used ``defaultParallelism``, the cores of all
+    executors, which also came to one thread per task."""
+    cores = _conf(spark, "spark.executor.cores")
     if cores:
-        return max(1, int(cores) // int(spark.conf.get("spark.task.cpus", "1")))
-    return max(1, spark.sparkContext.defaultParallelism)
+        return max(1, int(cores) // int(_conf(spark, "spark.task.cpus") or "1"))
+    parallelism = _conf(spark, "spark.default.parallelism")
+    if parallelism:
+        return max(1, int(parallelism))
+    local = re.fullmatch(r"local(?:\[([0-9]+|\*)(?:,[0-9]+)?\])?", _conf(spark, "spark.master") or "")
+    if local:
+        count = local.group(1) or "1"
+        return max(1, os.cpu_count() or 1) if count == "*" else max(1, int(count))
+    return ONE_THREAD_PER_TASK
+
+
+def _conf(spark: SparkSession, key: str) -> str | None:
+    """``spark.conf.get(key)``, None when unset or when the server refuses to show it (Databricks serverless
+    answers some keys with an error instead of a value)."""
+    try:
+        return spark.conf.get(key, None)
+    except Exception:  # noqa: BLE001 - a hidden setting is the same as an unset one here
+        return None
 
 
 def committed_shards(spark: SparkSession, config: RefineConfig, run_id: str) -> set[str]:
@@ -223,12 +256,13 @@ REDACTED = "***redacted***"
 
 def redacted_config(config: RefineConfig) -> dict:
     """The config as recorded in ``runs.config_json``: secret-looking ``spark.conf`` values (Hadoop
-    credentials such as ``spark.hadoop.fs.s3a.secret.key``) replaced by a marker, since every reader
-    of the runs table would otherwise see them."""
+    credentials such as ``spark.hadoop.fs.s3a.secret.key``) and the parameters of a ``spark.remote`` URL
+    (``;token=...``) replaced by a marker, since every reader of the runs table would otherwise see them."""
     data = as_dict(config)
     data["spark"]["conf"] = {
         key: REDACTED if SECRET_KEY.search(str(key)) else value for key, value in data["spark"]["conf"].items()
     }
+    data["spark"]["remote"] = redact_remote(data["spark"]["remote"])  # sc://...;token=<personal access token>
     return data
 
 
@@ -263,8 +297,11 @@ def write_run(
 def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSummary:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    sc = spark.sparkContext
-    sc.setJobGroup(f"prox-refine-{run_id}", f"prox-spark refine {run_id}")
+    with job_tag(spark, run_tag(run_id)):  # on every Spark job of the run: spark.interruptTag cancels the run
+        return _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, started, t0)
+
+
+def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, started, t0) -> RunSummary:
     ensure_tables(spark, config.output, run_id)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
     # the persisted frames hold whole documents: Spark's default of 10,000 rows per cached columnar batch
@@ -343,24 +380,31 @@ def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:
 
 
 def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings) -> None:
-    sc = spark.sparkContext
+    staging = staging_for(spark, config, run_id)
+    try:
+        _stage_and_write(spark, config, checked, run_id, files, stage, timings, staging)
+    finally:
+        staging.release()  # after the shard commit (or the failure): a resumed run redoes the commit
+
+
+def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timings, staging: Staging) -> None:
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
-    sc.setJobDescription(f"prox read: {len(files)} shards")
-    if config.input.format == "delta":
-        reader = plan.read_delta_records(spark, config, files)
-    else:
-        reader = plan.read_records(spark, files, config)
-    records = plan.persist(reader)
-    read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
-    # repeated doc ids are found across the whole run: against the shards it has committed, and in this batch
-    docs, quarantine = plan.split_records(records, plan.committed_doc_ids(spark, config.output, run_id))
+    with job_tag(spark, "prox-read"):
+        if config.input.format == "delta":
+            reader = plan.read_delta_records(spark, config, files)
+        else:
+            reader = plan.read_records(spark, files, config)
+        records = staging.stage(reader, "records")
+        read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
+        # repeated doc ids are found across the whole run: against the shards it has committed, and in this batch
+        docs, quarantine = plan.split_records(records, plan.committed_doc_ids(spark, config.output, run_id))
     timings["read"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sc.setJobDescription(f"prox {' + '.join(config.pipeline.stages)} stages: {len(files)} shards")
-    persisted = plan.persist(stage(docs))
-    persisted.count()
+    with job_tag(spark, "prox-stages"):
+        persisted = staging.stage(stage(docs), "stages")  # the models run here, once per document
+        persisted.count()
     timings["refine"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -368,28 +412,27 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
     staged, unstaged = plan.split_unstaged(persisted)
     if unstaged is not None:
         quarantine = quarantine.unionByName(unstaged)
-    quarantine_out = plan.persist(plan.quarantine_rows(quarantine, run_id))  # written, then counted
+    quarantine_out = staging.derived(plan.quarantine_rows(quarantine, run_id))  # written, then counted
     programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
     refined = plan.refined_rows(staged, run_id, stages)
 
     def write(df, spec):
         return partial(replace_rows, df, config.output, spec, run_id, shards)
 
-    # the three tables' writes and the per-shard counts (from the cached frames, not the tables) overlap
-    sc.setJobDescription(f"prox write refined, programs, quarantine: {len(files)} shards")
-    done = run_concurrently(spark, {
-        "quarantine": write(quarantine_out, QUARANTINE),
-        "programs": write(programs, PROGRAMS),
-        "refined": write(refined, REFINED),
-        "documents": lambda: refined.groupBy("shard").agg(
-            F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept")).collect(),
-        "quarantined": lambda: quarantine_out.groupBy("shard").count().collect(),
-    })
+    # the three tables' writes and the per-shard counts (from the staged frames, not the tables) overlap
+    with job_tag(spark, "prox-write"):
+        done = run_concurrently(spark, {
+            "quarantine": write(quarantine_out, QUARANTINE),
+            "programs": write(programs, PROGRAMS),
+            "refined": write(refined, REFINED),
+            "documents": lambda: refined.groupBy("shard").agg(
+                F.count("*").alias("documents"), F.sum(F.col("kept").cast("long")).alias("kept")).collect(),
+            "quarantined": lambda: quarantine_out.groupBy("shard").count().collect(),
+        })
     timings["write"] += time.perf_counter() - t0
 
     # the shard commit comes last: a shard counts as done only once all three tables hold its rows
     t0 = time.perf_counter()
-    sc.setJobDescription("prox commit shards")
     per_shard = {row.shard: row for row in done["documents"]}
     quarantined = {row.shard: row["count"] for row in done["quarantined"]}
     now = datetime.now(timezone.utc)
@@ -398,10 +441,9 @@ def _refine_shards(spark, config, checked, run_id, files, stage: Stager, timings
          int(getattr(per_shard.get(shard), "kept", 0) or 0), int(quarantined.get(shard, 0)), now, path)
         for shard, path in zip(shards, files)
     ]
-    replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
+    with job_tag(spark, "prox-commit"):
+        replace_rows(spark.createDataFrame(commits, SHARDS.schema), config.output, SHARDS, run_id, shards)
     timings["commit"] += time.perf_counter() - t0
-    for frame in (quarantine_out, persisted, records):
-        frame.unpersist()
 
 
 def _write_run_row(spark, config, checked, run_id, attempt, times, status, summary, timings, source_run_id) -> None:
@@ -423,6 +465,7 @@ def job_session(config: RefineConfig) -> SparkSession:
 
     return get_session(
         "prox-spark-refine",
+        remote=config.spark.remote,
         master=config.spark.master,
         shuffle_partitions=config.spark.shuffle_partitions,
         extra_conf=config.spark.conf,

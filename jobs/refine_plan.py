@@ -4,12 +4,14 @@
 configured stages run in one Python pass per partition (``udfs.staged``: rules, doc program, doc
 executor, chunk programs, chunk executor on each Arrow batch), so every stage runs once per document and
 each document crosses the JVM/Python boundary once; documents dropped at the doc stage reach the chunk
-stage with empty text and cost no model call. The result is persisted before the tables are written
-from it, so the models never run twice for the same documents.
+stage with empty text and cost no model call. The result is kept (``jobs.staging``: persisted, or written to
+a staging Delta table) before the tables are written from it, so the models never run twice for the same
+documents.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +27,7 @@ from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
-from prox_spark.readers.storage import local_path
+from prox_spark.readers.storage import local_path, uri_scheme
 from udfs.staged import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
 from udfs.stages import ModelSettings
 
@@ -51,6 +53,14 @@ def shard_of(path: str) -> str:
     return f"{name}@{hashlib.sha256(uri.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
+def task_path(path: str) -> str:
+    """``path`` as tasks must see it: a plain local path made absolute (from the driver's working directory),
+    a URI or an empty path unchanged."""
+    if not path or uri_scheme(path) is not None:
+        return path
+    return os.path.abspath(path)
+
+
 def read_records(spark: SparkSession, files: list[str], config: RefineConfig) -> DataFrame:
     """One task per input file; each yields documents and quarantine records (``RECORD_SPARK_DDL`` + shard)."""
     inp = config.input
@@ -61,13 +71,19 @@ def read_records(spark: SparkSession, files: list[str], config: RefineConfig) ->
 
     def read_partition(frames):
         for frame in frames:
-            for path in frame["path"].tolist():
-                for records in iter_record_frames(read_file(path, fmt, **options)):
-                    records["shard"] = shard_of(path)
+            for path, location, shard in zip(frame["path"], frame["location"], frame["shard"]):
+                for records in iter_record_frames(read_file(location, fmt, **options)):
+                    records["source_file"] = path  # as listed, whatever the task's working directory is
+                    records["shard"] = shard
                     yield records
 
-    rows = [(path, shard_of(path)) for path in files]
-    files_df = spark.createDataFrame(rows, "path string, shard string").repartition(max(1, len(rows)), "path")
+    # tasks open the absolute location, and take the shard from the driver: a relative path means another
+    # file in a task whose working directory is not the driver's (a Spark Connect server runs Python
+    # workers in a per-session folder)
+    rows = [(path, input_uri(path), shard_of(path)) for path in files]
+    files_df = spark.createDataFrame(rows, "path string, location string, shard string").repartition(
+        max(1, len(rows)), "path"
+    )
     return files_df.mapInPandas(read_partition, schema=RECORD_SPARK_DDL + ", shard string")
 
 
@@ -197,6 +213,13 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
     if config.input.partitions > 0:
         docs = docs.repartition(config.input.partitions, "doc_id")
     models = config.models
+    # absolute model folders: a relative one resolves against the task's working directory, which under
+    # Spark Connect is a per-session folder of the server, not the job's
+    models = dataclasses.replace(
+        models,
+        doc=dataclasses.replace(models.doc, path=task_path(models.doc.path)),
+        chunk=dataclasses.replace(models.chunk, path=task_path(models.chunk.path)),
+    )
     load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     return stage_documents(
         docs, stages, settings_of(config), rules_preset=config.rules.preset,

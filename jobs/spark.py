@@ -7,6 +7,9 @@
 - ``build_local_session()`` is for local runs and tests: Delta extensions + catalog, ``spark.jars`` on the
   jars cached by ``make jars`` (never downloaded at start), workers on this interpreter, UTC, few
   shuffle partitions, no UI.
+- ``get_session(remote=...)`` (or the ``SPARK_REMOTE`` environment variable) returns a Spark Connect session
+  instead (``jobs.connect``): ``sc://host:port`` joins a running server, ``local[N]`` starts one here with
+  the same local set-up.
 
 ``python -m jobs.spark fetch-jars`` fetches the jars (what ``make jars`` runs);
 ``python -m jobs.spark check`` starts a local session and round-trips a tiny Delta table.
@@ -23,6 +26,7 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
+from jobs.connect import connect_session, is_connect
 from jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
 
 __all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "local_session_conf"]
@@ -122,14 +126,17 @@ def build_local_session(
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(log_level)
+    if not is_connect(session):  # a Connect session has no SparkContext; its server sets its own log level
+        session.sparkContext.setLogLevel(log_level)
     return session
 
 
-def get_session(app_name: str = "prox-spark", **local_kwargs) -> SparkSession:
-    """The session a job should use: the platform's when there is one, else ``build_local_session``.
+def get_session(app_name: str = "prox-spark", *, remote: str = "", **local_kwargs) -> SparkSession:
+    """The session a job should use: the platform's when there is one, else one built here.
 
-    - an active session (Databricks notebook/job, pyspark shell): returned as-is;
+    - an active session (Databricks notebook/job, classic or Connect, pyspark shell): returned as-is;
+    - ``remote`` (``spark.remote``), else the ``SPARK_REMOTE`` environment variable pyspark itself reads:
+      a Spark Connect session (``jobs.connect.connect_session``; ``local_kwargs`` set up a ``local[N]`` server);
     - a JVM started by spark-submit (``PYSPARK_GATEWAY_PORT`` set): ``getOrCreate`` with the cluster's
       configuration, nothing local added;
     - otherwise: ``build_local_session(app_name, **local_kwargs)``.
@@ -137,6 +144,9 @@ def get_session(app_name: str = "prox-spark", **local_kwargs) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    remote = remote or os.environ.get("SPARK_REMOTE", "")
+    if remote:
+        return connect_session(remote, app_name, **local_kwargs)
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         return SparkSession.builder.appName(app_name).getOrCreate()
     return build_local_session(app_name, **local_kwargs)

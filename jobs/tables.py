@@ -24,7 +24,6 @@ from functools import partial
 from typing import Iterable, TypeVar
 
 import delta.exceptions as delta_errors  # importing it maps Delta's JVM conflict errors to Python classes
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -284,25 +283,42 @@ def with_commit_retries(
 
 
 def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> None:
-    builder = DeltaTable.createIfNotExists(spark)
+    """``CREATE TABLE IF NOT EXISTS`` with the spec's comments, then add the columns a table made by an earlier
+    version lacks.
+
+    SQL, not ``delta.tables.DeltaTable.createIfNotExists``: under Spark Connect the Python ``DeltaTable``
+    API needs the Delta Connect plugin on the server (``delta-connect-server``, not in the Delta jars a
+    cluster or ``make jars`` installs: a local Connect server answers "No handler found for extension"),
+    while Delta's SQL runs the same on classic and Connect sessions."""
     where = table_location(output, spec)
-    builder = builder.tableName(where) if output.database else builder.location(where)
-    builder = builder.comment(spec.comment)
-    for column in spec.columns:
-        builder = builder.addColumn(column.name, column.type, comment=column.comment)
-    if spec.partition_by:
-        builder = builder.partitionedBy(*spec.partition_by)
-    table = builder.execute()
+    relation = where if output.database else "delta." + quote_identifier(where)
+    columns = ", ".join(
+        f"{quote_identifier(c.name)} {type_sql(c.type)} COMMENT {_sql_str(c.comment)}" for c in spec.columns
+    )
+    partitioned = (
+        f" PARTITIONED BY ({', '.join(quote_identifier(name) for name in spec.partition_by)})" if spec.partition_by else ""
+    )
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {relation} ({columns}) USING DELTA{partitioned} COMMENT {_sql_str(spec.comment)}")
     # a table created by an earlier version of the job gains the columns added since (runs.attempt,
     # shards.source_file) before any write or replaceWhere condition names them
-    present = set(table.toDF().columns)
+    present = set(read_table(spark, output, spec).columns)
     missing = [c for c in spec.columns if c.name not in present]
     if missing:
-        relation = where if output.database else "delta." + quote_identifier(where)
         added = ", ".join(
-            f"{quote_identifier(c.name)} {c.type.simpleString()} COMMENT {_sql_str(c.comment)}" for c in missing
+            f"{quote_identifier(c.name)} {type_sql(c.type)} COMMENT {_sql_str(c.comment)}" for c in missing
         )
         spark.sql(f"ALTER TABLE {relation} ADD COLUMNS ({added})")
+
+
+def type_sql(data_type: T.DataType) -> str:
+    """``data_type`` as SQL DDL, nested field names quoted (``ops`` has fields named ``start`` and ``end``)."""
+    if isinstance(data_type, T.StructType):
+        return "STRUCT<" + ", ".join(f"{quote_identifier(f.name)}: {type_sql(f.dataType)}" for f in data_type.fields) + ">"
+    if isinstance(data_type, T.ArrayType):
+        return f"ARRAY<{type_sql(data_type.elementType)}>"
+    if isinstance(data_type, T.MapType):
+        return f"MAP<{type_sql(data_type.keyType)}, {type_sql(data_type.valueType)}>"
+    return data_type.simpleString()
 
 
 def replace_rows(

@@ -188,6 +188,8 @@ class OutputConfig:
     commit_attempts: int = 5
     #: seconds before the first retry (doubled each time, with jitter)
     commit_backoff_seconds: float = 1.0
+    #: where ``spark.staging: delta`` keeps a commit's staging tables ("": ``<output.path>/_staging``)
+    staging_path: str = ""
 
     def __post_init__(self) -> None:
         names = {key: getattr(self, f"{key}_table") for key in ("refined", "programs", "quarantine", "runs", "shards")}
@@ -207,10 +209,24 @@ class SparkConfig:
     master: str = "local[2]"
     shuffle_partitions: int = 4
     conf: dict = field(default_factory=dict)
+    #: Spark Connect: "" runs a classic session (unless the ``SPARK_REMOTE`` environment variable names a
+    #: remote); ``sc://host:port`` connects to a running Connect server (Databricks, a cluster's server);
+    #: ``local`` / ``local[N]`` starts a local Connect server in this process with the Delta jars (tests)
+    remote: str = ""
+    #: how a commit's read records and stage results are kept while every table is written from them, so the
+    #: models run once per document: ``persist`` (Spark DISK_ONLY storage, released after the commit) or
+    #: ``delta`` (written once to staging Delta tables under ``output.staging_path``, emptied after the shard
+    #: commit: for Spark Connect servers that forbid persist, as Databricks serverless does)
+    staging: Literal["persist", "delta"] = "persist"
 
     def __post_init__(self) -> None:
         if not self.master:
             raise ConfigError("spark.master: must not be empty (e.g. local[2])")
+        if self.remote and not (self.remote.startswith("sc://") or re.fullmatch(r"local(\[[0-9*]+\])?", self.remote)):
+            raise ConfigError(
+                f"spark.remote: expected sc://host:port (a Spark Connect server) or local[N] (start one here), "
+                f"got {self.remote!r}"
+            )
         _at_least("spark.shuffle_partitions", self.shuffle_partitions, 1)
         # an override spark.conf.spark.executor.memory=4g arrives as nested mappings: Spark wants the dotted key
         object.__setattr__(self, "conf", _dotted(self.conf, "spark.conf"))
