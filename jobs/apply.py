@@ -96,7 +96,9 @@ def for_source(config: RefineConfig, source: SourceRun) -> RefineConfig:
                 f"{key}: {mine!r} here, but run {source.run_id!r} ran with {theirs!r}; apply re-executes that run's "
                 f"programs on the documents it read (pass {key}={theirs})"
             )
-    return dataclasses.replace(config, input=dataclasses.replace(config.input, path=source.config.input.path))
+    return dataclasses.replace(
+        config, input=dataclasses.replace(config.input, path=source.config.input.path, table=source.config.input.table)
+    )
 
 
 def _setting(config: RefineConfig, key: str) -> object:

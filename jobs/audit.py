@@ -299,10 +299,11 @@ def read_input_texts(
 
     output = as_output(output)
     config = run_config(spark, output, run_id)
-    path = input_path or config.input.path
-    config = dataclasses.replace(config, input=dataclasses.replace(config.input, path=path))
+    if input_path:  # a path in place of the recorded input, read with the run's input.format
+        config = dataclasses.replace(config, input=dataclasses.replace(config.input, path=input_path, table=""))
+    path = config.input.path or config.input.table
     try:
-        if config.input.format == "delta":  # Spark reads it: any path Spark can, its data files are the shards
+        if config.input.reads_table:  # Spark reads it: any path or table Spark can, its data files are the shards
             files = plan.delta_input_files(spark, config)
         else:
             files = list_input_files(path)
@@ -322,7 +323,7 @@ def read_input_texts(
         files = [f for f in files if plan.shard_of(f) in shards or os.path.basename(f) in names]
     if not files:
         return spark.createDataFrame([], "run_id string, doc_id string, text string")
-    if config.input.format == "delta":
+    if config.input.reads_table:
         records = plan.read_delta_records(spark, config, files)
     else:
         records = plan.read_records(spark, files, config)

@@ -131,11 +131,13 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
 
     ``spark`` lists URI inputs (``s3://``, ``abfss://``, ``gs://``, ``dbfs:/``, ``file:``) through Hadoop's
     FileSystem; plain paths need none (``jobs.input_files``)."""
-    if not config.input.path:
-        raise ConfigError("input.path: required (a file, a directory or a glob)")
+    if not (config.input.path or config.input.table):
+        raise ConfigError("input.path: required (a file, a directory or a glob), or input.table (a table name)")
     if not (config.output.path or config.output.database):
         raise ConfigError("output.path or output.database: one is required")
-    if config.input.format == "delta":
+    if config.input.table:
+        files = [config.input.table]  # the table's data files are listed once Spark runs (run_refine)
+    elif config.input.format == "delta":
         local = local_path(config.input.path)
         if local is not None and not os.path.isdir(os.path.join(local, "_delta_log")):
             raise ConfigError(f"input.path: no Delta table at {config.input.path!r} (no _delta_log folder)")
@@ -274,7 +276,7 @@ Stager = Callable[[DataFrame], DataFrame]
 def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) -> RunSummary:
     """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
     run_id = derive_run_id(config, checked.files)
-    if config.input.format == "delta":
+    if config.input.reads_table:
         checked.files = plan.delta_input_files(spark, config)
     tasks = concurrent_tasks(spark)
     return write_run(spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks))
@@ -391,7 +393,7 @@ def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timin
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
     with job_tag(spark, "prox-read"):
-        if config.input.format == "delta":
+        if config.input.reads_table:
             reader = plan.read_delta_records(spark, config, files)
         else:
             reader = plan.read_records(spark, files, config)
@@ -452,8 +454,8 @@ def _write_run_row(spark, config, checked, run_id, attempt, times, status, summa
     started, finished = times
     row = (
         run_id, started, finished, status, json.dumps(redacted_config(config), sort_keys=True),
-        json.dumps(checked.versions), config.input.path, summary.shards, summary.records_read, summary.kept,
-        summary.dropped, summary.quarantined, summary.words_before, summary.words_after,
+        json.dumps(checked.versions), config.input.path or config.input.table, summary.shards, summary.records_read,
+        summary.kept, summary.dropped, summary.quarantined, summary.words_before, summary.words_after,
         json.dumps({k: round(v, 3) for k, v in timings.items()}), config.pipeline.mode, attempt, source_run_id,
     )
     replace_rows(spark.createDataFrame([row], RUNS.schema), config.output, RUNS, run_id, None, attempt=attempt)
@@ -490,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = None
     try:
         config = load_config(args.conf, args.overrides)
-        if config.input.format != "delta" and needs_session(config.input.path):
+        if not config.input.reads_table and needs_session(config.input.path):
             spark = job_session(config)  # cloud URIs are listed through the session's Hadoop FileSystem
         checked = preflight(config, spark)
     except (ConfigError, ModelLoadError) as exc:

@@ -20,8 +20,8 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, read_table
-from prox_spark.config import OutputConfig, RefineConfig
+from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table
+from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
@@ -87,25 +87,39 @@ def read_records(spark: SparkSession, files: list[str], config: RefineConfig) ->
     return files_df.mapInPandas(read_partition, schema=RECORD_SPARK_DDL + ", shard string")
 
 
+def input_table(spark: SparkSession, config: RefineConfig) -> DataFrame:
+    """The input table: the metastore table ``input.table`` (its name's parts quoted), else the Delta table at
+    ``input.path`` (``input.format: delta``)."""
+    inp = config.input
+    if inp.table:
+        return spark.read.table(qualified_name(*split_name(inp.table, "input.table")))
+    return spark.read.format("delta").load(inp.path)
+
+
+#: the data file a row of the input table was read from: Spark's file metadata column (``input_file_name()`` is
+#: not available on Unity Catalog)
+FILE_PATH = "_metadata.file_path"
+
+
 def delta_input_files(spark: SparkSession, config: RefineConfig) -> list[str]:
-    """The data files of the input Delta table's current version: its shards."""
-    return sorted(spark.read.format("delta").load(config.input.path).inputFiles())
+    """The data files of the input table's current version (``input_table``): its shards."""
+    return sorted(input_table(spark, config).inputFiles())
 
 
 def read_delta_records(spark: SparkSession, config: RefineConfig, files: list[str]) -> DataFrame:
-    """Rows of ``files`` of a Delta input table, each validated exactly as a JSONL/parquet record.
+    """Rows of ``files`` of the input table (``input_table``), each validated exactly as a JSONL/parquet record.
 
     The shard of a row is its data file's name, so commits and resumes work per file as for other
-    inputs. ``record_index`` counts rows per file within a task (informational only for Delta input).
+    inputs. ``record_index`` counts rows per file within a task (informational only for table input).
     """
     inp = config.input
-    table = spark.read.format("delta").load(inp.path).filter(F.input_file_name().isin(files))
+    table = input_table(spark, config)
     missing = [c for c in (inp.text_column,) if c not in table.columns]
     if missing:
-        raise ValueError(f"input.text_column: column {missing[0]!r} not in the Delta table (has {table.columns})")
-    rows = table.select(
+        raise ValueError(f"input.text_column: column {missing[0]!r} not in the input table (has {table.columns})")
+    rows = table.filter(F.col(FILE_PATH).isin(files)).select(
         F.to_json(F.struct(*[F.col(c) for c in table.columns])).alias("row_json"),
-        F.input_file_name().alias("source_file"),
+        F.col(FILE_PATH).alias("source_file"),
     )
 
     def validate(frames):

@@ -156,7 +156,7 @@ RUNS = TableSpec(
         Column("status", T.StringType(), "succeeded or failed."),
         Column("config_json", T.StringType(), "Full job configuration as JSON (secret-looking spark.conf values redacted)."),
         Column("versions_json", T.StringType(), "Library and model versions as JSON."),
-        Column("input_path", T.StringType(), "Input corpus path."),
+        Column("input_path", T.StringType(), "Input corpus path, or the input table's name (input.table)."),
         Column("shards", T.LongType(), "Input shards (files) in the run."),
         Column("input_docs", T.LongType(), "Input records read (documents + quarantined)."),
         Column("kept_docs", T.LongType(), "Documents kept."),
@@ -195,11 +195,17 @@ def quote_identifier(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def qualified_name(*parts: str) -> str:
+    """A multi-part SQL name with every part quoted: `` `main`.`prox-2026`.`refined` ``."""
+    return ".".join(quote_identifier(part) for part in parts)
+
+
 def table_location(output: OutputConfig, spec: TableSpec) -> str:
-    """Path (path-based tables) or quoted qualified name (metastore tables: `` `db`.`table` ``) of one table."""
+    """Path (path-based tables) or quoted qualified name (metastore tables: `` `schema`.`table` ``, or
+    `` `catalog`.`schema`.`table` `` with a catalog) of one table."""
     name = getattr(output, f"{spec.key}_table")
     if output.database:
-        return f"{quote_identifier(output.database)}.{quote_identifier(name)}"
+        return qualified_name(*output.namespace, name)
     base = output.path.rstrip("/")
     if ":" not in base.split("/", 1)[0]:  # a local path (no s3:, dbfs:, abfss: ... scheme): make it absolute
         base = os.path.abspath(base)
@@ -213,12 +219,29 @@ def ensure_tables(spark: SparkSession, output: OutputConfig, run_id: str | None 
     the loser retries and finds the table there. With ``run_id`` the creation commits name the run."""
     with commit_metadata(spark, run_id):
         if output.database:
-            spark.sql(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(output.database)}")
+            ensure_schema(spark, output)
         run_concurrently(spark, {
             spec.key: partial(with_commit_retries, partial(_create_table, spark, output, spec), output,
                               f"create {table_location(output, spec)}", also=CREATION_RACES)
             for spec in ALL_TABLES
         })
+
+
+def ensure_schema(spark: SparkSession, output: OutputConfig) -> None:
+    """The metastore schema of the tables, created only when it is missing: Unity Catalog grants ``CREATE SCHEMA``
+    apart from the rights to write tables, and a job given an existing schema must not need it. The check is a
+    catalog lookup (``spark.catalog.databaseExists``, on classic and Connect sessions alike); a catalog is never
+    created."""
+    schema = qualified_name(*output.namespace)
+    if spark.catalog.databaseExists(schema):
+        return
+    log.info("schema %s not found: creating it", schema)
+    try:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    except Exception:
+        log.error("schema %s does not exist (or this principal cannot see it) and creating it failed: create it, "
+                  "or grant USE SCHEMA on it, then rerun", schema)
+        raise
 
 
 @contextlib.contextmanager
@@ -298,7 +321,8 @@ def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) ->
     partitioned = (
         f" PARTITIONED BY ({', '.join(quote_identifier(name) for name in spec.partition_by)})" if spec.partition_by else ""
     )
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {relation} ({columns}) USING DELTA{partitioned} COMMENT {_sql_str(spec.comment)}")
+    if not (output.database and spark.catalog.tableExists(where)):  # an existing table needs no CREATE TABLE right
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {relation} ({columns}) USING DELTA{partitioned} COMMENT {_sql_str(spec.comment)}")
     # a table created by an earlier version of the job gains the columns added since (runs.attempt,
     # shards.source_file) before any write or replaceWhere condition names them
     present = set(read_table(spark, output, spec).columns)

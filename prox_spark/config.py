@@ -35,6 +35,9 @@ class InputConfig:
     """Where the corpus is and how to read it."""
 
     path: str = ""
+    #: a metastore table instead of files (``catalog.schema.table``, ``schema.table`` or ``table``; a part may
+    #: be written in backticks): read with Spark, with the columns a JSONL record has; its data files are the shards
+    table: str = ""
     #: jsonl | parquet | delta | warc | auto (from the file extension)
     format: Literal["auto", "jsonl", "parquet", "delta", "warc"] = "auto"
     id_column: str = "id"
@@ -63,6 +66,19 @@ class InputConfig:
             )
         if not self.text_column:
             raise ConfigError("input.text_column: must name the text field, got an empty string")
+        if self.table:
+            if self.path:
+                raise ConfigError(f"input.table: set input.path or input.table, not both (path {self.path!r})")
+            if self.format not in ("auto", "delta"):
+                raise ConfigError(f"input.format: {self.format!r} does not apply to input.table (a table is read by Spark)")
+            if len(split_name(self.table, "input.table")) > 3:
+                raise ConfigError(f"input.table: expected table, schema.table or catalog.schema.table, got {self.table!r}")
+
+    @property
+    def reads_table(self) -> bool:
+        """Whether Spark reads the input as a table (``input.table``, or a Delta table at ``input.path``) whose
+        data files are the shards, rather than the job's own readers reading listed files."""
+        return bool(self.table) or self.format == "delta"
 
 
 def _at_least(key: str, value: float, minimum: float, note: str = "") -> None:
@@ -172,11 +188,32 @@ class ExecutorSettings:
             )
 
 
+def split_name(name: str, key: str) -> list[str]:
+    """The parts of a dotted SQL name (``main.prox``, ``main.`prox-2026```), unquoted: a part in backticks may hold
+    dots (a doubled backtick stands for one), a part without them may not. ``ConfigError`` naming ``key`` when the
+    name is empty, has an empty part or an unclosed backtick."""
+    if not _QUALIFIED_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{key}: {name!r} is not a dotted name (parts separated by dots, none empty; a part with a dot or a "
+            "backtick goes in backticks, a backtick in it doubled)"
+        )
+    return [quoted.replace("``", "`") if quoted else plain for quoted, plain in _NAME_PART.findall(name)]
+
+
+_NAME_PART = re.compile(r"(?:^|\.)(?:`((?:[^`]|``)+)`|([^.`]+))")
+_QUALIFIED_NAME = re.compile(r"(?:`(?:[^`]|``)+`|[^.`]+)(?:\.(?:`(?:[^`]|``)+`|[^.`]+))*")
+
+
 @dataclass(frozen=True)
 class OutputConfig:
-    """Delta outputs: tables under ``path`` (path-based), or in ``database`` when set (metastore tables)."""
+    """Delta outputs: tables under ``path`` (path-based), or in ``database`` when set (metastore tables, under
+    ``catalog`` when set: Unity Catalog's three-level names)."""
 
     path: str = ""
+    #: the catalog of the metastore tables ("": the session's current one); needs ``database``
+    catalog: str = ""
+    #: the schema (database) of the metastore tables: ``schema``, or ``catalog.schema`` when ``catalog`` is not
+    #: set (a part may be written in backticks); when set, the tables are metastore tables, not under ``path``
     database: str = ""
     refined_table: str = "refined"
     programs_table: str = "programs"
@@ -200,6 +237,25 @@ class OutputConfig:
             raise ConfigError(f"output.*_table: the five tables need five different names, got {names}")
         _at_least("output.commit_attempts", self.commit_attempts, 1)
         _at_least("output.commit_backoff_seconds", self.commit_backoff_seconds, 0)
+        if self.catalog and not self.database:
+            raise ConfigError(f"output.catalog: {self.catalog!r} needs output.database (the schema of the tables)")
+        self.namespace  # noqa: B018 - validates output.database
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        """Where the metastore tables live, as plain names: ``(catalog, schema)`` or ``(schema,)``; ``()`` for
+        path-based tables. ``jobs.tables`` quotes each part."""
+        if not self.database:
+            return ()
+        parts = split_name(self.database, "output.database")
+        if self.catalog and len(parts) > 1:
+            raise ConfigError(
+                f"output.database: {self.database!r} names a catalog and output.catalog names {self.catalog!r}: "
+                "give the catalog once"
+            )
+        if len(parts) > 2:
+            raise ConfigError(f"output.database: expected schema or catalog.schema, got {self.database!r}")
+        return (self.catalog, *parts) if self.catalog else tuple(parts)
 
 
 @dataclass(frozen=True)

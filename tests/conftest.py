@@ -33,6 +33,19 @@ def spark(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sample_shards(tmp_path_factory) -> Path:
+    """The bundled sample pages in two JSONL files (two shards), the second ending in a line that is not JSON:
+    24 documents and 1 quarantined record (read-only: tests write their outputs elsewhere)."""
+    folder = tmp_path_factory.mktemp("sample-shards")
+    sample = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
+    lines = [line for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    half = len(lines) // 2
+    (folder / "part-0.jsonl").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
+    (folder / "part-1.jsonl").write_text("\n".join(lines[half:]) + "\n{not json\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` next to the checkout (real third-party web text; read in place, never copied)."""
     if not SHARED_DATA.is_dir():

@@ -27,24 +27,29 @@ from jobs.staging import run_folder
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
 LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 
 #: what the Connect process runs: the job's CLI twice (rules with staging Delta tables instead of persist, prox
-#: with persist) and a rerun of prox on one Connect session, then reports which files its Python workers
-#: imported the project from, and one audit
+#: with persist) and a rerun of prox on one Connect session, then the serverless combination (rules, staging
+#: Delta tables, metastore tables under a three-level name) twice; reports which files its Python workers
+#: imported the project from, and audits
 CONNECT_DRIVER = r"""
 import json, sys
 from jobs.refine import main
 from jobs.spark import get_session
 from jobs.connect import is_connect
 
-conf, inp, out_rules, out_prox = sys.argv[1:5]
-common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0"]
+conf, inp, out_rules, out_prox, warehouse, uc_schema = sys.argv[1:7]
+common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0",
+          f"spark.conf.spark.sql.warehouse.dir={warehouse}"]  # the local server's managed tables
+uc = ["output.path=", "output.catalog=spark_catalog", f"output.database={uc_schema}", "pipeline.mode=rules",
+      "spark.staging=delta", f"output.staging_path={warehouse}/_staging", "run_id=connect-uc"]
 codes = [
     main(common + [f"output.path={out_rules}", "pipeline.mode=rules", "spark.staging=delta"]),  # no persist at all
     main(common + [f"output.path={out_prox}"]),
     main(common + [f"output.path={out_prox}"]),  # a rerun: every shard committed, nothing rewritten
+    main(common + uc),
+    main(common + uc),  # the schema and the tables exist now
 ]
 spark = get_session()
 
@@ -57,9 +62,20 @@ def where(frames):
 worker_files = sorted({row.file for row in spark.range(2, numPartitions=2).mapInPandas(where, "file string").collect()})
 from jobs.audit import audit_drop_reasons
 reasons = {f"{row.outcome}:{row.reason}": row.docs for row in audit_drop_reasons(spark, out_prox, "connect").collect()}
+from prox_spark.config import OutputConfig
+names = OutputConfig(catalog="spark_catalog", database=uc_schema)
+uc_runs = spark.read.table(f"`spark_catalog`.`{uc_schema}`.`runs`").orderBy("attempt").collect()
+uc_report = {
+    "runs": [[r.attempt, r.status, r.input_docs, r.kept_docs + r.dropped_docs + r.quarantined_docs] for r in uc_runs],
+    "refined": spark.read.table(f"`spark_catalog`.`{uc_schema}`.`refined`").count(),
+    "audited": sum(row.docs for row in audit_drop_reasons(spark, names, "connect-uc").collect()),
+}
 print("CONNECT-RESULT " + json.dumps({"codes": codes, "connect": is_connect(spark), "worker_files": worker_files,
-                                      "drop_reasons": reasons}))
+                                      "drop_reasons": reasons, "uc": uc_report}))
 """
+
+#: the schema (needs quoting) the Connect run writes its metastore tables to, in catalog spark_catalog
+UC_SCHEMA = "2028"
 
 
 def test_spark_remote_key_is_validated():
@@ -111,14 +127,9 @@ def test_concurrent_tasks_come_from_spark_conf_alone():
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def corpus(sample_shards) -> Path:
     """The bundled sample pages in two files (two shards), one of them with a line that is not JSON."""
-    folder = tmp_path_factory.mktemp("connect-corpus")
-    lines = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    half = len(lines) // 2
-    (folder / "part-0.jsonl").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
-    (folder / "part-1.jsonl").write_text("\n".join(lines[half:]) + "\n{not json\n", encoding="utf-8")
-    return folder
+    return sample_shards
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +142,8 @@ def connect_run(corpus, tmp_path_factory) -> dict:
     env.pop("SPARK_CONNECT_MODE_ENABLED", None)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     done = subprocess.run(
-        [sys.executable, "-c", CONNECT_DRIVER, str(LOCAL_CONF), str(corpus), str(outputs["rules"]), str(outputs["prox"])],
+        [sys.executable, "-c", CONNECT_DRIVER, str(LOCAL_CONF), str(corpus), str(outputs["rules"]), str(outputs["prox"]),
+         str(out / "warehouse"), UC_SCHEMA],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200,
     )
     report = next((line for line in done.stdout.splitlines() if line.startswith("CONNECT-RESULT ")), None)
@@ -155,7 +167,7 @@ PROGRAM_KEY = ["shard", "doc_id", "stage", "chunk_index", "first_line", "last_li
 def test_refine_under_spark_connect_matches_classic(spark, connect_run, corpus, tmp_path, mode):
     report = connect_run["report"]
     assert report["connect"] is True
-    assert report["codes"] == [0, 0, 0]
+    assert report["codes"] == [0, 0, 0, 0, 0]
     # the Connect server's Python workers import this checkout, not whatever the venv's install points at
     assert report["worker_files"] and all(f.startswith(str(REPO_ROOT) + os.sep) for f in report["worker_files"])
 
@@ -180,6 +192,9 @@ def test_refine_under_spark_connect_matches_classic(spark, connect_run, corpus, 
     if mode == "rules":  # spark.staging=delta: the staging tables were emptied after the shard commit
         staging = connect_run["outputs"][mode] / "_staging" / run_folder("connect")
         assert [spark.read.format("delta").load(str(staging / name)).count() for name in ("records", "stages")] == [0, 0]
+        # the serverless combination: metastore tables under a three-level name, counts balanced, the rerun
+        # rewrote nothing, and the audit over the metastore names accounts for every record read
+        assert report["uc"] == {"runs": [[1, "succeeded", 25, 25], [2, "succeeded", 25, 25]], "refined": 24, "audited": 25}
     if mode == "prox":
         # the audits run over the Connect session too: every record read is in exactly one group
         reasons = report["drop_reasons"]

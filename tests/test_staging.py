@@ -17,7 +17,6 @@ from jobs.staging import run_folder, staging_root
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
 LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 #: programs columns that do not depend on timing (latency_ms does)
 PROGRAM_KEY = ["shard", "doc_id", "stage", "chunk_index", "program", "errors", "outcome", "reason", "words_after"]
@@ -35,13 +34,9 @@ def test_staging_location_and_key():
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("staging-corpus")
-    lines = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    half = len(lines) // 2
-    (folder / "part-0.jsonl").write_text("\n".join(lines[:half]) + "\n", encoding="utf-8")
-    (folder / "part-1.jsonl").write_text("\n".join(lines[half:]) + "\n{not json\n", encoding="utf-8")
-    return folder
+def corpus(sample_shards) -> Path:
+    """The bundled sample pages in two files (two shards), one of them with a line that is not JSON."""
+    return sample_shards
 
 
 def _run(spark, corpus: Path, output: Path, staging: str):
