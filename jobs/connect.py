@@ -14,11 +14,13 @@ SQL). This module tells the two apart and builds Connect sessions:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import secrets
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -55,6 +57,44 @@ def redact_remote(remote: str) -> str:
         return remote
     names = [part.split("=", 1)[0] for part in params.split(";") if part]
     return base + "/;" + ";".join(f"{name}=***redacted***" for name in names)
+
+
+def get_conf(spark: SparkSession, key: str) -> str | None:
+    """``spark.conf.get(key)``, None when unset or when the server refuses to show it (Databricks serverless
+    answers some keys with an error instead of a value)."""
+    try:
+        return spark.conf.get(key, None)
+    except Exception:  # noqa: BLE001 - a hidden setting is the same as an unset one here
+        return None
+
+
+def set_conf(spark: SparkSession, key: str, value: str | None) -> bool:
+    """``spark.conf.set(key, value)`` (``unset`` for None); False, with a warning, where the server refuses the
+    key: Databricks serverless lets a job set only some session settings, and the job's own ones tune batch
+    sizes and commit metadata, which it can run without."""
+    try:
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a refused setting leaves the server's value in place
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        log.warning("session setting %s refused by the server, its value left as it is: %s", key, first)
+        return False
+
+
+@contextlib.contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[bool]:
+    """Within the block the session setting ``key`` is ``value`` (the block gets whether it took), restored
+    afterwards; a setting the server refuses is left alone and the block runs anyway (``set_conf``)."""
+    previous = get_conf(spark, key)
+    changed = set_conf(spark, key, value)
+    try:
+        yield changed
+    finally:
+        if changed:
+            set_conf(spark, key, previous)
 
 
 def connect_session(remote: str, app_name: str = "prox-spark", **local_kwargs: Any) -> SparkSession:

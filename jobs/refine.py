@@ -40,7 +40,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import refine_plan as plan
-from jobs.connect import redact_remote
+from jobs.connect import get_conf, redact_remote, set_conf
 from jobs.input_files import list_input_files, needs_session
 from jobs.job_tags import job_tag, run_tag
 from jobs.side_by_side import run_concurrently
@@ -214,26 +214,17 @@ def concurrent_tasks(spark: SparkSession) -> int:
     ``local[N]`` master (``local[*]``: this machine's cores); else ``ONE_THREAD_PER_TASK``. On a cluster
     without ``spark.executor.cores`` the classic job used ``defaultParallelism``, the cores of all
     executors, which also came to one thread per task."""
-    cores = _conf(spark, "spark.executor.cores")
+    cores = get_conf(spark, "spark.executor.cores")
     if cores:
-        return max(1, int(cores) // int(_conf(spark, "spark.task.cpus") or "1"))
-    parallelism = _conf(spark, "spark.default.parallelism")
+        return max(1, int(cores) // int(get_conf(spark, "spark.task.cpus") or "1"))
+    parallelism = get_conf(spark, "spark.default.parallelism")
     if parallelism:
         return max(1, int(parallelism))
-    local = re.fullmatch(r"local(?:\[([0-9]+|\*)(?:,[0-9]+)?\])?", _conf(spark, "spark.master") or "")
+    local = re.fullmatch(r"local(?:\[([0-9]+|\*)(?:,[0-9]+)?\])?", get_conf(spark, "spark.master") or "")
     if local:
         count = local.group(1) or "1"
         return max(1, os.cpu_count() or 1) if count == "*" else max(1, int(count))
     return ONE_THREAD_PER_TASK
-
-
-def _conf(spark: SparkSession, key: str) -> str | None:
-    """``spark.conf.get(key)``, None when unset or when the server refuses to show it (Databricks serverless
-    answers some keys with an error instead of a value)."""
-    try:
-        return spark.conf.get(key, None)
-    except Exception:  # noqa: BLE001 - a hidden setting is the same as an unset one here
-        return None
 
 
 def committed_shards(spark: SparkSession, config: RefineConfig, run_id: str) -> set[str]:
@@ -305,11 +296,11 @@ def _write_run(spark, config, checked, run_id, stage, source_run_id) -> RunSumma
 
 def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, started, t0) -> RunSummary:
     ensure_tables(spark, config.output, run_id)
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
+    set_conf(spark, "spark.sql.execution.arrow.maxRecordsPerBatch", str(config.models.udf_batch_rows))
     # the persisted frames hold whole documents: Spark's default of 10,000 rows per cached columnar batch
     # made ~100 MB batches of page text, and reading them back ran a 2 GB local[2] driver out of heap at
     # 100k pages
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.batchSize", str(CACHED_BATCH_ROWS))
+    set_conf(spark, "spark.sql.inMemoryColumnarStorage.batchSize", str(CACHED_BATCH_ROWS))
     attempt = next_attempt(spark, config, run_id)
     listing = {plan.shard_of(path): path for path in checked.files}
     done = committed_shards(spark, config, run_id)

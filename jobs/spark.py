@@ -135,8 +135,11 @@ def get_session(app_name: str = "prox-spark", *, remote: str = "", **local_kwarg
     """The session a job should use: the platform's when there is one, else one built here.
 
     - an active session (Databricks notebook/job, classic or Connect, pyspark shell): returned as-is;
-    - ``remote`` (``spark.remote``), else the ``SPARK_REMOTE`` environment variable pyspark itself reads:
-      a Spark Connect session (``jobs.connect.connect_session``; ``local_kwargs`` set up a ``local[N]`` server);
+    - ``remote`` (``spark.remote``): a Spark Connect session (``jobs.connect.connect_session``; ``local_kwargs``
+      set up a ``local[N]`` server);
+    - on Databricks (``DATABRICKS_RUNTIME_VERSION`` set; a serverless task's Python has no active session until
+      one is asked for): the platform's session from ``SparkSession.builder.getOrCreate()``, nothing added;
+    - the ``SPARK_REMOTE`` environment variable pyspark itself reads: a Spark Connect session, as ``remote``;
     - a JVM started by spark-submit (``PYSPARK_GATEWAY_PORT`` set): ``getOrCreate`` with the cluster's
       configuration, nothing local added;
     - otherwise: ``build_local_session(app_name, **local_kwargs)``.
@@ -144,6 +147,8 @@ def get_session(app_name: str = "prox-spark", *, remote: str = "", **local_kwarg
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if not remote and os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return SparkSession.builder.getOrCreate()
     remote = remote or os.environ.get("SPARK_REMOTE", "")
     if remote:
         return connect_session(remote, app_name, **local_kwargs)

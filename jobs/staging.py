@@ -20,6 +20,7 @@ from typing import Protocol
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs import refine_plan as plan
+from jobs.connect import session_conf
 from jobs.tables import quote_identifier, user_metadata
 from prox_spark.config import ConfigError, RefineConfig
 
@@ -95,17 +96,11 @@ class DeltaStaging:
         for where in self._written:
             relation = "delta." + quote_identifier(where)
             self.spark.sql(f"DELETE FROM {relation}")
-            previous = self.spark.conf.get(RETENTION_CHECK_CONF, None)
             try:
-                self.spark.conf.set(RETENTION_CHECK_CONF, "false")
-                self.spark.sql(f"VACUUM {relation} RETAIN 0 HOURS")
+                with session_conf(self.spark, RETENTION_CHECK_CONF, "false"):
+                    self.spark.sql(f"VACUUM {relation} RETAIN 0 HOURS")
             except Exception as exc:  # noqa: BLE001 - the rows are gone; only disk space is at stake
                 log.warning("staging table %s emptied, but its files stay until a VACUUM: %s", where, str(exc)[:300])
-            finally:
-                if previous is None:
-                    self.spark.conf.unset(RETENTION_CHECK_CONF)
-                else:
-                    self.spark.conf.set(RETENTION_CHECK_CONF, previous)
         self._written.clear()
 
 

@@ -27,6 +27,7 @@ import delta.exceptions as delta_errors  # importing it maps Delta's JVM conflic
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from jobs.connect import session_conf
 from jobs.side_by_side import run_concurrently
 from prox_spark.config import OutputConfig
 from udfs.executor import OPS_TYPE
@@ -253,15 +254,8 @@ def commit_metadata(spark: SparkSession, run_id: str | None) -> Iterator[None]:
     if run_id is None:
         yield
         return
-    previous = spark.conf.get(USER_METADATA_CONF, None)
-    spark.conf.set(USER_METADATA_CONF, user_metadata(run_id))
-    try:
+    with session_conf(spark, USER_METADATA_CONF, user_metadata(run_id)):  # refused (serverless): no run id there
         yield
-    finally:
-        if previous is None:
-            spark.conf.unset(USER_METADATA_CONF)
-        else:
-            spark.conf.set(USER_METADATA_CONF, previous)
 
 
 def user_metadata(run_id: str) -> str:

@@ -138,7 +138,20 @@ def _run(name: str, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``prox-spark COMMAND ...``; returns the exit code.
+
+    Called without ``argv`` it reads ``sys.argv``, as the ``prox-spark`` console script and a Databricks
+    ``python_wheel_task`` (entry point ``prox-spark``) call it, and raises a non-zero code as ``SystemExit``:
+    the task ignores what its entry point returns, and a run that failed its checks must fail the task."""
+    if argv is not None:
+        return _main(list(argv))
+    code = _main(sys.argv[1:])
+    if code:
+        raise SystemExit(code)
+    return code
+
+
+def _main(argv: list[str]) -> int:
     if not argv:
         print(usage(), file=sys.stderr)
         return 2

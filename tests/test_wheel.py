@@ -131,9 +131,12 @@ def test_wheel_contents_and_base_dependencies(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
         metadata = whl.read(f"prox_spark-{VERSION}.dist-info/METADATA").decode()
+        entry_points = whl.read(f"prox_spark-{VERSION}.dist-info/entry_points.txt").decode()
     assert {"jobs/refine.py", "jobs/refine_plan.py", "jobs/audit.py", "jobs/log4j2.properties", "udfs/executor.py", "prox_spark/cli.py",
             "prox_spark/resources/sample_corpus.jsonl"} <= names
     assert not any(n.startswith(("tests/", "notebooks/", "deploy/")) or "__pycache__" in n for n in names)
+    # the entry point deploy/databricks_serverless_job.json's python_wheel_task names
+    assert re.search(r"^\[console_scripts\]\nprox-spark = prox_spark\.cli:main$", entry_points, re.M), entry_points
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert base and not any(re.search(r"\b(torch|transformers|optimum|pyspark)\b", line) for line in base), base
 
