@@ -17,7 +17,7 @@ import pytest
 
 from prox_spark.readers import Quarantined
 from prox_spark.readers.dispatch import read_file
-from prox_spark.readers.storage import arrow_location, local_path, open_input, uri_scheme
+from prox_spark.readers.storage import arrow_location, hadoop_local_path, local_path, open_input, uri_scheme
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
         ("file:/data/a.jsonl", "file", "/data/a.jsonl", "/data/a.jsonl"),  # Hadoop's spelling
         ("file:///data/a.jsonl", "file", "/data/a.jsonl", "/data/a.jsonl"),
         ("dbfs:/mnt/raw/a.jsonl", "dbfs", "/dbfs/mnt/raw/a.jsonl", "/dbfs/mnt/raw/a.jsonl"),
+        # a URI as Spark lists it is percent-encoded: a space, "#", "%" and non-ASCII text decode to the file's name
+        ("file:///data/in%20put%20é%231%20%2541+/a.jsonl", "file", "/data/in put é#1 %41+/a.jsonl",
+         "/data/in put é#1 %41+/a.jsonl"),
+        ("dbfs:/mnt/in%20put/a%23b.jsonl", "dbfs", "/dbfs/mnt/in put/a#b.jsonl", "/dbfs/mnt/in put/a#b.jsonl"),
+        ("s3a://bucket/in%20put/a.jsonl", "s3a", None, "s3://bucket/in%20put/a.jsonl"),  # pyarrow decodes it
         ("s3a://bucket/crawl/a.warc.gz", "s3a", None, "s3://bucket/crawl/a.warc.gz"),
         ("S3://bucket/a.jsonl", "s3", None, "s3://bucket/a.jsonl"),
         ("gs://bucket/a.parquet", "gs", None, "gs://bucket/a.parquet"),
@@ -41,6 +46,21 @@ def test_uri_mapping(spec, scheme, local, arrow):
     assert uri_scheme(spec) == scheme
     assert local_path(spec) == local
     assert arrow_location(spec) == arrow
+
+
+@pytest.mark.parametrize(
+    "typed, local",
+    [
+        ("/data/in put é#1 %41+", "/data/in put é#1 %41+"),
+        ("file:/data/in put é#1 %41+", "/data/in put é#1 %41+"),  # Hadoop's Path takes "#" and "%41" literally
+        ("file:///data/in put", "/data/in put"),
+        ("file://localhost/data/x%41", "/data/x%41"),
+        ("dbfs:/mnt/in put/x%41", "/dbfs/mnt/in put/x%41"),
+        ("s3://bucket/in put", None),
+    ],
+)
+def test_a_typed_hadoop_path_is_not_percent_decoded(typed, local):
+    assert hadoop_local_path(typed) == local
 
 
 def test_open_input_reads_file_uris_and_reports_unknown_schemes(tmp_path):

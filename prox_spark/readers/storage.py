@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from typing import BinaryIO
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 #: a URI scheme of two or more characters (one letter before ``:`` is a Windows drive, not a scheme)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
@@ -28,16 +28,35 @@ def uri_scheme(path: str | os.PathLike) -> str | None:
 
 def local_path(path: str | os.PathLike) -> str | None:
     """The local filesystem path ``path`` names (plain path, ``file:`` URI, ``dbfs:/`` on its FUSE mount),
-    or None when it lives in remote storage."""
+    or None when it lives in remote storage.
+
+    A URI is read as Spark lists files (``binaryFile``'s ``inputFiles()``, a row's ``_metadata.file_path``):
+    percent-encoded, ``file:///tmp/in%20put%20%23%2541/a.jsonl`` for ``/tmp/in put #%41/a.jsonl``. A path a
+    person typed is a Hadoop path, which is never percent-encoded: see ``hadoop_local_path`` (a Delta table's
+    ``inputFiles()`` too spells its files decoded, which is why the job does not list tables with it)."""
     spec = os.fspath(path)
     scheme = uri_scheme(spec)
     if scheme is None:
         return spec
     if scheme == "file":
-        return urlparse(spec).path
+        return unquote(urlparse(spec).path)
     if scheme == "dbfs":
-        return "/dbfs/" + urlparse(spec).path.lstrip("/")
+        return "/dbfs/" + unquote(urlparse(spec).path).lstrip("/")
     return None
+
+
+def hadoop_local_path(path: str | os.PathLike) -> str | None:
+    """The local filesystem path a Hadoop path names (``input.path`` as typed: ``file:/tmp/in put #%41``,
+    which Hadoop's ``Path`` takes literally, ``#`` and ``%`` included), or None when it lives in remote storage."""
+    spec = os.fspath(path)
+    scheme = uri_scheme(spec)
+    if scheme not in ("file", "dbfs"):
+        return spec if scheme is None else None
+    rest = spec[len(scheme) + 1:]
+    if rest.startswith("//"):  # an authority (file://host/path, file:///path): the path starts at its next "/"
+        slash = rest.find("/", 2)
+        rest = rest[slash:] if slash >= 0 else "/"
+    return rest if scheme == "file" else "/dbfs/" + rest.lstrip("/")
 
 
 def arrow_location(path: str | os.PathLike) -> str:
