@@ -52,7 +52,7 @@ from jobs.tables import (
 from prox_spark.config import ConfigError, RefineConfig, as_dict, load_config, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model
-from prox_spark.readers.storage import local_path
+from prox_spark.readers.storage import hadoop_local_path, local_path
 
 log = logging.getLogger("prox_spark.refine")
 
@@ -114,6 +114,11 @@ class RunCheckError(RuntimeError):
         self.summary = summary
 
 
+class UnreadRowsError(RuntimeError):
+    """A commit read fewer (or more) rows of a listed input file than the listing counted in it: rows that would
+    be lost without a trace, since every later count starts from the rows read."""
+
+
 @dataclass
 class Preflight:
     """What was checked before Spark starts: the input files and the manifests of the stages' models.
@@ -124,6 +129,9 @@ class Preflight:
     doc_model_id: str
     chunk_model_id: str
     versions: dict = field(default_factory=dict)
+    #: rows per listed file where the listing counted them (table input: ``refine_plan.table_data_files``); each
+    #: commit must read exactly these (None: files, whose readers count every record they meet)
+    listed_rows: dict[str, int] | None = None
 
 
 def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Preflight:
@@ -138,7 +146,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
     if config.input.table:
         files = [config.input.table]  # the table's data files are listed once Spark runs (run_refine)
     elif config.input.format == "delta":
-        local = local_path(config.input.path)
+        local = hadoop_local_path(config.input.path)  # as typed: not percent-encoded
         if local is not None and not os.path.isdir(os.path.join(local, "_delta_log")):
             raise ConfigError(f"input.path: no Delta table at {config.input.path!r} (no _delta_log folder)")
         files = [config.input.path]
@@ -268,7 +276,8 @@ def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) ->
     """Refine the corpus into the Delta tables; returns the run's summary (counts checked)."""
     run_id = derive_run_id(config, checked.files)
     if config.input.reads_table:
-        checked.files = plan.delta_input_files(spark, config)
+        checked.listed_rows = plan.table_data_files(spark, config)
+        checked.files = list(checked.listed_rows)
     tasks = concurrent_tasks(spark)
     return write_run(spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks))
 
@@ -316,15 +325,20 @@ def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, star
     # fixed costs (table set-up and resume lookup, reads, Delta writes, shard commits, the final check)
     timings = {"setup": time.perf_counter() - t0, "read": 0.0, "refine": 0.0, "write": 0.0, "commit": 0.0}
     loop_started = time.perf_counter()
+    unread = None
     for first in range(0, len(pending), step):
         batch = pending[first : first + step]
-        _refine_shards(spark, config, checked, run_id, batch, stage, timings)
+        try:
+            _refine_shards(spark, config, checked, run_id, batch, stage, timings)
+        except UnreadRowsError as exc:  # the run stops: its runs row says failed, and why
+            unread = str(exc)
+            break
         log.info("run %s: %s", run_id, commit_progress(first + len(batch), len(pending), time.perf_counter() - loop_started))
     t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, listing)
     timings["summary"] = time.perf_counter() - t0
     finished = datetime.now(timezone.utc)
-    problems = run_problems(summary, config)
+    problems = ([unread] if unread else []) + run_problems(summary, config)
     status = "failed" if problems else "succeeded"
     _write_run_row(spark, config, checked, run_id, attempt, (started, finished), status, summary, timings, source_run_id)
     if problems:
@@ -390,6 +404,10 @@ def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timin
             reader = plan.read_records(spark, files, config)
         records = staging.stage(reader, "records")
         read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
+        if checked.listed_rows is not None:  # before any model runs or any table is written
+            unread = plan.unread_rows(files, checked.listed_rows, read_per_shard)
+            if unread:
+                raise UnreadRowsError(unread)
         # repeated doc ids are found across the whole run: against the shards it has committed, and in this batch
         docs, quarantine = plan.split_records(records, plan.committed_doc_ids(spark, config.output, run_id))
     timings["read"] += time.perf_counter() - t0

@@ -97,13 +97,46 @@ def input_table(spark: SparkSession, config: RefineConfig) -> DataFrame:
 
 
 #: the data file a row of the input table was read from: Spark's file metadata column (``input_file_name()`` is
-#: not available on Unity Catalog)
+#: not available on Unity Catalog). Percent-encoded (``file:/tmp/in%20put/part-0.parquet``), where the table's
+#: ``inputFiles()`` spells the same file decoded (``file:/tmp/in put/part-0.parquet``): the listing is taken
+#: from this column too (``table_data_files``), so a row and its listed file compare equal
 FILE_PATH = "_metadata.file_path"
 
 
+def table_data_files(spark: SparkSession, config: RefineConfig) -> dict[str, int]:
+    """The data files of the input table's current version (``input_table``), its shards, each with the rows
+    it holds, sorted by path.
+
+    Both come from the rows' own ``_metadata.file_path`` (one scan of the file metadata, no column read), the
+    column ``read_delta_records`` selects each commit's rows by: listed as ``inputFiles()`` spells them, a
+    file under a path Hadoop URL-encodes (a space, ``%``, ``#``, non-ASCII) or in a partition folder Delta
+    escapes matched none of its rows, and those rows were silently left out. The row counts are what each
+    commit must read (``unread_rows``)."""
+    table = input_table(spark, config)
+    counts = table.groupBy(F.col(FILE_PATH).alias("file")).count().collect()
+    return {row.file: int(row["count"]) for row in sorted(counts, key=lambda row: row.file)}
+
+
 def delta_input_files(spark: SparkSession, config: RefineConfig) -> list[str]:
-    """The data files of the input table's current version (``input_table``): its shards."""
-    return sorted(input_table(spark, config).inputFiles())
+    """The data files of the input table's current version (``table_data_files``): its shards."""
+    return list(table_data_files(spark, config))
+
+
+def unread_rows(files: list[str], listed_rows: dict[str, int], read_per_shard: dict[str, int]) -> str | None:
+    """Why a commit of the input table's ``files`` must not be written, or None: a file whose rows read
+    (``read_per_shard``, by shard) differ from the rows the listing counted in it (``listed_rows``). Such
+    rows were never read, so no count after this point can see them; the sentence names the counts."""
+    short = [(path, listed_rows.get(path, 0), read_per_shard.get(shard_of(path), 0)) for path in files]
+    short = [entry for entry in short if entry[1] != entry[2]]
+    if not short:
+        return None
+    listed = sum(listed_rows.get(path, 0) for path in files)
+    read = sum(read_per_shard.get(shard_of(path), 0) for path in files)
+    return (
+        f"input table: {listed} rows listed in {len(files)} data file(s) of this commit but {read} read; "
+        f"{len(short)} file(s) differ (" + ", ".join(f"{path}: {n} listed, {m} read" for path, n, m in short[:5])
+        + "); a row that matches no listed file would be lost, so none of these shards is written"
+    )
 
 
 def read_delta_records(spark: SparkSession, config: RefineConfig, files: list[str]) -> DataFrame:
