@@ -136,6 +136,11 @@ class ModelsConfig:
     #: stage's line refiner keeps at least this many words of it (0: off; no effect with a generative
     #: chunk model). The programs table keeps the model's drop_doc() in model_program.
     doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
+    #: with a line-refiner chunk model, also remove each page's reader-comment section ("12 Comments",
+    #: "Leave a Reply", ... and what follows; ``prox_spark.lines.comments``), as article-extraction gold
+    #: does; false keeps comment threads the model keeps (CleanEval's convention). No effect with a
+    #: generative chunk model. The programs table keeps the model's own program in model_program.
+    drop_comment_sections: bool = True
     #: "auto" uses CUDA when onnxruntime-gpu sees a GPU, else CPU
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)

@@ -138,6 +138,7 @@ def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[s
     if "chunk" in stages:
         described["max_chunk_tokens"] = config.models.max_chunk_tokens
         described["clip_chunk_programs"] = config.models.clip_chunk_programs
+        described["drop_comment_sections"] = config.models.drop_comment_sections
     if stages != ("rules",):
         described["provider"] = config.models.provider
     return described

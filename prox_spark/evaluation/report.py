@@ -119,6 +119,8 @@ def _describe(described: dict[str, Any]) -> str:
         if f"{stage}_model" in described:
             model = described[f"{stage}_model"]
             parts.append(f"{stage} model {model['id']} (`{model['path']}`)")
-    settings = ("doc_mode", "doc_guard_words", "max_chunk_tokens", "clip_chunk_programs", "provider")
+    settings = (
+        "doc_mode", "doc_guard_words", "max_chunk_tokens", "clip_chunk_programs", "drop_comment_sections", "provider",
+    )
     parts += [f"{key}={described[key]}" for key in settings if key in described]
     return ", ".join(parts)

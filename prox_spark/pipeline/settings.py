@@ -29,6 +29,8 @@ class RefineSettings:
     #: the doc stage keeps a page its model drops when the line refiner keeps this many words of it
     #: (``spare_main_text_pages``; 0: off; applies only with a line-refiner chunk model)
     doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
+    #: a line-refiner chunk model also removes each page's reader-comment section (``prox_spark.lines.comments``)
+    drop_comment_sections: bool = False
 
 
 def settings_of(config: RefineConfig) -> RefineSettings:
@@ -48,4 +50,5 @@ def settings_of(config: RefineConfig) -> RefineSettings:
         chunk_max_batch_tokens=models.chunk.max_batch_tokens or None,
         clip_chunk_programs=models.clip_chunk_programs,
         doc_guard_words=models.doc_guard_words,
+        drop_comment_sections=models.drop_comment_sections,
     )

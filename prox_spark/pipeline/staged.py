@@ -75,7 +75,10 @@ def run_stages(
             max_new_tokens=settings.doc_max_new_tokens, max_batch_tokens=settings.doc_max_batch_tokens,
         )
         if "chunk" in stages and isinstance(chunk_model, LineRefiner):
-            programs = spare_main_text_pages(programs, _model_texts(current), chunk_model, settings.doc_guard_words)
+            programs = spare_main_text_pages(
+                programs, _model_texts(current), chunk_model, settings.doc_guard_words,
+                drop_comments=settings.drop_comment_sections,
+            )
         out["doc"] = pd.DataFrame.from_records([asdict(p) for p in programs], columns=list(DOC_PROGRAM_FIELDS))
         doc_exec = _execute(current, [p.program for p in programs], "doc", settings)
         out["doc_exec"] = doc_exec
@@ -87,6 +90,7 @@ def run_stages(
             chunk_model, _model_texts(current), max_chunk_tokens=settings.max_chunk_tokens,
             batch_size=settings.chunk_batch_size, max_new_tokens=settings.chunk_max_new_tokens,
             clip=settings.clip_chunk_programs, max_batch_tokens=settings.chunk_max_batch_tokens,
+            drop_comments=settings.drop_comment_sections,
         )
         merged = [merge_programs(chunks) for chunks in per_doc]
         out["chunks"] = pd.Series([[asdict(chunk) for chunk in chunks] for chunks in per_doc], dtype=object)

@@ -51,7 +51,8 @@ class ChunkProgram:
     program_lines: int = 1
     #: ``remove_lines`` ops the chunk-range guard narrowed or dropped (``clip=True``; see ``guard``)
     clipped_ops: int = 0
-    #: the model's output when the guard rewrote it (``program`` is then the clipped text), else None
+    #: the model's output when a guard rewrote it (``program`` is then what ran: the clipped text, or the
+    #: line refiner's program without the page's comment section), else None
     model_program: str | None = None
 
 
@@ -111,7 +112,8 @@ def write_doc_programs(
 
 
 def spare_main_text_pages(
-    programs: Sequence[DocProgram], texts: Sequence[str], refiner: LineRefiner, min_words: int
+    programs: Sequence[DocProgram], texts: Sequence[str], refiner: LineRefiner, min_words: int, *,
+    drop_comments: bool = False,
 ) -> list[DocProgram]:
     """The doc programs with ``drop_doc()`` turned into ``keep_doc()`` where the line refiner keeps at least
     ``min_words`` words of the page (0: no guard). The rewritten program keeps the model's in ``model_program``.
@@ -119,14 +121,15 @@ def spare_main_text_pages(
     A doc model reads only the page's first tokens, which on a whole web page are often menus and
     headers, so it drops real articles for their boilerplate; the line refiner reads every line and finds
     the article's text. A page it finds none on is still the doc model's to drop. Only pages the doc
-    model drops are scored, so the guard costs nothing on the pages it keeps.
+    model drops are scored, so the guard costs nothing on the pages it keeps. ``drop_comments`` counts
+    the words the chunk stage will keep (without the comment section), as ``write_line_programs`` does.
     """
     if min_words <= 0:
         return list(programs)
     dropped = [i for i, p in enumerate(programs) if p.program.strip() == DOC_CHOICES[1] and texts[i].strip()]
     spared = list(programs)
     for i, scores in zip(dropped, refiner.keep_scores([texts[i] for i in dropped])):
-        keep = refiner.decisions(texts[i], scores.tolist())
+        keep = refiner.decisions(texts[i], scores.tolist(), drop_comments=drop_comments)
         if sum(len(line.split()) for line, kept in zip(texts[i].split("\n"), keep) if kept) >= min_words:
             spared[i] = replace(programs[i], program=DOC_CHOICES[0], model_program=programs[i].program)
     return spared
@@ -159,15 +162,17 @@ def write_chunk_programs(
     max_new_tokens: int | None = None,
     clip: bool = False,
     max_batch_tokens: int | None = None,
+    drop_comments: bool = False,
 ) -> list[list[ChunkProgram]]:
     """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text).
 
     ``clip`` applies the chunk-range guard (``prox_spark.pipeline.guard``): each program's removals are
     limited to its own chunk's lines before the document's programs are merged (not the reference).
-    A line refiner reads whole pages instead (``write_line_programs``); the chunk settings do not apply.
+    A line refiner reads whole pages instead (``write_line_programs``, which alone reads
+    ``drop_comments``); the chunk settings do not apply.
     """
     if isinstance(model, LineRefiner):
-        return write_line_programs(model, texts)
+        return write_line_programs(model, texts, drop_comments=drop_comments)
     budget = chunk_budget(model, max_chunk_tokens)
     limit = max_new_tokens or model.manifest.max_new_tokens
     per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
@@ -210,11 +215,16 @@ def write_chunk_programs(
     return results
 
 
-def write_line_programs(model: LineRefiner, texts: Sequence[str]) -> list[list[ChunkProgram]]:
+def write_line_programs(
+    model: LineRefiner, texts: Sequence[str], *, drop_comments: bool = False
+) -> list[list[ChunkProgram]]:
     """Per text, one program for the whole page from the line refiner (empty list for blank text).
 
     The page is one "chunk" (lines 0..n-1) so the programs table, the executor and the audits read it
     like any chunk program; ``prompt_tokens`` holds the number of lines the model scored.
+    ``drop_comments`` also removes the page's reader-comment section (``prox_spark.lines.comments``);
+    where that changes the program, ``model_program`` keeps the model's own, so the audits can tell the
+    two apart.
     """
     work = [i for i, text in enumerate(texts) if text and text.strip()]
     started = time.perf_counter()
@@ -222,7 +232,15 @@ def write_line_programs(model: LineRefiner, texts: Sequence[str]) -> list[list[C
     each = (time.perf_counter() - started) * 1000 / max(1, len(work))
     results: list[list[ChunkProgram]] = [[] for _ in texts]
     for i, page_scores in zip(work, scores):
-        program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist())))
+        model_program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist())))
+        program = model_program
+        if drop_comments:
+            program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist(), drop_comments=True)))
         lines = texts[i].count("\n") + 1
-        results[i] = [ChunkProgram(0, 0, lines - 1, program, lines, each, program_lines=program.count("\n") + 1)]
+        results[i] = [
+            ChunkProgram(
+                0, 0, lines - 1, program, lines, each, program_lines=program.count("\n") + 1,
+                model_program=model_program if program != model_program else None,
+            )
+        ]
     return results
