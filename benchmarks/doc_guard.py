@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def keeps(texts: list[str]) -> tuple[list[bool], list[bool]]:
         programs = write_doc_programs(doc_model, texts, mode=settings.doc_mode, batch_size=settings.doc_batch_size)
-        guarded = spare_main_text_pages(programs, texts, line_refiner, args.words)
+        guarded = spare_main_text_pages(
+            programs, texts, line_refiner, args.words, drop_comments=settings.drop_comment_sections
+        )
         return [p.program != DOC_CHOICES[1] for p in programs], [p.program != DOC_CHOICES[1] for p in guarded]
 
     print(f"doc model {doc_model.model_id}, line refiner {line_refiner.model_id}, doc_guard_words {args.words}\n")
