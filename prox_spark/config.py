@@ -509,10 +509,24 @@ def _apply_override(raw: dict, override: str) -> None:
     if section:
         node[parts[-1]] = value  # a property of another system: its literal string
         return
+    node[parts[-1]] = _override_value(value)
+
+
+def _override_value(value: str) -> Any:
+    """A command-line value as YAML reads it (numbers, booleans, null, lists), except that an unquoted
+    string stays exactly as typed: YAML would cut ``/data/a b #1`` at its "comment", and a path must
+    never be shortened silently."""
+    if not value.strip():
+        return ""
     try:
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        parsed = yaml.safe_load(value)
     except yaml.YAMLError:
-        node[parts[-1]] = value
+        return value
+    if isinstance(parsed, str) and not value.strip().startswith(("'", '"')):
+        return value.strip()
+    if parsed is None and value.strip() not in ("null", "Null", "NULL", "~"):
+        return value.strip()  # "#..." is no comment on a command line
+    return parsed
 
 
 def build(cls: type, raw: Any, prefix: str):

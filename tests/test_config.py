@@ -175,3 +175,19 @@ def test_bundled_generative_chunk_model_is_served_with_its_settings_unless_the_c
 def test_a_line_refiner_cannot_serve_the_doc_stage():
     with pytest.raises(ConfigError, match=r"models.*doc\.kind must be 'generative'"):
         load_config(None, ["models.doc.kind=lines"])
+
+
+
+@pytest.mark.parametrize(
+    "override, read, expected",
+    [
+        ("input.path=/data/a b #1/x", lambda c: c.input.path, "/data/a b #1/x"),
+        ("input.path=#1", lambda c: c.input.path, "#1"),
+        ('input.path="a #b"', lambda c: c.input.path, "a #b"),
+        ("input.path=s3://bucket/x y", lambda c: c.input.path, "s3://bucket/x y"),
+        ("models.udf_batch_rows=4", lambda c: c.models.udf_batch_rows, 4),
+        ("models.clip_chunk_programs=true", lambda c: c.models.clip_chunk_programs, True),
+    ],
+)
+def test_override_values_keep_what_was_typed(override, read, expected):
+    assert read(load_config(None, [override])) == expected
