@@ -118,7 +118,10 @@ from prox_spark.evaluation.gold import Page  # noqa: E402
 from prox_spark.inference import ModelLoadError  # noqa: E402
 from prox_spark.pipeline import load_stage_model, verify_stage_model, write_chunk_programs  # noqa: E402
 from prox_spark.training.line_export import export_line_model  # noqa: E402
-from prox_spark.training.line_train import LineTrainConfig, keep_scores, make_example, train_line_model  # noqa: E402
+from prox_spark.training.line_model import LineEnsemble  # noqa: E402
+from prox_spark.training.line_train import (  # noqa: E402
+    LineTrainConfig, choose_among_ties, collate, keep_scores, make_example, train_line_model,
+)
 
 
 def _pages(n: int) -> list[Page]:
@@ -155,6 +158,24 @@ def test_a_page_weighs_what_its_set_weight_says():
     page = _pages(1)[0]
     assert make_example(page).weights.sum() == pytest.approx(1.0)
     assert make_example(page, page_weight=0.3).weights.sum() == pytest.approx(0.3)
+
+
+def test_the_ensemble_scores_the_mean_keep_probability_of_its_seeds(trained):
+    model, _, _, _, examples = trained
+    assert isinstance(model, LineEnsemble) and len(model.members) == LineTrainConfig().members == 3
+    batch = collate(examples[20:])
+    with torch.no_grad():
+        members = [torch.sigmoid(m(batch["dense"], batch["tokens"], batch["mask"])) for m in model.members]
+        ensemble = torch.sigmoid(model(batch["dense"], batch["tokens"], batch["mask"]))
+    assert not torch.allclose(members[0], members[1])  # different seeds, different scorers
+    assert torch.allclose(ensemble, torch.stack(members).mean(dim=0), atol=1e-5)
+
+
+def test_thresholds_within_the_tolerance_are_ties():
+    f1 = {0.4: 0.8800, 0.45: 0.8828, 0.5: 0.8827, 0.55: 0.8810}
+    assert choose_among_ties(f1, 0.001, prefer=lambda t: abs(t - 0.5)) == 0.5
+    assert choose_among_ties(f1, 0.0, prefer=lambda t: abs(t - 0.5)) == 0.45
+    assert choose_among_ties({0.0: 0.80, 0.3: 0.8005, 0.5: 0.79}, 0.001, prefer=lambda r: r) == 0.0
 
 
 def test_training_learns_the_toy_pages(trained):

@@ -1,4 +1,4 @@
-"""Export a trained ``LineScorer`` into a line-refiner directory the job loads.
+"""Export a trained ``LineScorer`` or ``LineEnsemble`` into a line-refiner directory the job loads.
 
 torch's ONNX exporter writes the graph with the page count, line count and tokens-per-line dynamic; the
 result is run by onnxruntime against torch on a padded batch of real pages before the manifest is
@@ -24,7 +24,7 @@ from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError, sha256_fil
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, write_line_manifest
 from prox_spark.lines.refiner import verify_line_model_dir
-from prox_spark.training.line_model import LineScorer
+from prox_spark.training.line_model import LineEnsemble, LineScorer
 
 OPSET = 17
 #: largest |torch - onnxruntime| keep-logit difference accepted at export
@@ -32,7 +32,7 @@ LOGIT_TOLERANCE = 1e-3
 
 
 def export_line_model(
-    model: LineScorer, out_dir: str | Path, *, model_id: str, keep_threshold: float, check_pages: Sequence[PageFeatures],
+    model: LineScorer | LineEnsemble, out_dir: str | Path, *, model_id: str, keep_threshold: float, check_pages: Sequence[PageFeatures],
     relative_threshold: float = 0.0,
 ) -> LineManifest:
     """Write ``model.onnx`` and ``prox_line_model.json`` into ``out_dir`` (replaced) and verify them."""

@@ -9,7 +9,8 @@ linear in the page's lines, any page length works, and the graph is plain ONNX t
 CPU and GPU alike.
 
 Padded lines (``mask`` 0) are zeroed after every layer, so a page scores the same alone or padded in a
-batch.
+batch. ``LineEnsemble`` averages the keep probabilities of several scorers trained from different seeds
+in one graph: the features, which cost most of a page's time, are computed once for all of them.
 """
 
 from __future__ import annotations
@@ -71,3 +72,26 @@ class LineScorer(nn.Module):
         page = (h.sum(dim=1) / m.sum(dim=1).clamp(min=1.0)).unsqueeze(1)
         context = torch.tanh(self.page(page)).expand_as(h)
         return self.head(torch.cat([h, context], dim=-1)).squeeze(-1)
+
+
+class LineEnsemble(nn.Module):
+    """Several ``LineScorer`` members as one graph with the same inputs; its keep logit is the logit of the
+    members' mean keep probability (a seed's quirks average out; the graph's interface is unchanged)."""
+
+    #: probabilities are clipped to [EPS, 1 - EPS] before the logit, so the output stays finite
+    EPS = 1e-6
+
+    def __init__(self, members: list[LineScorer]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def shape(self) -> LineModelShape:
+        return self.members[0].shape
+
+    def forward(self, dense: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.sigmoid(member(dense, tokens, mask)) for member in self.members]).mean(dim=0)
+        probs = probs.clamp(self.EPS, 1.0 - self.EPS)
+        return torch.log(probs) - torch.log1p(-probs)

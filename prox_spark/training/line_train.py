@@ -1,4 +1,4 @@
-"""Training the line refiner: labelled pages in, a trained ``LineScorer`` and its keep threshold out.
+"""Training the line refiner: labelled pages in, a trained ``LineEnsemble`` and its keep threshold out.
 
 Pages come from ``prox_spark.evaluation.gold`` and only those ``may_fit`` are fitted (the train split of
 the sets whose terms allow training, and the trafilatura segments); validation pages pick the epoch and
@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from prox_spark.evaluation.gold import Page
+from prox_spark.lines.comments import without_comment_section
 from prox_spark.lines.features import DEFAULT_BUCKETS, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.render import line_decisions
 from prox_spark.training.line_labels import line_labels
-from prox_spark.training.line_model import LineModelShape, LineScorer
+from prox_spark.training.line_model import LineEnsemble, LineModelShape, LineScorer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class LineTrainConfig:
     set_weights: dict = field(default_factory=lambda: {"cleaneval": 0.3})
     #: shares of the page's best score a kept line must also reach (``line_decisions``), tried after the threshold
     relative_thresholds: tuple[float, ...] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+    #: scorers trained from seeds seed, seed+1, ... and served as one graph (``LineEnsemble``): the mean
+    #: evens out one seed's quirks, and the members share the page features, most of a page's cost
+    members: int = 3
+    #: validation F1s this close to the best are ties (below the split's noise): see ``train_line_model``
+    threshold_tolerance: float = 0.001
+    #: choose the thresholds on what serving outputs by default: without the pages' comment sections
+    drop_comment_sections: bool = True
 
 
 def make_example(page: Page, buckets: int = DEFAULT_BUCKETS, page_weight: float = 1.0) -> LineExample:
@@ -95,7 +103,7 @@ def collate(examples: Sequence[LineExample]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in dict(dense=dense, tokens=tokens, mask=mask, labels=labels, weights=weights).items()}
 
 
-def keep_scores(model: LineScorer, examples: Sequence[LineExample], batch_pages: int = 16) -> list[np.ndarray]:
+def keep_scores(model: LineScorer | LineEnsemble, examples: Sequence[LineExample], batch_pages: int = 16) -> list[np.ndarray]:
     """Keep probabilities per page, in order (batched by length)."""
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: examples[i].labels.shape[0])
@@ -110,22 +118,67 @@ def keep_scores(model: LineScorer, examples: Sequence[LineExample], batch_pages:
     return out  # type: ignore[return-value]
 
 
-def kept_text(text: str, scores: Sequence[float], threshold: float, relative: float = 0.0) -> str:
-    """The page's kept lines (before the executor's decision rules), for choosing the thresholds."""
+def kept_text(
+    text: str, scores: Sequence[float], threshold: float, relative: float = 0.0, *, drop_comments: bool = False
+) -> str:
+    """The page's kept lines (before the executor's decision rules), for choosing the thresholds;
+    ``drop_comments`` also removes the comment section, as serving does by default."""
     lines = text.split("\n")
-    return "\n".join(line for line, keep in zip(lines, line_decisions(lines, scores, threshold, relative)) if keep)
+    keep = line_decisions(lines, scores, threshold, relative)
+    if drop_comments:
+        keep = without_comment_section(lines, keep)
+    return "\n".join(line for line, kept in zip(lines, keep) if kept)
 
 
 def train_line_model(
     train: Sequence[LineExample], validation: Sequence[LineExample], validation_pages: Sequence[Page],
     config: LineTrainConfig, score_pages,
-) -> tuple[LineScorer, float, float, list[dict]]:
-    """Train; keep the epoch with the best validation shingle F1 (``score_pages(pairs) -> f1``) at threshold
-    0.5, then pick its keep threshold on the grid (ties go to the one nearest 0.5), then its relative
-    threshold at that threshold (ties go to the smallest). Returns the model, both thresholds and the
-    per-epoch log."""
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
+) -> tuple[LineEnsemble, float, float, list[dict]]:
+    """Train ``config.members`` scorers (seeds ``config.seed``, ``+1``, ...), each keeping its epoch with the
+    best validation shingle F1 (``score_pages(pairs) -> f1``) at threshold 0.5; then pick the ensemble's
+    keep threshold on the grid, then its relative threshold at that threshold. Validation F1s within
+    ``config.threshold_tolerance`` of the best count as ties: the keep threshold nearest 0.5 (where the
+    loss calibrates the model) and the smallest relative threshold win. Returns the ensemble, both
+    thresholds and the per-member epoch logs followed by the threshold scans."""
+    history: list[dict] = []
+    members = []
+    for k in range(config.members):
+        member, log_k = _fit_member(train, validation, validation_pages, config, config.seed + k, score_pages)
+        members.append(member)
+        history += [{"member": k, **entry} for entry in log_k]
+    model = LineEnsemble(members).eval()
+    scores = keep_scores(model, validation)
+
+    def f1_at(threshold: float, relative: float) -> float:
+        return score_pages([
+            (p.gold_text, kept_text(p.noisy_text, s, threshold, relative, drop_comments=config.drop_comment_sections))
+            for p, s in zip(validation_pages, scores)
+        ])
+
+    by_threshold = {t: f1_at(t, 0.0) for t in config.thresholds}
+    threshold = choose_among_ties(by_threshold, config.threshold_tolerance, prefer=lambda t: abs(t - 0.5))
+    history.append({"thresholds": {str(t): f1 for t, f1 in by_threshold.items()}, "chosen": threshold})
+    log.info("keep threshold %.2f: validation F1 %.4f", threshold, by_threshold[threshold])
+    by_relative = {r: f1_at(threshold, r) for r in config.relative_thresholds}
+    relative = choose_among_ties(by_relative, config.threshold_tolerance, prefer=lambda r: r)
+    history.append({"relative_thresholds": {str(r): f1 for r, f1 in by_relative.items()}, "chosen": relative})
+    log.info("relative threshold %.2f: validation F1 %.4f", relative, by_relative[relative])
+    return model, threshold, relative, history
+
+
+def choose_among_ties(f1_by_value: dict[float, float], tolerance: float, prefer) -> float:
+    """The value whose F1 is within ``tolerance`` of the best and smallest by ``prefer``."""
+    best = max(f1_by_value.values())
+    return min((v for v, f1 in f1_by_value.items() if f1 >= best - tolerance), key=prefer)
+
+
+def _fit_member(
+    train: Sequence[LineExample], validation: Sequence[LineExample], validation_pages: Sequence[Page],
+    config: LineTrainConfig, seed: int, score_pages,
+) -> tuple[LineScorer, list[dict]]:
+    """One scorer from ``seed``, at its epoch with the best validation F1 (threshold 0.5)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
     shape = LineModelShape(n_dense=N_DENSE, buckets=config.buckets, **config.shape)
     model = LineScorer(shape)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -155,27 +208,12 @@ def train_line_model(
             loss_sum += float(loss.detach())
         scores = keep_scores(model, validation)
         f1 = score_pages([(p.gold_text, kept_text(p.noisy_text, s, 0.5)) for p, s in zip(validation_pages, scores)])
-        entry = {"epoch": epoch, "loss": loss_sum / len(batches), "validation_f1_at_0.5": f1,
+        entry = {"seed": seed, "epoch": epoch, "loss": loss_sum / len(batches), "validation_f1_at_0.5": f1,
                  "seconds": time.perf_counter() - started}
         history.append(entry)
-        log.info("epoch %d loss %.4f validation F1 %.4f (%.0fs)", epoch, entry["loss"], f1, entry["seconds"])
+        log.info("seed %d epoch %d loss %.4f validation F1 %.4f (%.0fs)", seed, epoch, entry["loss"], f1, entry["seconds"])
         if best is None or f1 > best[0]:
             best = (f1, {k: v.clone() for k, v in model.state_dict().items()})
     assert best is not None
     model.load_state_dict(best[1])
-    scores = keep_scores(model, validation)
-    by_threshold = {
-        t: score_pages([(p.gold_text, kept_text(p.noisy_text, s, t)) for p, s in zip(validation_pages, scores)])
-        for t in config.thresholds
-    }
-    threshold = max(by_threshold, key=lambda t: (by_threshold[t], -abs(t - 0.5)))
-    history.append({"thresholds": {str(t): f1 for t, f1 in by_threshold.items()}, "chosen": threshold})
-    log.info("keep threshold %.2f: validation F1 %.4f", threshold, by_threshold[threshold])
-    by_relative = {
-        r: score_pages([(p.gold_text, kept_text(p.noisy_text, s, threshold, r)) for p, s in zip(validation_pages, scores)])
-        for r in config.relative_thresholds
-    }
-    relative = max(by_relative, key=lambda r: (by_relative[r], -r))
-    history.append({"relative_thresholds": {str(r): f1 for r, f1 in by_relative.items()}, "chosen": relative})
-    log.info("relative threshold %.2f: validation F1 %.4f", relative, by_relative[relative])
-    return model, threshold, relative, history
+    return model.eval(), history
