@@ -70,6 +70,7 @@ __all__ = [
     "audit_removed_lines",
     "audit_retention",
     "audit_shard_retention",
+    "audit_guard_overrides",
     "audit_slowest_shards",
     "audit_sql",
     "document_report",
@@ -99,6 +100,7 @@ AUDITS = (
     "removed_line_offsets",
     "slowest_shards",
     "doc_results",
+    "guard_overrides",
 )
 
 #: how a path-based table is named inside ``IDENTIFIER(...)``, in the order tried. ``delta.`<path>``` is the
@@ -203,6 +205,11 @@ def audit_doc_retention(spark: SparkSession, output: Output, run_id: Optional[st
 def audit_shard_retention(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
     """Per input shard: documents kept (``kept_fraction``) and words kept, to spot a shard unlike the rest."""
     return audit(spark, output, "shard_retention", run_id)
+
+
+def audit_guard_overrides(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
+    """Programs a guard rewrote (doc main-text guard, chunk-range guard, comment-section cut) per run and stage."""
+    return audit(spark, output, "guard_overrides", run_id)
 
 
 def audit_failure_ratio(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
