@@ -103,7 +103,8 @@ class PeakMemory:
 
 def run_spark(spark, conf: str | None, extra: list[str], corpus: Path, output: Path) -> tuple[float, dict, PeakMemory]:
     """Seconds for the refine job, its stage timings (``runs.stage_seconds_json``) and peak memory."""
-    from jobs.refine import preflight, run_refine
+    from jobs.preflight import preflight
+    from jobs.refine import run_refine
     from prox_spark.config import load_config
 
     config = load_config(conf, [f"input.path={corpus}", f"output.path={output}", "run_id=bench", *extra])

@@ -8,9 +8,9 @@ without loading or running any model.
 The models' programs are decisions; the executor is how they are applied. ``apply`` reads the source run's
 ``programs`` rows (``--source-run``, default: the latest succeeded run in ``runs``), re-reads the input files
 the source run committed (``shards.source_file``) with the same readers, and runs the stage pass with the
-stored programs in place of the models (``udfs.apply``). The refine job's own plan writes the tables
-(``refined``, ``programs``, ``quarantine``, ``shards``, and a ``runs`` row whose ``source_run_id`` names the
-source run), under a new run id, so both runs sit side by side.
+stored programs in place of the models (``udfs.apply``). The refine job's own commit loop
+(``jobs.commit_loop``) writes the tables (``refined``, ``programs``, ``quarantine``, ``shards``, and a ``runs``
+row whose ``source_run_id`` names the source run), under a new run id, so both runs sit side by side.
 
 Every input record is accounted for once, as in a refine run: records the readers quarantine (and repeated
 doc ids) are quarantined again; a document that reaches a model stage for which the source run stored no
@@ -35,10 +35,11 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.refine import (
-    Preflight, RunCheckError, configure_logging, job_session, library_versions, write_run,
-)
-from jobs.summary import RunSummary, print_summary
+from jobs.commit_loop import write_run
+from jobs.logs import configure_logging
+from jobs.preflight import Preflight, library_versions
+from jobs.spark import job_session
+from jobs.summary import RunCheckError, RunSummary, print_summary
 from jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config
 from prox_spark.pipeline import settings_of

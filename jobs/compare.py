@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.refine import preflight, run_refine
+from jobs.preflight import preflight
+from jobs.refine import run_refine
 from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_held_out, write_report
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError

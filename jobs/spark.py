@@ -1,9 +1,10 @@
 """SparkSession set-up: the platform's session when there is one, else a local session with Delta.
 
-- ``get_session()`` is what jobs call. On Databricks (and in any notebook or shell that already has a
-  session) it returns the active session unchanged; under ``spark-submit`` (EMR, a cluster) it joins the
-  JVM that spark-submit started, with the cluster's own configuration (Delta ships there). Only when
-  Python runs on its own does it build a local session.
+- ``get_session()`` is what jobs call (``job_session(config)``: with a config's ``spark.*`` settings). On
+  Databricks (and in any notebook or shell that already has a session) it returns the active session
+  unchanged; under ``spark-submit`` (EMR, a cluster) it joins the JVM that spark-submit started, with the
+  cluster's own configuration (Delta ships there). Only when Python runs on its own does it build a local
+  session.
 - ``build_local_session()`` is for local runs and tests: Delta extensions + catalog, ``spark.jars`` on the
   jars cached by ``make jars`` (never downloaded at start), workers on this interpreter, UTC, few
   shuffle partitions, no UI.
@@ -28,8 +29,9 @@ from pyspark.sql import SparkSession
 
 from jobs.connect import connect_session, is_connect
 from jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
+from prox_spark.config import RefineConfig
 
-__all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "local_session_conf"]
+__all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "job_session", "local_session_conf"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,17 @@ def get_session(app_name: str = "prox-spark", *, remote: str = "", **local_kwarg
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         return SparkSession.builder.appName(app_name).getOrCreate()
     return build_local_session(app_name, **local_kwargs)
+
+
+def job_session(config: RefineConfig) -> SparkSession:
+    """The session of a job run from a config (``refine``, ``apply``): ``get_session`` with ``spark.*``."""
+    return get_session(
+        "prox-spark-refine",
+        remote=config.spark.remote,
+        master=config.spark.master,
+        shuffle_partitions=config.spark.shuffle_partitions,
+        extra_conf=config.spark.conf,
+    )
 
 
 def _prepend_pythonpath(path: Path) -> None:

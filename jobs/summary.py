@@ -1,4 +1,4 @@
-"""The end-of-run summary: counts read back from the Delta tables, the balance check, a printed table."""
+"""The end-of-run summary: counts read back from the Delta tables, the checks a run must pass, a printed table."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from jobs.side_by_side import run_concurrently
 from jobs.tables import ALL_TABLES, QUARANTINE, REFINED, SHARDS, read_table, table_location
-from prox_spark.config import OutputConfig
+from prox_spark.config import OutputConfig, RefineConfig
 
 
 @dataclass
@@ -79,6 +79,40 @@ def summarize_run(spark: SparkSession, output: OutputConfig, run_id: str, listin
         quarantine_reasons=q_reasons,
         uncommitted_files=sorted(path for shard, path in listing.items() if shard not in committed),
     )
+
+
+class RunCheckError(RuntimeError):
+    """The run failed its end-of-run checks (input unaccounted for, nothing read, too much quarantined);
+    ``summary`` holds its counts."""
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+def run_problems(summary: RunSummary, config: RefineConfig) -> list[str]:
+    """Why the run must not count as succeeded (empty: it may): each a sentence naming the numbers."""
+    s = summary
+    problems = []
+    if s.uncommitted_files:
+        problems.append(
+            f"{len(s.uncommitted_files)} listed input file(s) never committed: " + ", ".join(s.uncommitted_files[:10])
+        )
+    if s.records_read != s.kept + s.dropped + s.quarantined:
+        problems.append(
+            f"{s.records_read} records read but {s.kept} kept + {s.dropped} dropped + {s.quarantined} quarantined = "
+            f"{s.kept + s.dropped + s.quarantined}"
+        )
+    if s.records_read == 0:
+        problems.append(f"no records read from {s.shards} input file(s) (empty files?)")
+    limit = config.input.max_quarantined_fraction
+    if s.quarantined_fraction > limit:
+        problems.append(
+            f"{s.quarantined} of {s.records_read} records quarantined ({s.quarantined_fraction:.1%}), over "
+            f"input.max_quarantined_fraction={limit} (top reasons: "
+            + ", ".join(f"{reason} {n}" for reason, n in s.quarantine_reasons[:3]) + ")"
+        )
+    return problems
 
 
 def print_summary(summary: RunSummary, output: OutputConfig, command: str = "refine") -> None:

@@ -69,7 +69,7 @@ def untrained_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_log_handlers_on_captured_streams():
-    """Remove, after the session, the root handler ``jobs.refine.configure_logging`` installs when a test runs
+    """Remove, after the session, the root handler ``jobs.logs.configure_logging`` installs when a test runs
     the job: it writes to the stderr pytest captured, which is closed by the time py4j logs its shutdown."""
     import logging
 

@@ -27,7 +27,9 @@ import pandas as pd
 import pytest
 
 from jobs import audit
-from jobs.refine import _RUN_ID, RunIdFilter, configure_logging, preflight, run_refine
+from jobs.logs import _RUN_ID, RunIdFilter, configure_logging
+from jobs.preflight import preflight
+from jobs.refine import run_refine
 from jobs.summary import summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
 from prox_spark.config import OutputConfig, as_dict, load_config

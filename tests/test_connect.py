@@ -22,7 +22,9 @@ import pytest
 
 from jobs.connect import is_connect, is_local_remote, redact_remote
 from jobs.job_tags import run_tag, tag_of
-from jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, preflight, redacted_config, run_refine
+from jobs.preflight import preflight
+from jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, run_refine
+from jobs.run_row import redacted_config
 from jobs.staging import run_folder
 from prox_spark.config import ConfigError, load_config
 

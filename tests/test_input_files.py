@@ -116,7 +116,7 @@ def test_spark_lists_and_reads_uri_inputs(spark, uri_corpus, tmp_path):
     hidden ones skipped, globs too) and its read stage opens those URIs in the tasks."""
     from jobs import refine_plan as plan
     from jobs.input_files import list_input_files
-    from jobs.refine import preflight
+    from jobs.preflight import preflight
     from prox_spark.config import ConfigError, load_config
 
     uri = f"file://{uri_corpus}"

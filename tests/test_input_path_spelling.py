@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from jobs import refine_plan as plan
-from jobs.refine import RunCheckError, preflight, run_refine
+from jobs.preflight import preflight
+from jobs.refine import run_refine
+from jobs.summary import RunCheckError
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -131,7 +131,8 @@ def test_audit_notebook(spark, untrained_models, tmp_path_factory, tmp_path, ker
 def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_models, tmp_path, kernel_env):
     import yaml
 
-    from jobs.refine import preflight, run_refine
+    from jobs.preflight import preflight
+    from jobs.refine import run_refine
     from prox_spark.config import load_config
     from test_audit import sample_rows
 

@@ -15,8 +15,7 @@ import pytest
 
 from jobs import refine_plan as plan
 from jobs.refine import main as refine_main
-from jobs.refine import run_problems
-from jobs.summary import summarize_run
+from jobs.summary import run_problems, summarize_run
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark]
@@ -403,7 +402,8 @@ def test_two_jobs_write_one_output_at_once(spark, tmp_path):
 
     from pyspark import inheritable_thread_target
 
-    from jobs.refine import preflight, run_refine
+    from jobs.preflight import preflight
+    from jobs.refine import run_refine
 
     out = tmp_path / "out"
     files = {f"job-{i}": _write(tmp_path / f"corpus-{i}" / "part-0.jsonl", _docs(f"j{i}", 6)) for i in (1, 2)}

@@ -14,7 +14,8 @@ import typing
 
 import pytest
 
-from jobs.refine import preflight, run_refine
+from jobs.preflight import preflight
+from jobs.refine import run_refine
 from prox_spark.clean import clean_file, load_models
 from prox_spark.config import PIPELINE_STAGES, ConfigError, PipelineConfig, RulesConfig, load_config
 from prox_spark.pipeline import refine_batch, settings_of

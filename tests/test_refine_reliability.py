@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.refine import preflight, run_refine
+from jobs.preflight import preflight
+from jobs.refine import run_refine
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame
 
-from jobs.refine import preflight, run_refine
+from jobs.preflight import preflight
+from jobs.refine import run_refine
 from jobs.staging import run_folder, staging_root
 from prox_spark.config import ConfigError, load_config
 
