@@ -6,12 +6,16 @@ both tables from them in Spark, ``refine_batch`` derives the same rows in pandas
 stages in one call per batch lets the job cross the JVM/Python boundary once per document instead of
 once per stage. A stage reads the text the previous stage kept; a document dropped earlier reaches it as
 ``""``, which costs no model call.
+
+``stage_pass`` is the one loop over the stages, so the hand-off between them is written once. Where a model
+stage's programs come from is its ``ProgramSource``: the models (``ModelPrograms``, behind ``run_stages``) or
+a run's stored programs (``prox_spark.pipeline.apply.StoredPrograms``, behind ``prox-spark apply``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
-from typing import Any, Sequence, Union
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Protocol, Sequence, TypeVar, Union
 
 import pandas as pd
 
@@ -19,7 +23,7 @@ from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.stages import (
-    DocProgram, merge_programs, spare_main_text_pages, write_chunk_programs, write_doc_programs,
+    ChunkProgram, DocProgram, merge_programs, spare_main_text_pages, write_chunk_programs, write_doc_programs,
 )
 from prox_spark.programs import execute_batch
 from prox_spark.rules import rules_stage_batch
@@ -45,6 +49,60 @@ def staged_columns(stages: Sequence[str]) -> tuple[str, ...]:
     return tuple(column for stage in STAGE_ORDER if stage in stages for column in STAGE_COLUMNS[stage])
 
 
+class ProgramSource(Protocol):
+    """Where the model stages' programs come from. Each method gets what the stage reads, one text per document
+    (``""`` for a document dropped earlier), and returns one entry per text; None: this source has no program
+    for that document (a stored run that never reached it), which ``stage_pass`` reports in ``missing``."""
+
+    def doc_programs(self, texts: list[str]) -> Sequence[DocProgram | None]: ...
+
+    def chunk_programs(self, texts: list[str]) -> Sequence[list[ChunkProgram] | None]: ...
+
+
+@dataclass(frozen=True)
+class ModelPrograms:
+    """The models write the programs (the refine job, ``prox-spark clean``)."""
+
+    settings: RefineSettings
+    doc_model: StageModel | None = None
+    chunk_model: ChunkModel | None = None
+    #: the doc stage's main-text guard (``spare_main_text_pages``): on when the line refiner runs the chunk stage
+    spare_main_text: bool = False
+
+    def doc_programs(self, texts: list[str]) -> list[DocProgram]:
+        if self.doc_model is None:
+            raise ValueError("the doc stage needs doc_model")
+        s = self.settings
+        programs = write_doc_programs(
+            self.doc_model, texts, mode=s.doc_mode, batch_size=s.doc_batch_size,
+            max_new_tokens=s.doc_max_new_tokens, max_batch_tokens=s.doc_max_batch_tokens,
+        )
+        if self.spare_main_text and isinstance(self.chunk_model, LineRefiner):
+            programs = spare_main_text_pages(
+                programs, texts, self.chunk_model, s.doc_guard_words, drop_comments=s.drop_comment_sections,
+            )
+        return programs
+
+    def chunk_programs(self, texts: list[str]) -> list[list[ChunkProgram]]:
+        if self.chunk_model is None:
+            raise ValueError("the chunk stage needs chunk_model")
+        s = self.settings
+        return write_chunk_programs(
+            self.chunk_model, texts, max_chunk_tokens=s.max_chunk_tokens, batch_size=s.chunk_batch_size,
+            max_new_tokens=s.chunk_max_new_tokens, clip=s.clip_chunk_programs,
+            max_batch_tokens=s.chunk_max_batch_tokens, drop_comments=s.drop_comment_sections,
+        )
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """``stage_pass``' columns for a batch, and which documents it could not stage."""
+
+    columns: dict[str, StagedColumn]
+    #: per document, the first model stage it reached without a program from the source (None: it had every one)
+    missing: list[str | None]
+
+
 def run_stages(
     texts: Sequence[Any],
     stages: Sequence[str],
@@ -54,49 +112,76 @@ def run_stages(
     doc_model: StageModel | None = None,
     chunk_model: ChunkModel | None = None,
 ) -> dict[str, StagedColumn]:
-    """Run ``stages`` (in ``STAGE_ORDER``) over ``texts``; returns ``staged_columns(stages)`` by name.
+    """Run ``stages`` (in ``STAGE_ORDER``) over ``texts`` with the models; returns ``staged_columns(stages)`` by name.
 
     ``rules_exec``, ``doc_exec``, ``chunk_exec``: executor/rule results (``RULES_STAGE_COLUMNS``,
     ``BATCH_COLUMNS``) as DataFrames; ``doc``: the doc programs (``DocProgram`` fields); ``chunks``: per
     document, its ``ChunkProgram`` records in chunk order; ``chunk_program``: their merged program.
     """
+    models = ModelPrograms(settings, doc_model, chunk_model, spare_main_text="chunk" in stages)
+    return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=models).columns
+
+
+def stage_pass(
+    texts: Sequence[Any],
+    stages: Sequence[str],
+    settings: RefineSettings,
+    *,
+    rules_preset: str,
+    programs: ProgramSource,
+) -> StagedBatch:
+    """Run ``stages`` (in ``STAGE_ORDER``) over ``texts`` with the model stages' programs from ``programs`` and
+    ``settings``' executor: the columns ``run_stages`` describes, and per document the stage whose program
+    ``programs`` did not have (the document's columns from that stage on are placeholders, not results)."""
     columns = staged_columns(stages)
     out: dict[str, StagedColumn] = {}
     current = [None if _missing(t) else t for t in texts]  # what the next stage reads
+    reached = [True] * len(current)
+    missing: list[str | None] = [None] * len(current)
     if "rules" in stages:
         rules = rules_stage_batch(current, rules_preset)
         out["rules_exec"] = rules
-        current = [t if kept else "" for t, kept in zip(rules["text"].tolist(), rules["kept"].tolist())]
+        current, reached = _hand_off(rules["text"].tolist(), rules["kept"].tolist(), missing)
     if "doc" in stages:
-        if doc_model is None:
-            raise ValueError("the doc stage needs doc_model")
-        programs = write_doc_programs(
-            doc_model, _model_texts(current), mode=settings.doc_mode, batch_size=settings.doc_batch_size,
-            max_new_tokens=settings.doc_max_new_tokens, max_batch_tokens=settings.doc_max_batch_tokens,
-        )
-        if "chunk" in stages and isinstance(chunk_model, LineRefiner):
-            programs = spare_main_text_pages(
-                programs, _model_texts(current), chunk_model, settings.doc_guard_words,
-                drop_comments=settings.drop_comment_sections,
-            )
-        out["doc"] = pd.DataFrame.from_records([asdict(p) for p in programs], columns=list(DOC_PROGRAM_FIELDS))
-        doc_exec = _execute(current, [p.program for p in programs], "doc", settings)
+        doc = _reached_programs(programs.doc_programs(_model_texts(current)), reached, missing, "doc", _no_doc_program)
+        out["doc"] = pd.DataFrame.from_records([asdict(p) for p in doc], columns=list(DOC_PROGRAM_FIELDS))
+        doc_exec = _execute(current, [p.program for p in doc], "doc", settings)
         out["doc_exec"] = doc_exec
-        current = [t if kept else "" for t, kept in zip(current, doc_exec["kept"].tolist())]
+        current, reached = _hand_off(current, doc_exec["kept"].tolist(), missing)
     if "chunk" in stages:
-        if chunk_model is None:
-            raise ValueError("the chunk stage needs chunk_model")
-        per_doc = write_chunk_programs(
-            chunk_model, _model_texts(current), max_chunk_tokens=settings.max_chunk_tokens,
-            batch_size=settings.chunk_batch_size, max_new_tokens=settings.chunk_max_new_tokens,
-            clip=settings.clip_chunk_programs, max_batch_tokens=settings.chunk_max_batch_tokens,
-            drop_comments=settings.drop_comment_sections,
-        )
+        per_doc = _reached_programs(programs.chunk_programs(_model_texts(current)), reached, missing, "chunk", list)
         merged = [merge_programs(chunks) for chunks in per_doc]
         out["chunks"] = pd.Series([[asdict(chunk) for chunk in chunks] for chunks in per_doc], dtype=object)
         out["chunk_program"] = pd.Series(merged, dtype=object)
         out["chunk_exec"] = _execute(current, merged, "chunk", settings)
-    return {column: out[column] for column in columns}
+    return StagedBatch({column: out[column] for column in columns}, missing)
+
+
+def _hand_off(texts: list, kept: list, missing: list[str | None]) -> tuple[list, list[bool]]:
+    """What the next stage reads, and which documents reach it: the text of a document the stage kept and could
+    stage, else ``""`` (a document dropped here costs the later stages no model call)."""
+    reached = [bool(k) and m is None for k, m in zip(kept, missing)]
+    return [t if alive else "" for t, alive in zip(texts, reached)], reached
+
+
+P = TypeVar("P")
+
+
+def _reached_programs(
+    written: Sequence[P | None], reached: list[bool], missing: list[str | None], stage: str, empty: Callable[[], P],
+) -> list[P]:
+    """A stage's programs: ``empty()`` for a document that did not reach the stage; for one that did but has no
+    program from the source, ``empty()`` too, with ``missing`` naming the stage."""
+    programs = []
+    for i, (program, alive) in enumerate(zip(written, reached)):
+        if alive and program is None:
+            missing[i] = stage
+        programs.append(program if alive and program is not None else empty())
+    return programs
+
+
+def _no_doc_program() -> DocProgram:
+    return DocProgram("", 0, 0.0)
 
 
 def _execute(texts: list, programs: list[str], stage: str, settings: RefineSettings) -> pd.DataFrame:
