@@ -2,7 +2,8 @@
 line, what to keep; its decisions are rendered into the same ProX chunk programs the executor applies.
 
 Only numpy and onnxruntime are needed at run time (no tokenizer, no torch): line features are computed
-here (``features``), the graph scores them (``refiner``), and ``render`` writes ``remove_lines`` ops.
+here (``features``), the graph scores them (``refiner``), ``render`` turns scores into decisions (with
+``comments``, which finds a page's reader-comment section) and writes ``remove_lines`` ops.
 """
 
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, page_features

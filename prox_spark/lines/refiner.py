@@ -17,7 +17,6 @@ import onnxruntime as ort
 
 from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError
 from prox_spark.inference.session import CPU, create_session, provider_list, resolve_intra_op_threads
-from prox_spark.lines.comments import without_comment_section
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_manifest
 from prox_spark.lines.render import line_decisions
@@ -62,9 +61,10 @@ class LineRefiner:
         """Keep (True) or remove for each line of ``text``, from its ``keep_scores`` and the manifest's
         thresholds; ``drop_comments`` also removes the page's reader-comment section
         (``prox_spark.lines.comments``)."""
-        lines = text.split("\n")
-        keep = line_decisions(lines, scores, self.manifest.keep_threshold, self.manifest.relative_threshold)
-        return without_comment_section(lines, keep) if drop_comments else keep
+        return line_decisions(
+            text.split("\n"), scores, self.manifest.keep_threshold, self.manifest.relative_threshold,
+            drop_comments=drop_comments,
+        )
 
     def score_features(self, features: Sequence[PageFeatures], batch_lines: int = DEFAULT_BATCH_LINES) -> list[np.ndarray]:
         order = sorted(range(len(features)), key=lambda i: features[i].lines)

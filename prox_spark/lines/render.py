@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from prox_spark.lines.comments import without_comment_section
+
 KEEP_CHUNK = "keep_chunk()"
 
 
@@ -19,10 +21,12 @@ EMPTY_PAGE_FALLBACK = 0.5
 
 
 def line_decisions(
-    lines: Sequence[str], keep_scores: Sequence[float], threshold: float, relative: float = 0.0
+    lines: Sequence[str], keep_scores: Sequence[float], threshold: float, relative: float = 0.0, *,
+    drop_comments: bool = False,
 ) -> list[bool]:
     """Per line, keep (True) or remove: a non-blank line is kept when its score reaches ``threshold`` and
-    ``relative`` times the page's best score.
+    ``relative`` times the page's best score; ``drop_comments`` then removes the page's reader-comment
+    section (``prox_spark.lines.comments``).
 
     The relative bar reads a page the way a person does: next to a confident article body, lines the
     model only half believes in (comment threads, teasers, captions) go, while on a page without one the
@@ -53,10 +57,11 @@ def line_decisions(
         after[i] = last
         if keep[i] is not None:
             last = keep[i]
-    return [
+    decided = [
         decision if decision is not None else not (before[i] is not True and after[i] is not True)
         for i, decision in enumerate(keep)
     ]
+    return without_comment_section(lines, decided) if drop_comments else decided
 
 
 def removed_ranges(keep: Sequence[bool], offset: int = 0) -> list[tuple[int, int]]:

@@ -14,6 +14,7 @@ from typing import Literal, Sequence
 from prox_spark.chunking import Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
 from prox_spark.lines import removed_ranges, render_program
+from prox_spark.lines.comments import without_comment_section
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
 from prox_spark.pipeline.models import ChunkModel, StageModel
@@ -232,10 +233,12 @@ def write_line_programs(
     each = (time.perf_counter() - started) * 1000 / max(1, len(work))
     results: list[list[ChunkProgram]] = [[] for _ in texts]
     for i, page_scores in zip(work, scores):
-        model_program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist())))
-        program = model_program
+        keep = model.decisions(texts[i], page_scores.tolist())
+        model_program = program = render_program(removed_ranges(keep))
         if drop_comments:
-            program = render_program(removed_ranges(model.decisions(texts[i], page_scores.tolist(), drop_comments=True)))
+            cut = without_comment_section(texts[i].split("\n"), keep)
+            if cut != keep:
+                program = render_program(removed_ranges(cut))
         lines = texts[i].count("\n") + 1
         results[i] = [
             ChunkProgram(

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from prox_spark.evaluation.gold import Page
-from prox_spark.lines.comments import without_comment_section
 from prox_spark.lines.features import DEFAULT_BUCKETS, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.render import line_decisions
 from prox_spark.training.line_labels import line_labels
@@ -124,9 +123,7 @@ def kept_text(
     """The page's kept lines (before the executor's decision rules), for choosing the thresholds;
     ``drop_comments`` also removes the comment section, as serving does by default."""
     lines = text.split("\n")
-    keep = line_decisions(lines, scores, threshold, relative)
-    if drop_comments:
-        keep = without_comment_section(lines, keep)
+    keep = line_decisions(lines, scores, threshold, relative, drop_comments=drop_comments)
     return "\n".join(line for line, kept in zip(lines, keep) if kept)
 
 
