@@ -122,3 +122,68 @@ def test_spark_types_name_every_field_of_the_stage_records():
 
     assert DOC_PROGRAM_TYPE.fieldNames() == [f.name for f in fields(DocProgram)]
     assert CHUNK_PROGRAMS_TYPE.elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
+
+
+#: the Spark types the tables have today, pinned: the derived types must not move them
+PINNED_STAGED_TYPES = {
+    "rules_exec": "struct<text:string,kept:boolean,outcome:string,reason:string,rule:string,program:string,ops:array<struct<line:bigint,op:string,start:bigint,end:bigint,source:string,target:string,status:string,errors:bigint,detail:string>>,words_before:bigint,words_after:bigint,lines_before:bigint,lines_after:bigint,latency_ms:double>",
+    "doc": "struct<program:string,prompt_tokens:bigint,latency_ms:double,truncated:boolean,model_program:string>",
+    "doc_exec": "struct<text:string,kept:boolean,outcome:string,reason:string,errors:bigint,n_ops:bigint,words_before:bigint,words_after:bigint,lines_before:bigint,lines_after:bigint,ops:array<struct<line:bigint,op:string,start:bigint,end:bigint,source:string,target:string,status:string,errors:bigint,detail:string>>>",
+    "chunks": "array<struct<chunk_index:bigint,first_line:bigint,last_line:bigint,program:string,prompt_tokens:bigint,latency_ms:double,oversize:boolean,truncated:boolean,program_line_offset:bigint,program_lines:bigint,clipped_ops:bigint,model_program:string>>",
+    "chunk_program": "string",
+    "chunk_exec": "struct<text:string,kept:boolean,outcome:string,reason:string,errors:bigint,n_ops:bigint,words_before:bigint,words_after:bigint,lines_before:bigint,lines_after:bigint,ops:array<struct<line:bigint,op:string,start:bigint,end:bigint,source:string,target:string,status:string,errors:bigint,detail:string>>>",
+}
+
+
+def test_spark_types_are_derived_from_the_stage_arrow_schemas():
+    """The Spark types of the stage columns come from the core's Arrow schemas: they cannot drift from them, and
+    they stay what the tables have (pinned here)."""
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    from prox_spark.pipeline.staged import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
+    from prox_spark.programs import BATCH_COLUMNS
+    from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OP_FIELDS, OPS_ARROW_TYPE
+    from udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
+    from udfs.staged import STAGED_TYPES
+    from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+
+    assert tuple(STAGE_SCHEMAS) == STAGE_ORDER
+    assert staged_columns(STAGE_ORDER) == tuple(STAGED_TYPES) == tuple(STAGE_ARROW_TYPES)
+    for stage, schema in STAGE_SCHEMAS.items():
+        assert STAGE_COLUMNS[stage] == tuple(schema.names)
+        for field in schema:
+            assert STAGED_TYPES[field.name] == from_arrow_type(field.type), field.name
+    assert {name: t.simpleString() for name, t in STAGED_TYPES.items()} == PINNED_STAGED_TYPES
+    assert DOC_PROGRAM_TYPE == STAGED_TYPES["doc"] and CHUNK_PROGRAMS_TYPE == STAGED_TYPES["chunks"]
+    assert EXECUTOR_RESULT_TYPE == STAGED_TYPES["doc_exec"] == STAGED_TYPES["chunk_exec"]
+    assert EXECUTOR_RESULT_TYPE == from_arrow_type(EXECUTOR_RESULT_ARROW_TYPE) and OPS_TYPE == from_arrow_type(OPS_ARROW_TYPE)
+    assert tuple(EXECUTOR_RESULT_TYPE.fieldNames()) == BATCH_COLUMNS
+    assert tuple(OPS_TYPE.elementType.fieldNames()) == OP_FIELDS
+
+
+def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
+    """What ``run_stages`` returns for every stage converts to exactly its column's Arrow type: no field more,
+    none less, none renamed (the dataclasses and the rule rows against ``STAGE_SCHEMAS``)."""
+    from dataclasses import fields
+
+    from prox_spark.pipeline.staged import (
+        CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE, RULES_RESULT_ARROW_TYPE, STAGE_ARROW_TYPES, STAGE_ORDER,
+    )
+    from prox_spark.pipeline.stages import ChunkProgram, DocProgram
+    from prox_spark.rules import RULES_STAGE_COLUMNS
+    from udfs.staged import _to_arrow
+
+    assert [f.name for f in DOC_PROGRAM_ARROW_TYPE] == [f.name for f in fields(DocProgram)]
+    assert [f.name for f in CHUNK_PROGRAM_ARROW_TYPE] == [f.name for f in fields(ChunkProgram)]
+    assert tuple(f.name for f in RULES_RESULT_ARROW_TYPE) == RULES_STAGE_COLUMNS
+
+    doc_model, chunk_model = models
+    columns = run_stages(texts, STAGE_ORDER, SETTINGS, rules_preset="gopher", doc_model=doc_model, chunk_model=chunk_model)
+    for name, arrow_type in STAGE_ARROW_TYPES.items():
+        column = columns[name]
+        if isinstance(column, pd.DataFrame):
+            assert list(column.columns) == [f.name for f in arrow_type], name
+        else:
+            assert all(set(chunk) == {f.name for f in CHUNK_PROGRAM_ARROW_TYPE} for doc in column if name == "chunks" for chunk in doc)
+        array = _to_arrow(column, arrow_type)
+        assert array.type == arrow_type and len(array) == len(texts), name

@@ -12,51 +12,17 @@ CPU-only.
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
+from pyspark.sql.pandas.types import from_arrow_type
 
-from prox_spark.programs import BATCH_COLUMNS, ExecutorConfig, execute_batch
-from prox_spark.programs.batch import OP_FIELDS
+from prox_spark.programs import ExecutorConfig, execute_batch
+from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OPS_ARROW_TYPE
 
 #: one parsed program line with its status (``ops`` column); same layout as the programs table's ``ops``
-OPS_TYPE = T.ArrayType(
-    T.StructType(
-        [
-            T.StructField("line", T.LongType()),
-            T.StructField("op", T.StringType()),
-            T.StructField("start", T.LongType()),
-            T.StructField("end", T.LongType()),
-            T.StructField("source", T.StringType()),
-            T.StructField("target", T.StringType()),
-            T.StructField("status", T.StringType()),
-            T.StructField("errors", T.LongType()),
-            T.StructField("detail", T.StringType()),
-        ]
-    )
-)
+OPS_TYPE = from_arrow_type(OPS_ARROW_TYPE)
 
-#: the UDF's return type: one field per ``BATCH_COLUMNS`` entry, in that order
-EXECUTOR_RESULT_TYPE = T.StructType(
-    [
-        T.StructField("text", T.StringType()),
-        T.StructField("kept", T.BooleanType()),
-        T.StructField("outcome", T.StringType()),
-        T.StructField("reason", T.StringType()),
-        T.StructField("errors", T.LongType()),
-        T.StructField("n_ops", T.LongType()),
-        T.StructField("words_before", T.LongType()),
-        T.StructField("words_after", T.LongType()),
-        T.StructField("lines_before", T.LongType()),
-        T.StructField("lines_after", T.LongType()),
-        T.StructField("ops", OPS_TYPE),
-    ]
-)
-
-# The schema is spelled out for readers and Spark; fail at import if it drifts from the core's contract.
-if tuple(EXECUTOR_RESULT_TYPE.fieldNames()) != tuple(BATCH_COLUMNS):
-    raise ImportError(f"EXECUTOR_RESULT_TYPE {EXECUTOR_RESULT_TYPE.fieldNames()} != BATCH_COLUMNS {BATCH_COLUMNS}")
-if tuple(OPS_TYPE.elementType.fieldNames()) != tuple(OP_FIELDS):
-    raise ImportError(f"OPS_TYPE {OPS_TYPE.elementType.fieldNames()} != OP_FIELDS {OP_FIELDS}")
+#: the UDF's return type: one field per ``BATCH_COLUMNS`` entry, in that order (derived from the core's Arrow type)
+EXECUTOR_RESULT_TYPE = from_arrow_type(EXECUTOR_RESULT_ARROW_TYPE)
 
 
 def make_executor_udf(stage: str, dialect: str = "reference", config: ExecutorConfig | None = None):

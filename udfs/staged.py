@@ -19,24 +19,16 @@ import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
-from pyspark.sql.pandas.types import to_arrow_type
+from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
 
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
-from prox_spark.pipeline.staged import StagedColumn
+from prox_spark.pipeline.staged import STAGE_ARROW_TYPES, StagedColumn
 from prox_spark.rules import get_preset
-from udfs.executor import EXECUTOR_RESULT_TYPE
-from udfs.rules import RULES_RESULT_TYPE
-from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE, ModelSettings
+from udfs.stages import ModelSettings
 
-#: Spark type of each column ``run_stages`` adds
-STAGED_TYPES: dict[str, T.DataType] = {
-    "rules_exec": RULES_RESULT_TYPE,
-    "doc": DOC_PROGRAM_TYPE,
-    "doc_exec": EXECUTOR_RESULT_TYPE,
-    "chunks": CHUNK_PROGRAMS_TYPE,
-    "chunk_program": T.StringType(),
-    "chunk_exec": EXECUTOR_RESULT_TYPE,
-}
+#: Spark type of each column ``run_stages`` adds: derived from the stage's Arrow schema in the core
+#: (``prox_spark.pipeline.staged.STAGE_SCHEMAS``), never written here
+STAGED_TYPES: dict[str, T.DataType] = {name: from_arrow_type(arrow) for name, arrow in STAGE_ARROW_TYPES.items()}
 
 #: columns a stage pass adds when it cannot stage some documents (apply: no stored program): the job
 #: quarantines a document whose reason is set, with that reason and detail, instead of writing its rows

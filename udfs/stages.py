@@ -10,43 +10,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import pyarrow as pa
 from pyspark import TaskContext
-from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_type
 
 from prox_spark.inference import cuda_device_id
 from prox_spark.pipeline import ChunkModel, load_stage_model
+from prox_spark.pipeline.staged import CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE
 
-DOC_PROGRAM_TYPE = T.StructType(
-    [
-        T.StructField("program", T.StringType()),
-        T.StructField("prompt_tokens", T.LongType()),
-        T.StructField("latency_ms", T.DoubleType()),
-        T.StructField("truncated", T.BooleanType()),
-        # main-text guard (models.doc_guard_words): the model's drop_doc() when the guard kept the page
-        T.StructField("model_program", T.StringType()),
-    ]
-)
-
-CHUNK_PROGRAMS_TYPE = T.ArrayType(
-    T.StructType(
-        [
-            T.StructField("chunk_index", T.LongType()),
-            T.StructField("first_line", T.LongType()),
-            T.StructField("last_line", T.LongType()),
-            T.StructField("program", T.StringType()),
-            T.StructField("prompt_tokens", T.LongType()),
-            T.StructField("latency_ms", T.DoubleType()),
-            T.StructField("oversize", T.BooleanType()),
-            T.StructField("truncated", T.BooleanType()),
-            # where this chunk's program lines start in the document's merged program
-            T.StructField("program_line_offset", T.LongType()),
-            T.StructField("program_lines", T.LongType()),
-            # chunk-range guard (models.clip_chunk_programs): ops it clipped, and the model's own text
-            T.StructField("clipped_ops", T.LongType()),
-            T.StructField("model_program", T.StringType()),
-        ]
-    )
-)
+#: the ``doc`` and ``chunks`` columns' Spark types, derived from the core's Arrow types (never written here)
+DOC_PROGRAM_TYPE = from_arrow_type(DOC_PROGRAM_ARROW_TYPE)
+CHUNK_PROGRAMS_TYPE = from_arrow_type(pa.list_(CHUNK_PROGRAM_ARROW_TYPE))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Protocol, Sequence, TypeVar, Union
 
 import pandas as pd
+import pyarrow as pa
 
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
@@ -26,16 +27,95 @@ from prox_spark.pipeline.stages import (
     ChunkProgram, DocProgram, merge_programs, spare_main_text_pages, write_chunk_programs, write_doc_programs,
 )
 from prox_spark.programs import execute_batch
-from prox_spark.rules import rules_stage_batch
+from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OPS_ARROW_TYPE
+from prox_spark.rules import RULES_STAGE_COLUMNS, rules_stage_batch
 
 STAGE_ORDER = ("rules", "doc", "chunk")
+
+#: a ``DocProgram`` as Arrow (the ``doc`` column)
+DOC_PROGRAM_ARROW_TYPE = pa.struct(
+    [
+        ("program", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("truncated", pa.bool_()),
+        # main-text guard (models.doc_guard_words): the model's drop_doc() when the guard kept the page
+        ("model_program", pa.string()),
+    ]
+)
+#: a ``ChunkProgram`` as Arrow (an entry of the ``chunks`` column)
+CHUNK_PROGRAM_ARROW_TYPE = pa.struct(
+    [
+        ("chunk_index", pa.int64()),
+        ("first_line", pa.int64()),
+        ("last_line", pa.int64()),
+        ("program", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("oversize", pa.bool_()),
+        ("truncated", pa.bool_()),
+        # where this chunk's program lines start in the document's merged program
+        ("program_line_offset", pa.int64()),
+        ("program_lines", pa.int64()),
+        # chunk-range guard (models.clip_chunk_programs): ops it clipped, and the model's own text
+        ("clipped_ops", pa.int64()),
+        ("model_program", pa.string()),
+    ]
+)
+#: a ``rules_stage_batch`` row as Arrow (the ``rules_exec`` column); its ops are the executor's
+RULES_RESULT_ARROW_TYPE = pa.struct(
+    [
+        ("text", pa.string()),
+        ("kept", pa.bool_()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("rule", pa.string()),
+        ("program", pa.string()),
+        ("ops", OPS_ARROW_TYPE),
+        ("words_before", pa.int64()),
+        ("words_after", pa.int64()),
+        ("lines_before", pa.int64()),
+        ("lines_after", pa.int64()),
+        ("latency_ms", pa.float64()),
+    ]
+)
+
+#: the columns each stage adds, in order, as Arrow: the one definition of a stage's output. Spark's types are
+#: derived from it (``udfs.staged.STAGED_TYPES``), never written by hand.
+STAGE_SCHEMAS: dict[str, pa.Schema] = {
+    "rules": pa.schema([("rules_exec", RULES_RESULT_ARROW_TYPE)]),
+    "doc": pa.schema([("doc", DOC_PROGRAM_ARROW_TYPE), ("doc_exec", EXECUTOR_RESULT_ARROW_TYPE)]),
+    "chunk": pa.schema(
+        [
+            ("chunks", pa.list_(CHUNK_PROGRAM_ARROW_TYPE)),
+            ("chunk_program", pa.string()),
+            ("chunk_exec", EXECUTOR_RESULT_ARROW_TYPE),
+        ]
+    ),
+}
 #: the columns each stage adds, in order
-STAGE_COLUMNS = {
-    "rules": ("rules_exec",),
-    "doc": ("doc", "doc_exec"),
-    "chunk": ("chunks", "chunk_program", "chunk_exec"),
+STAGE_COLUMNS = {stage: tuple(schema.names) for stage, schema in STAGE_SCHEMAS.items()}
+#: every stage column's Arrow type, by name
+STAGE_ARROW_TYPES: dict[str, pa.DataType] = {
+    field.name: field.type for schema in STAGE_SCHEMAS.values() for field in schema
 }
 DOC_PROGRAM_FIELDS = tuple(f.name for f in fields(DocProgram))
+
+
+def _check_record_types() -> None:
+    """The records' fields are written twice (dataclass, Arrow type) so each reads on its own: fail at import
+    if they part (``tests/test_udf_staged.py`` checks the same, and that the tables' Spark types stay)."""
+    for arrow_type, names, record in (
+        (DOC_PROGRAM_ARROW_TYPE, DOC_PROGRAM_FIELDS, "DocProgram"),
+        (CHUNK_PROGRAM_ARROW_TYPE, tuple(f.name for f in fields(ChunkProgram)), "ChunkProgram"),
+        (RULES_RESULT_ARROW_TYPE, RULES_STAGE_COLUMNS, "RULES_STAGE_COLUMNS"),
+    ):
+        arrow_names = tuple(field.name for field in arrow_type)
+        if arrow_names != tuple(names):
+            raise ImportError(f"the Arrow type of {record} names {list(arrow_names)}, the record {list(names)}")
+
+
+_check_record_types()
 
 #: a struct column as a DataFrame (one column per field, as pandas UDFs return structs), else a Series
 StagedColumn = Union[pd.DataFrame, pd.Series]

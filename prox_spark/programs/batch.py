@@ -15,21 +15,43 @@ import pyarrow as pa
 from prox_spark.programs.config import ExecutorConfig
 from prox_spark.programs.executor import Dialect, Stage, _check_mode, execute
 
-BATCH_COLUMNS = (
-    "text",
-    "kept",
-    "outcome",
-    "reason",
-    "errors",
-    "n_ops",
-    "words_before",
-    "words_after",
-    "lines_before",
-    "lines_after",
-    "ops",
+#: one parsed program line with its status (an ``ops`` entry, ``ExecutionResult.as_record``), as Arrow
+OP_ARROW_TYPE = pa.struct(
+    [
+        ("line", pa.int64()),
+        ("op", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("source", pa.string()),
+        ("target", pa.string()),
+        ("status", pa.string()),
+        ("errors", pa.int64()),
+        ("detail", pa.string()),
+    ]
+)
+OPS_ARROW_TYPE = pa.list_(OP_ARROW_TYPE)
+
+#: one row of ``execute_batch`` as Arrow: the executor stages' result columns (``doc_exec``, ``chunk_exec``).
+#: Spark's types are derived from it (``udfs.executor``), so this is the one place the layout is written.
+EXECUTOR_RESULT_ARROW_TYPE = pa.struct(
+    [
+        ("text", pa.string()),
+        ("kept", pa.bool_()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("errors", pa.int64()),
+        ("n_ops", pa.int64()),
+        ("words_before", pa.int64()),
+        ("words_after", pa.int64()),
+        ("lines_before", pa.int64()),
+        ("lines_after", pa.int64()),
+        ("ops", OPS_ARROW_TYPE),
+    ]
 )
 
-OP_FIELDS = ("line", "op", "start", "end", "source", "target", "status", "errors", "detail")
+BATCH_COLUMNS = tuple(field.name for field in EXECUTOR_RESULT_ARROW_TYPE)
+
+OP_FIELDS = tuple(field.name for field in OP_ARROW_TYPE)
 
 
 def _as_list(values: Any) -> list:
