@@ -23,7 +23,9 @@ from typing import Any, Literal, Optional
 
 import yaml
 
+from prox_spark.chunking import DEFAULT_MAX_TOKENS
 from prox_spark.programs import ExecutorConfig
+from prox_spark.rules.presets import DEFAULT_PRESET, PresetName
 
 
 class ConfigError(ValueError):
@@ -127,8 +129,8 @@ class ModelsConfig:
     #: doc stage: "score" compares keep_doc() / drop_doc() in one forward pass and keeps when the logit
     #: margin reaches the manifest's calibrated doc_keep_threshold; "generate" decodes (no threshold)
     doc_mode: Literal["score", "generate"] = "score"
-    #: chunk size in tokens of the chunk model's tokenizer (reference: 1500)
-    max_chunk_tokens: int = 1500
+    #: chunk size in tokens of the chunk model's tokenizer (the reference's 1500)
+    max_chunk_tokens: int = DEFAULT_MAX_TOKENS
     #: clip each chunk program's remove_lines to its own chunk's lines before the merge (not the
     #: reference, which lets a chunk program remove any line; a guard for small models)
     clip_chunk_programs: bool = False
@@ -180,17 +182,9 @@ class ExecutorSettings:
 
     def __post_init__(self) -> None:
         try:
-            config = executor_config(self)
+            executor_config(self).check_dialect(self.dialect)
         except ValueError as exc:  # ExecutorConfig's messages start with the field's name
             raise ConfigError(f"executor.{exc}") from None
-        ignored = config.strict_only_overrides()
-        if self.dialect == "reference" and ignored:
-            key, value = next(iter(ignored.items()))
-            raise ConfigError(
-                f"executor.{key}: {value!r} only applies to dialect 'strict'; dialect 'reference' always uses "
-                f"the released {getattr(ExecutorConfig, key)!r}. Set executor.dialect: strict, or remove "
-                f"executor.{key}"
-            )
 
 
 def split_name(name: str, key: str) -> list[str]:
@@ -339,7 +333,7 @@ class PipelineConfig:
 class RulesConfig:
     """The heuristic rule stage (``pipeline.mode`` rules or rules+prox); presets in ``prox_spark.rules``."""
 
-    preset: Literal["gopher", "c4", "fineweb", "gopher_c4_fineweb"] = "gopher_c4_fineweb"
+    preset: PresetName = DEFAULT_PRESET
 
 
 @dataclass(frozen=True)

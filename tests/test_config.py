@@ -62,6 +62,35 @@ def test_token_budget_reaches_the_pipeline_settings():
         load_config(None, ["models.chunk.max_batch_tokens=-1"])
 
 
+def test_the_stage_settings_default_to_the_job_configs_defaults():
+    """``RefineSettings()`` (notebooks, ``refine_batch``) and an empty job config run alike: each default is written
+    once, in the config, apart from the token limits (None: the model's own limit, no rows x tokens cap)."""
+    from dataclasses import fields, replace
+
+    from prox_spark.chunking import DEFAULT_MAX_TOKENS
+    from prox_spark.pipeline import RefineSettings, settings_of
+    from prox_spark.rules import DEFAULT_PRESET
+
+    token_limits = ("doc_max_new_tokens", "chunk_max_new_tokens", "doc_max_batch_tokens", "chunk_max_batch_tokens")
+    from_config = settings_of(RefineConfig())
+    assert replace(from_config, **{name: None for name in token_limits}) == RefineSettings()
+    assert {f.name for f in fields(RefineSettings)} >= set(token_limits)
+    assert RefineSettings().drop_comment_sections is True and RefineSettings().max_chunk_tokens == DEFAULT_MAX_TOKENS
+    assert RefineConfig().rules.preset == DEFAULT_PRESET
+
+
+def test_stage_settings_refuse_a_threshold_the_reference_dialect_ignores():
+    """As a job config does (``executor.*``), settings built in code refuse a strict-only threshold under the
+    reference dialect instead of running the released one without a word."""
+    from prox_spark.pipeline import RefineSettings
+    from prox_spark.programs import ExecutorConfig
+
+    with pytest.raises(ValueError, match=r"executor\.max_removed_fraction: 0\.5 only applies to dialect 'strict'"):
+        RefineSettings(executor=ExecutorConfig(max_removed_fraction=0.5))
+    assert RefineSettings(dialect="strict", executor=ExecutorConfig(max_removed_fraction=0.5)).executor.max_removed_fraction == 0.5
+    assert RefineSettings(executor=ExecutorConfig(max_ops=64)).executor.max_ops == 64  # bounds apply to both dialects
+
+
 def test_prefill_pass_size_reaches_the_decoders():
     """models.<stage>.prefill_tokens sets each stage's decoder; null leaves it to the device (2048 on CPU)."""
     from prox_spark.clean import load_models

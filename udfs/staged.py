@@ -23,7 +23,7 @@ from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
 
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
 from prox_spark.pipeline.staged import STAGE_ARROW_TYPES, StagedColumn
-from prox_spark.rules import get_preset
+from prox_spark.rules import DEFAULT_PRESET, get_preset
 from udfs.stages import ModelSettings
 
 #: Spark type of each column ``run_stages`` adds: derived from the stage's Arrow schema in the core
@@ -41,7 +41,7 @@ def stage_documents(
     stages: tuple[str, ...],
     settings: RefineSettings,
     *,
-    rules_preset: str = "gopher_c4_fineweb",
+    rules_preset: str = DEFAULT_PRESET,
     doc_model: ModelSettings | None = None,
     chunk_model: ModelSettings | None = None,
     fail_first_attempt_of_partition: int = -1,

@@ -14,6 +14,7 @@ import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.sql.pandas.types import from_arrow_type
 
+from prox_spark.config import ModelConfig, ModelsConfig
 from prox_spark.inference import cuda_device_id
 from prox_spark.pipeline import ChunkModel, load_stage_model
 from prox_spark.pipeline.staged import CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE
@@ -29,11 +30,11 @@ class ModelSettings:
     runs (batch sizes, token limits) is ``prox_spark.pipeline.RefineSettings``."""
 
     model_dir: str
-    provider: str = "auto"
-    intra_op_threads: int = 0
+    provider: str = ModelsConfig.provider
+    intra_op_threads: int = ModelsConfig.intra_op_threads
     concurrent_tasks: int = 1
-    prefill_tokens: int | None = None  # models.<stage>.prefill_tokens
-    kind: str = "generative"  # models.<stage>.kind
+    prefill_tokens: int | None = ModelConfig.prefill_tokens  # models.<stage>.prefill_tokens
+    kind: str = ModelConfig.kind  # models.<stage>.kind
 
     def load(self) -> ChunkModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA)."""

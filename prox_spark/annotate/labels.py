@@ -33,7 +33,7 @@ from typing import Any, Optional, Protocol
 
 from prox_spark.annotate.client import Checked, Completion, Request, check_program, check_score
 from prox_spark.annotate.prompts import CHUNK_KINDS, chunk_messages, score_messages
-from prox_spark.chunking import Chunk, chunk_document
+from prox_spark.chunking import DEFAULT_MAX_TOKENS, Chunk, chunk_document
 from prox_spark.programs import KeepChunk, KeepDoc, Normalize, OpStatus, RemoveAllLines, RemoveLines, parse
 
 #: default of the removal-ratio guard (the paper applies one but does not give its value)
@@ -242,8 +242,8 @@ class AnnotateSettings:
 
     #: guard: more removed lines than this share of the document sends it to review
     max_removed_fraction: float = DEFAULT_MAX_REMOVED_FRACTION
-    #: chunk budget for the chunk prompts, in ``count_tokens`` units (reference: 1500 model tokens)
-    max_chunk_tokens: int = 1500
+    #: chunk budget for the chunk prompts, in ``count_tokens`` units (the reference's 1500 model tokens)
+    max_chunk_tokens: int = DEFAULT_MAX_TOKENS
     #: the doc-stage prompts see at most this many characters of a document (0: all of it)
     max_doc_chars: int = 12000
     #: also write chunk programs for documents the doc label drops (the paper annotates kept ones only)

@@ -17,6 +17,7 @@ import pandas as pd
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.staged import STAGE_ORDER, run_stages
+from prox_spark.rules import DEFAULT_PRESET
 
 DOC_COLUMNS = (
     "doc_id",
@@ -66,7 +67,7 @@ def refine_batch(
     settings: RefineSettings = RefineSettings(),
     *,
     stages: Sequence[str] = ("doc", "chunk"),
-    rules_preset: str = "gopher_c4_fineweb",
+    rules_preset: str = DEFAULT_PRESET,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Refine ``texts`` (one per ``doc_ids``) through ``stages``; returns ``(documents, programs)`` frames.
 

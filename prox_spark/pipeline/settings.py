@@ -4,33 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, RefineConfig, executor_config
+from prox_spark.config import ExecutorSettings, ModelConfig, ModelsConfig, RefineConfig, executor_config
 from prox_spark.pipeline.stages import DocMode
 from prox_spark.programs import ExecutorConfig
 
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """How the stages run; defaults are the reference's (1500-token chunks, reference dialect)."""
+    """How the stages run. Each default is the job config's (``prox_spark.config``), read from there, so
+    ``RefineSettings()`` and a job with an empty config run alike (1500-token chunks, reference dialect,
+    the comment-section cut on), apart from the token limits: None here is the model's own limit and no
+    rows x tokens cap."""
 
-    dialect: str = "reference"
+    dialect: str = ExecutorSettings.dialect
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    doc_mode: DocMode = "score"
-    doc_batch_size: int = 16
-    chunk_batch_size: int = 16
-    max_chunk_tokens: int = 1500
+    doc_mode: DocMode = ModelsConfig.doc_mode
+    doc_batch_size: int = ModelConfig.batch_size
+    chunk_batch_size: int = ModelConfig.batch_size
+    max_chunk_tokens: int = ModelsConfig.max_chunk_tokens
     doc_max_new_tokens: int | None = None
     chunk_max_new_tokens: int | None = None
     #: rows x padded tokens per model batch (None: batch sizes alone limit the rows)
     doc_max_batch_tokens: int | None = None
     chunk_max_batch_tokens: int | None = None
     #: chunk-range guard: clip each chunk program's removals to its chunk (``prox_spark.pipeline.guard``)
-    clip_chunk_programs: bool = False
+    clip_chunk_programs: bool = ModelsConfig.clip_chunk_programs
     #: the doc stage keeps a page its model drops when the line refiner keeps this many words of it
     #: (``spare_main_text_pages``; 0: off; applies only with a line-refiner chunk model)
-    doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
+    doc_guard_words: int = ModelsConfig.doc_guard_words
     #: a line-refiner chunk model also removes each page's reader-comment section (``prox_spark.lines.comments``)
-    drop_comment_sections: bool = False
+    drop_comment_sections: bool = ModelsConfig.drop_comment_sections
+
+    def __post_init__(self) -> None:
+        try:  # a threshold the dialect would ignore is refused here too, as in a job config
+            self.executor.check_dialect(self.dialect)
+        except ValueError as exc:
+            raise ValueError(f"executor.{exc}") from None
 
 
 def settings_of(config: RefineConfig) -> RefineSettings:

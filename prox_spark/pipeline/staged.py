@@ -28,7 +28,7 @@ from prox_spark.pipeline.stages import (
 )
 from prox_spark.programs import execute_batch
 from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OPS_ARROW_TYPE
-from prox_spark.rules import RULES_STAGE_COLUMNS, rules_stage_batch
+from prox_spark.rules import DEFAULT_PRESET, RULES_STAGE_COLUMNS, rules_stage_batch
 
 STAGE_ORDER = ("rules", "doc", "chunk")
 
@@ -188,7 +188,7 @@ def run_stages(
     stages: Sequence[str],
     settings: RefineSettings = RefineSettings(),
     *,
-    rules_preset: str = "gopher_c4_fineweb",
+    rules_preset: str = DEFAULT_PRESET,
     doc_model: StageModel | None = None,
     chunk_model: ChunkModel | None = None,
 ) -> dict[str, StagedColumn]:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
-from prox_spark.chunking import Chunk, chunk_document
+from prox_spark.chunking import DEFAULT_MAX_TOKENS, Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
 from prox_spark.lines import removed_ranges, render_program
 from prox_spark.lines.comments import without_comment_section
@@ -158,7 +158,7 @@ def write_chunk_programs(
     model: ChunkModel,
     texts: Sequence[str],
     *,
-    max_chunk_tokens: int = 1500,
+    max_chunk_tokens: int = DEFAULT_MAX_TOKENS,
     batch_size: int = 16,
     max_new_tokens: int | None = None,
     clip: bool = False,

@@ -76,6 +76,18 @@ class ExecutorConfig:
             if getattr(self, name) != getattr(REFERENCE_CONFIG, name)
         }
 
+    def check_dialect(self, dialect: str) -> None:
+        """Refuse thresholds ``dialect`` would ignore: the reference dialect runs the released ones
+        (``for_dialect``), so one set away from them with it is reported (ValueError naming the field) instead
+        of silently doing nothing. The job config (``executor.*``) and ``RefineSettings`` both check here."""
+        ignored = self.strict_only_overrides()
+        if dialect == "reference" and ignored:
+            key, value = next(iter(ignored.items()))
+            raise ValueError(
+                f"{key}: {value!r} only applies to dialect 'strict'; dialect 'reference' always uses the released "
+                f"{getattr(REFERENCE_CONFIG, key)!r}. Set the dialect to strict, or leave {key} at its default"
+            )
+
     def for_dialect(self, dialect: str) -> ExecutorConfig:
         """The settings a dialect runs with: the reference keeps the released thresholds but honours the
         bounds, the strict dialect takes everything from this config."""

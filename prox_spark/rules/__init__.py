@@ -8,7 +8,7 @@ Public, stable API:
   drop; ``ChainStats`` counts per rule what was forwarded, dropped per reason and lines removed per reason.
 - Rules: ``GopherQuality``, ``GopherRepetition``, ``C4Quality``, ``FineWebQuality`` (published thresholds
   as dataclass defaults).
-- ``PRESETS`` / ``get_preset(name)``: ``gopher``, ``c4``, ``fineweb``, ``gopher_c4_fineweb``.
+- ``PRESETS`` / ``get_preset(name)``: ``gopher``, ``c4``, ``fineweb``, ``gopher_c4_fineweb`` (``DEFAULT_PRESET``).
 - ``rules_stage_batch(texts, preset) -> pandas.DataFrame`` with ``RULES_STAGE_COLUMNS``: the chain as a
   refine-job stage (decision, program text and ops describing removed lines, counts; pandas is imported only
   when it is called);
@@ -28,11 +28,12 @@ from prox_spark.rules.base import (
 from prox_spark.rules.c4 import C4Quality
 from prox_spark.rules.fineweb import FineWebQuality
 from prox_spark.rules.gopher import GopherQuality, GopherRepetition
-from prox_spark.rules.presets import PRESETS, get_preset
+from prox_spark.rules.presets import DEFAULT_PRESET, PRESETS, PresetName, get_preset
 from prox_spark.rules.stage import INVALID_TEXT, RULES_STAGE_COLUMNS, removed_line_ranges, rules_stage_batch
 
 __all__ = [
     "C4Quality",
+    "DEFAULT_PRESET",
     "ChainResult",
     "ChainStats",
     "EMPTY_TEXT",
@@ -42,6 +43,7 @@ __all__ = [
     "INVALID_TEXT",
     "NonEmptyText",
     "PRESETS",
+    "PresetName",
     "RULES_STAGE_COLUMNS",
     "Rule",
     "RuleChain",

@@ -15,12 +15,18 @@ Chains are stateless and their rules frozen, so the module-level instances are s
 
 from __future__ import annotations
 
-from typing import Mapping
+import typing
+from typing import Literal, Mapping
 
 from prox_spark.rules.base import RuleChain
 from prox_spark.rules.c4 import C4Quality
 from prox_spark.rules.fineweb import FineWebQuality
 from prox_spark.rules.gopher import GopherQuality, GopherRepetition
+
+#: a preset's name (``rules.preset`` in the job config, which checks it against these)
+PresetName = Literal["gopher", "c4", "fineweb", "gopher_c4_fineweb"]
+#: the chain the rules stage runs unless told otherwise (``rules.preset``): FineWeb's published pipeline
+DEFAULT_PRESET: PresetName = "gopher_c4_fineweb"
 
 PRESETS: Mapping[str, RuleChain] = {
     "gopher": RuleChain([GopherQuality(), GopherRepetition()]),
@@ -30,6 +36,9 @@ PRESETS: Mapping[str, RuleChain] = {
         [GopherRepetition(), GopherQuality(), C4Quality(filter_no_terminal_punct=False), FineWebQuality()]
     ),
 }
+
+if set(typing.get_args(PresetName)) != set(PRESETS):
+    raise ImportError(f"PresetName {typing.get_args(PresetName)} does not name the presets {sorted(PRESETS)}")
 
 
 def get_preset(name: str) -> RuleChain:

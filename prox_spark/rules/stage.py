@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable
 
 from prox_spark.rules.base import ChainStats, RuleChain, count_lines
-from prox_spark.rules.presets import get_preset
+from prox_spark.rules.presets import DEFAULT_PRESET, get_preset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,7 +134,7 @@ def _editors(stats: ChainStats) -> str:
     return "; ".join(parts)
 
 
-def rules_stage_batch(texts: Iterable[Any], preset: str | RuleChain = "gopher_c4_fineweb") -> pd.DataFrame:
+def rules_stage_batch(texts: Iterable[Any], preset: str | RuleChain = DEFAULT_PRESET) -> pd.DataFrame:
     """Run a rule chain as a refine stage over a batch; one row per input with ``RULES_STAGE_COLUMNS``.
 
     Never raises per row: missing text is an ``empty_text`` drop, a non-text value an ``invalid_text``
