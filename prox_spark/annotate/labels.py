@@ -35,6 +35,7 @@ from prox_spark.annotate.client import Checked, Completion, Request, check_progr
 from prox_spark.annotate.prompts import CHUNK_KINDS, chunk_messages, score_messages
 from prox_spark.chunking import DEFAULT_MAX_TOKENS, Chunk, chunk_document
 from prox_spark.programs import KeepChunk, KeepDoc, Normalize, OpStatus, RemoveAllLines, RemoveLines, parse
+from prox_spark.text import EMPTY_TEXT
 
 #: default of the removal-ratio guard (the paper applies one but does not give its value)
 DEFAULT_MAX_REMOVED_FRACTION = 0.5
@@ -352,7 +353,7 @@ def annotate_documents(
     asked: list[_Doc] = []
     for doc in docs:
         if not isinstance(doc.text, str) or not doc.text.strip():
-            doc.record.update(status="invalid", reason="empty_text", detail="text is missing or blank")
+            doc.record.update(status="invalid", reason=EMPTY_TEXT, detail="text is missing or blank")
             continue
         shown = doc.text[: settings.max_doc_chars] if settings.max_doc_chars else doc.text
         if len(shown) < len(doc.text):

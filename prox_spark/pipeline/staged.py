@@ -29,6 +29,7 @@ from prox_spark.pipeline.stages import (
 from prox_spark.programs import execute_batch
 from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OPS_ARROW_TYPE
 from prox_spark.rules import DEFAULT_PRESET, RULES_STAGE_COLUMNS, rules_stage_batch
+from prox_spark.text import is_missing
 
 STAGE_ORDER = ("rules", "doc", "chunk")
 
@@ -215,7 +216,7 @@ def stage_pass(
     ``programs`` did not have (the document's columns from that stage on are placeholders, not results)."""
     columns = staged_columns(stages)
     out: dict[str, StagedColumn] = {}
-    current = [None if _missing(t) else t for t in texts]  # what the next stage reads
+    current = [None if is_missing(t) else t for t in texts]  # what the next stage reads
     reached = [True] * len(current)
     missing: list[str | None] = [None] * len(current)
     if "rules" in stages:
@@ -271,7 +272,3 @@ def _execute(texts: list, programs: list[str], stage: str, settings: RefineSetti
 def _model_texts(texts: list) -> list[str]:
     """What a model stage reads: null (a document with no text) as blank, which gets no model call."""
     return [t if isinstance(t, str) else "" for t in texts]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)

@@ -53,6 +53,7 @@ from prox_spark.pretrain.data import (
     read_texts_file,
     resolve_run_id,
 )
+from prox_spark.training.schedule import warmup_cosine_factor
 
 log = logging.getLogger("prox_spark.pretrain")
 
@@ -201,12 +202,9 @@ def setup_distributed(device: str) -> Dist:
 
 def lr_factor(step: int, optim: OptimSettings, max_steps: int) -> float:
     """Multiplier of optim.lr at ``step`` (0-based): linear warmup, then cosine down to min_lr at max_steps."""
-    if step < optim.warmup_steps:
-        return (step + 1) / optim.warmup_steps
-    span = max(1, max_steps - optim.warmup_steps)
-    progress = min(1.0, (step - optim.warmup_steps) / span)
-    lr = optim.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (optim.lr - optim.min_lr)
-    return lr / optim.lr
+    return warmup_cosine_factor(
+        step, warmup_steps=optim.warmup_steps, max_steps=max_steps, peak=optim.lr, floor=optim.min_lr
+    )
 
 
 def make_optimizer(model: torch.nn.Module, optim: OptimSettings, device: torch.device) -> torch.optim.AdamW:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from prox_spark.programs.config import ExecutorConfig
 from prox_spark.programs.executor import Dialect, Stage, _check_mode, execute
+from prox_spark.text import is_missing
 
 #: one parsed program line with its status (an ``ops`` entry, ``ExecutionResult.as_record``), as Arrow
 OP_ARROW_TYPE = pa.struct(
@@ -58,12 +59,8 @@ def _as_list(values: Any) -> list:
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.to_pylist()
     if isinstance(values, pd.Series):
-        return [None if _is_missing(v) else v for v in values.tolist()]
+        return [None if is_missing(v) else v for v in values.tolist()]
     return list(values)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def execute_batch(

@@ -40,6 +40,7 @@ from prox_spark.programs.ops import (
 from prox_spark.programs.reference import parse_reference_chunk, parse_reference_doc
 from prox_spark.programs.result import ExecutionResult, Outcome, Reason
 from prox_spark.programs.strict import parse_strict_chunk, parse_strict_doc
+from prox_spark.text import coerce_text, count_lines
 
 Stage = Literal["doc", "chunk"]
 Dialect = Literal["reference", "strict"]
@@ -86,7 +87,7 @@ def execute(
     _check_mode(stage, dialect)
     rules = REFERENCE_CONFIG if config is None else config.for_dialect(dialect)
     program_text, program_problem = _coerce_program(program)
-    text_value = _coerce_text(text)
+    text_value = coerce_text(text)  # documents arrive from untrusted readers
     if text_value is None:
         return ExecutionResult("", Outcome.DROPPED, Reason.INVALID_TEXT)
     if program_problem is not None:
@@ -105,17 +106,6 @@ def _check_mode(stage: str, dialect: str) -> None:
         raise ValueError(
             f"unknown stage/dialect {stage!r}/{dialect!r}: stage is 'doc' or 'chunk', dialect 'reference' or 'strict'"
         )
-
-
-def _coerce_text(text: Any) -> str | None:
-    """Documents arrive from untrusted readers: bytes are decoded, None is empty, other types are invalid."""
-    if text is None:
-        return ""
-    if isinstance(text, str):
-        return text
-    if isinstance(text, (bytes, bytearray)):
-        return bytes(text).decode("utf-8", errors="replace")
-    return None
 
 
 def _coerce_program(program: Any) -> tuple[str, str | None]:
@@ -146,13 +136,9 @@ def _size_problem(program: str, rules: ExecutorConfig) -> str | None:
     return None
 
 
-def _count_lines(text: str) -> int:
-    return text.count("\n") + 1
-
-
 def _execute_doc(text: str, parsed: ParsedProgram) -> ExecutionResult:
     words = len(text.split())
-    lines = _count_lines(text)
+    lines = count_lines(text)
     if words == 0:
         return ExecutionResult("", Outcome.DROPPED, Reason.EMPTY_TEXT, parsed.lines, parsed.parse_errors, 0, 0, lines, 0)
     if any(isinstance(line.op, DropDoc) and line.status is OpStatus.APPLIED for line in parsed.lines):
@@ -162,7 +148,7 @@ def _execute_doc(text: str, parsed: ParsedProgram) -> ExecutionResult:
 
 def _execute_chunk(text: str, parsed: ParsedProgram, rules: ExecutorConfig) -> ExecutionResult:
     words_before = len(text.split())
-    lines_before = _count_lines(text)
+    lines_before = count_lines(text)
     normalized = _apply_normalizations(text, parsed.lines, rules)
     if normalized is None:  # a normalize crossed max_growth: the program is ignored, as with ≥2 errors
         processed, lines_after = text, lines_before

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Optional
 
 from prox_spark.programs.ops import ParsedLine
+from prox_spark.text import EMPTY_TEXT as _EMPTY_TEXT
 
 
 class Outcome(str, Enum):
@@ -24,7 +25,7 @@ class Reason(str, Enum):
     DOC_PROGRAM_DROP = "doc_program_drop"
     KEPT_FRACTION_TOO_LOW = "kept_fraction_too_low"
     TOO_FEW_WORDS = "too_few_words"
-    EMPTY_TEXT = "empty_text"
+    EMPTY_TEXT = _EMPTY_TEXT  # the same reason in every table (``prox_spark.text``)
     INVALID_TEXT = "invalid_text"
     TOO_MANY_ERRORS = "too_many_errors"
 

@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Optional, Union
 
+from prox_spark.text import EMPTY_TEXT, count_lines
+
 #: Documents whose text is larger than this (UTF-8 bytes) are quarantined as ``document_too_large``.
 DEFAULT_MAX_TEXT_BYTES = 8 * 1024 * 1024
 #: Documents with more lines than this are quarantined as ``too_many_lines``: a 5.3 MB page of 100k short
@@ -48,7 +50,7 @@ class Reason:
     NOT_AN_OBJECT = "not_an_object"
     MISSING_TEXT = "missing_text"
     TEXT_NOT_STRING = "text_not_string"
-    EMPTY_TEXT = "empty_text"
+    EMPTY_TEXT = EMPTY_TEXT  # the same reason in every table (``prox_spark.text``)
     DOCUMENT_TOO_LARGE = "document_too_large"
     #: more lines than ``input.max_text_lines`` (programs address lines: their size grows with the count)
     TOO_MANY_LINES = "too_many_lines"
@@ -185,7 +187,7 @@ def check_text(
             f"text has {n_chars} characters (at least as many UTF-8 bytes), over the limit of "
             f"{max_text_bytes} bytes",
         )
-    n_lines = text.count("\n") + 1
+    n_lines = count_lines(text)
     if n_lines > max_text_lines:
         return (
             Reason.TOO_MANY_LINES,

@@ -13,8 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
-#: Reason for whitespace-only input: no rule can judge it, so the chain drops it before any rule runs.
-EMPTY_TEXT = "empty_text"
+from prox_spark.text import EMPTY_TEXT  # whitespace-only input: the chain drops it before any rule runs
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,6 @@ class Rule(Protocol):
 def fraction(numerator: float, denominator: float) -> float:
     """``numerator / denominator``, 0.0 when there is nothing to divide by, so rules are total on any text."""
     return numerator / denominator if denominator else 0.0
-
-
-def count_lines(text: str) -> int:
-    """Lines as the executor counts them (``\\n``-separated), so rule and program stats line up."""
-    return text.count("\n") + 1
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Iterable
 
-from prox_spark.rules.base import ChainStats, RuleChain, count_lines
+from prox_spark.rules.base import ChainStats, RuleChain
 from prox_spark.rules.presets import DEFAULT_PRESET, get_preset
+from prox_spark.text import coerce_text, count_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,17 +73,6 @@ def removed_line_ranges(before: str, after: str) -> list[tuple[int, int]] | None
     return ranges
 
 
-def _coerce_text(value: Any) -> str | None:
-    """Text as str; None/NaN are empty; bytes are decoded leniently; anything else is invalid (None)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="replace")
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return None
-
-
 def _op(line: int, op: str, start: int | None, end: int | None, status: str, detail: str) -> dict:
     return dict(line=line, op=op, start=start, end=end, source=None, target=None, status=status, errors=0,
                 detail=detail)
@@ -96,7 +86,7 @@ def _dropped(reason: str, rule: str | None, before: str) -> dict:
 
 def _stage_row(chain: RuleChain, value: Any) -> dict:
     started = time.perf_counter()
-    before = _coerce_text(value)
+    before = coerce_text(value)
     if before is None:
         row = _dropped(INVALID_TEXT, None, "")
     else:

@@ -30,6 +30,7 @@ machine-dependent knob).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -48,6 +49,7 @@ from transformers import LlamaForCausalLM
 from prox_spark.models import build_model, llama_config, load_tokenizer, parameter_count
 from prox_spark.prompts import encode_prompt, encode_text
 from prox_spark.training.evaluate import calibrate_keep_threshold, chunk_metrics, doc_keeps, doc_metrics
+from prox_spark.training.schedule import warmup_cosine_factor
 from prox_spark.training.seed import SeedExample, read_seed
 
 logger = logging.getLogger(__name__)
@@ -371,13 +373,9 @@ def extra_train_examples(config: SFTConfig) -> list[SeedExample]:
 
 
 def _lr_lambda(config: SFTConfig):
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / max(1, config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+    return functools.partial(
+        warmup_cosine_factor, warmup_steps=config.warmup_steps, max_steps=config.max_steps, floor=config.min_lr_ratio
+    )
 
 
 @torch.no_grad()
