@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     def keeps(texts: list[str]) -> tuple[list[bool], list[bool]]:
         programs = write_doc_programs(doc_model, texts, mode=settings.doc_mode, batch_size=settings.doc_batch_size)
         guarded = spare_main_text_pages(
-            programs, texts, line_refiner, args.words, drop_comments=settings.drop_comment_sections
+            programs, texts, line_refiner, args.words, cuts=settings.page_cuts
         )
         return [p.program != DOC_CHOICES[1] for p in programs], [p.program != DOC_CHOICES[1] for p in guarded]
 

@@ -208,7 +208,7 @@ def audit_shard_retention(spark: SparkSession, output: Output, run_id: Optional[
 
 
 def audit_guard_overrides(spark: SparkSession, output: Output, run_id: Optional[str] = None) -> DataFrame:
-    """Programs a guard rewrote (doc main-text guard, chunk-range guard, comment-section cut) per run and stage."""
+    """Programs a guard rewrote (doc main-text guard, chunk-range guard, the line refiner's page cuts) per run and stage."""
     return audit(spark, output, "guard_overrides", run_id)
 
 

@@ -127,7 +127,7 @@ PROGRAMS = TableSpec(
         Column("prompt_tokens", T.LongType(), "Tokens in the model prompt."),
         Column("latency_ms", T.DoubleType(), "Model time attributed to this program (batch time ÷ batch size)."),
         Column("clipped_ops", T.LongType(), "Chunk stage with models.clip_chunk_programs: remove_lines ops the chunk-range guard narrowed to the chunk's lines or dropped (0 otherwise)."),
-        Column("model_program", T.StringType(), "The model's own program when a guard rewrote it (`program` then holds what ran): a chunk program the chunk-range guard clipped, a doc stage drop_doc() that models.doc_guard_words turned into keep_doc(), or a line refiner's program before models.drop_comment_sections removed the page's comment section; null otherwise."),
+        Column("model_program", T.StringType(), "The model's own program when a guard rewrote it (`program` then holds what ran): a chunk program the chunk-range guard clipped, a doc stage drop_doc() that models.doc_guard_words turned into keep_doc(), or a line refiner's program before its page cuts (models.drop_comment_sections, models.drop_stray_fragments) removed lines; null otherwise."),
     ),
     ("stage",),
 )

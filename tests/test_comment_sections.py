@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from prox_spark.config import ModelsConfig, bundled_model_dir
-from prox_spark.lines.comments import SECTION_HEADER, comment_section_start, without_comment_section
+from prox_spark.lines import PageCuts
+from prox_spark.lines.comments import SECTION_HEADER, attributions, comment_section_start, without_comment_section
 from prox_spark.pipeline import load_stage_model
 from prox_spark.pipeline.stages import write_line_programs
 from prox_spark.programs import execute_batch
@@ -84,7 +85,7 @@ def line_refiner():
 def test_the_line_refiner_drops_the_comment_section_and_audits_the_model_program(line_refiner):
     text = "\n".join(page())
     (plain,) = write_line_programs(line_refiner, [text])
-    (cut,) = write_line_programs(line_refiner, [text], drop_comments=True)
+    (cut,) = write_line_programs(line_refiner, [text], cuts=PageCuts(stray_fragments=False))
     assert plain[0].model_program is None
     model_kept = execute_batch([text], [plain[0].program], stage="chunk", dialect="strict")["text"][0]
     # the model alone keeps the readers' comments: they read like the article
@@ -98,5 +99,61 @@ def test_the_line_refiner_drops_the_comment_section_and_audits_the_model_program
 def test_a_page_without_comments_gets_the_same_program_either_way(line_refiner):
     text = "\n".join(["Home | News", *ARTICLE, "Copyright 2024 City Times"])
     (plain,) = write_line_programs(line_refiner, [text])
-    (cut,) = write_line_programs(line_refiner, [text], drop_comments=True)
+    (cut,) = write_line_programs(line_refiner, [text], cuts=PageCuts(stray_fragments=False))
     assert cut[0].program == plain[0].program and cut[0].model_program is None
+
+
+# --- threads without a reachable header: attribution lines naming different writers
+
+
+def thread(writers: list[str], template: str = "{} says:") -> list[str]:
+    lines = []
+    for n, writer in enumerate(writers):
+        lines += [template.format(writer), f"Comment {n}: I read the whole article and I think the tram is a good idea overall."]
+    return lines
+
+
+@pytest.mark.parametrize(
+    "line, writer",
+    [("Maria Jensen says:", "maria jensen"), ("firefighter jeff said,", "firefighter jeff"),
+     ("Posted by: liz at May 29, 2005 10:19:16 PM", "liz"), ("Comment by Daniel — 17.07, 2011 @ 13:10", "daniel"),
+     ("  2. Christian Keitel sagt:", "christian keitel"), ("Posted by: Cassandra | November 13, 2012 at 12:19 PM", "cassandra")],
+)
+def test_an_attribution_line_names_the_writer(line, writer):
+    assert attributions([line]) == [(0, writer)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['"You were just telling us what we wanted to hear," Hoitsu said.', "As you may recall, Colon writes:",
+     "The minister of transport for the northern region of the country said on Tuesday that the plan will go ahead said:"],
+)
+def test_prose_quoting_someone_is_no_attribution(line):
+    assert attributions([line]) == []
+
+
+def test_a_thread_of_different_writers_opens_the_section_even_when_it_outweighs_the_article():
+    writers = [f"Reader {name}" for name in "ABCDEFGHIJ"]
+    lines = ["Tram line to reach the north by 2030", *ARTICLE, "Responses so far", *thread(writers)]
+    keep = [True] * len(lines)
+    # the header alone cannot open it: the comments hold most of the kept words
+    assert comment_section_start(lines, keep, min_kept_share=0.3) == len(ARTICLE) + 2
+    cut = without_comment_section(lines, keep)
+    assert cut == [True] * (len(ARTICLE) + 2) + [False] * (len(lines) - len(ARTICLE) - 2)
+
+
+def test_a_section_header_just_above_the_thread_opens_it():
+    lines = ["Tram line to reach the north by 2030", *ARTICLE, "17 Kommentare", "", *thread(["Anna", "Ben", "Cleo"], "{} sagt:")]
+    assert comment_section_start(lines, [True] * len(lines)) == len(ARTICLE) + 1
+
+
+def test_a_blog_index_repeating_its_author_is_no_thread():
+    lines = []
+    for n in range(5):
+        lines += [ARTICLE[n % len(ARTICLE)], f"Posted by hugh macleod at {n + 1}:40 PM | Comments (5) | TrackBack"]
+    assert comment_section_start(lines, [True] * len(lines)) is None
+
+
+def test_a_thread_before_the_article_is_a_sidebar_not_a_section():
+    lines = [*thread(["Anna", "Ben", "Cleo"]), *ARTICLE]
+    assert comment_section_start(lines, [True] * len(lines)) is None

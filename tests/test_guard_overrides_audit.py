@@ -22,7 +22,7 @@ def test_each_guard_is_counted_under_its_name(spark, tmp_path):
         program_row("b", "doc"),
         program_row("c", "doc"),
         program_row("d", "doc"),
-        program_row("a", "chunk", model_program="remove_lines(line_start=3, line_end=5)"),  # comment cut
+        program_row("a", "chunk", model_program="remove_lines(line_start=3, line_end=5)"),  # a page cut
         program_row("b", "chunk", model_program="remove_lines(line_start=3, line_end=5)"),
         program_row("c", "chunk", model_program="remove_lines(line_start=0, line_end=99)", clipped_ops=1),
         program_row("d", "chunk"),
@@ -32,7 +32,7 @@ def test_each_guard_is_counted_under_its_name(spark, tmp_path):
     got = [tuple(r) for r in audit.audit_guard_overrides(spark, output).collect()]
     assert got == [
         ("r1", "chunk", "chunk_range_guard", 1, 1, 0.25),
-        ("r1", "chunk", "comment_section", 2, 2, 0.5),
+        ("r1", "chunk", "page_cuts", 2, 2, 0.5),
         ("r1", "doc", "main_text_guard", 1, 1, 0.25),
     ]
     assert audit.audit_guard_overrides(spark, output, "another run").count() == 0

@@ -120,7 +120,8 @@ def _describe(described: dict[str, Any]) -> str:
             model = described[f"{stage}_model"]
             parts.append(f"{stage} model {model['id']} (`{model['path']}`)")
     settings = (
-        "doc_mode", "doc_guard_words", "max_chunk_tokens", "clip_chunk_programs", "drop_comment_sections", "provider",
+        "doc_mode", "doc_guard_words", "max_chunk_tokens", "clip_chunk_programs", "drop_comment_sections",
+        "drop_stray_fragments", "provider",
     )
     parts += [f"{key}={described[key]}" for key in settings if key in described]
     return ", ".join(parts)

@@ -69,10 +69,20 @@ def _mean(values: list[float]) -> float:
     return statistics.mean(values) if values else 0.0
 
 
+def page_precision_recall(gold: str, predicted: str) -> tuple[float | None, float | None]:
+    """One page's shingle precision and recall; None where the page does not count towards that average
+    (no shingle predicted or matched; no shingle in gold)."""
+    c = page_counts(gold, predicted)
+    return (
+        _precision(*c) if c[0] + c[1] > 0 else None,
+        _recall(*c) if c[0] + c[2] > 0 else None,
+    )
+
+
 def shingle_f1(pairs: Iterable[tuple[str, str]]) -> ShingleScore:
     """Shingle F1 / precision / recall over ``(gold, predicted)`` page pairs."""
-    counts = [page_counts(gold, predicted) for gold, predicted in pairs]
-    precision = _mean([_precision(*c) for c in counts if c[0] + c[1] > 0])
-    recall = _mean([_recall(*c) for c in counts if c[0] + c[2] > 0])
+    pages = [page_precision_recall(gold, predicted) for gold, predicted in pairs]
+    precision = _mean([p for p, _ in pages if p is not None])
+    recall = _mean([r for _, r in pages if r is not None])
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return ShingleScore(f1=f1, precision=precision, recall=recall)

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError
 from prox_spark.inference.session import CPU, create_session, provider_list, resolve_intra_op_threads
+from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_manifest
 from prox_spark.lines.render import line_decisions
@@ -57,13 +58,11 @@ class LineRefiner:
         features = [page_features(text, self.manifest.buckets) for text in texts]
         return self.score_features(features, batch_lines)
 
-    def decisions(self, text: str, scores: Sequence[float], *, drop_comments: bool = False) -> list[bool]:
+    def decisions(self, text: str, scores: Sequence[float], *, cuts: PageCuts = NO_CUTS) -> list[bool]:
         """Keep (True) or remove for each line of ``text``, from its ``keep_scores`` and the manifest's
-        thresholds; ``drop_comments`` also removes the page's reader-comment section
-        (``prox_spark.lines.comments``)."""
+        thresholds, after ``cuts`` (``prox_spark.lines.cuts``)."""
         return line_decisions(
-            text.split("\n"), scores, self.manifest.keep_threshold, self.manifest.relative_threshold,
-            drop_comments=drop_comments,
+            text.split("\n"), scores, self.manifest.keep_threshold, self.manifest.relative_threshold, cuts=cuts
         )
 
     def score_features(self, features: Sequence[PageFeatures], batch_lines: int = DEFAULT_BATCH_LINES) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from prox_spark.lines.comments import without_comment_section
+from prox_spark.lines.cuts import NO_CUTS, PageCuts
 
 KEEP_CHUNK = "keep_chunk()"
 
@@ -22,11 +22,11 @@ EMPTY_PAGE_FALLBACK = 0.5
 
 def line_decisions(
     lines: Sequence[str], keep_scores: Sequence[float], threshold: float, relative: float = 0.0, *,
-    drop_comments: bool = False,
+    cuts: PageCuts = NO_CUTS,
 ) -> list[bool]:
     """Per line, keep (True) or remove: a non-blank line is kept when its score reaches ``threshold`` and
-    ``relative`` times the page's best score; ``drop_comments`` then removes the page's reader-comment
-    section (``prox_spark.lines.comments``).
+    ``relative`` times the page's best score; ``cuts`` then remove what only the whole page shows
+    (``prox_spark.lines.cuts``: the comment section, stray fragments).
 
     The relative bar reads a page the way a person does: next to a confident article body, lines the
     model only half believes in (comment threads, teasers, captions) go, while on a page without one the
@@ -61,7 +61,7 @@ def line_decisions(
         decision if decision is not None else not (before[i] is not True and after[i] is not True)
         for i, decision in enumerate(keep)
     ]
-    return without_comment_section(lines, decided) if drop_comments else decided
+    return cuts.apply(lines, decided)
 
 
 def removed_ranges(keep: Sequence[bool], offset: int = 0) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from typing import Literal, Sequence
 from prox_spark.chunking import DEFAULT_MAX_TOKENS, Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
 from prox_spark.lines import removed_ranges, render_program
-from prox_spark.lines.comments import without_comment_section
+from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
 from prox_spark.pipeline.models import ChunkModel, StageModel
@@ -114,7 +114,7 @@ def write_doc_programs(
 
 def spare_main_text_pages(
     programs: Sequence[DocProgram], texts: Sequence[str], refiner: LineRefiner, min_words: int, *,
-    drop_comments: bool = False,
+    cuts: PageCuts = NO_CUTS,
 ) -> list[DocProgram]:
     """The doc programs with ``drop_doc()`` turned into ``keep_doc()`` where the line refiner keeps at least
     ``min_words`` words of the page (0: no guard). The rewritten program keeps the model's in ``model_program``.
@@ -122,15 +122,15 @@ def spare_main_text_pages(
     A doc model reads only the page's first tokens, which on a whole web page are often menus and
     headers, so it drops real articles for their boilerplate; the line refiner reads every line and finds
     the article's text. A page it finds none on is still the doc model's to drop. Only pages the doc
-    model drops are scored, so the guard costs nothing on the pages it keeps. ``drop_comments`` counts
-    the words the chunk stage will keep (without the comment section), as ``write_line_programs`` does.
+    model drops are scored, so the guard costs nothing on the pages it keeps. ``cuts`` count the words
+    the chunk stage will keep (after its page cuts), as ``write_line_programs`` does.
     """
     if min_words <= 0:
         return list(programs)
     dropped = [i for i, p in enumerate(programs) if p.program.strip() == DOC_CHOICES[1] and texts[i].strip()]
     spared = list(programs)
     for i, scores in zip(dropped, refiner.keep_scores([texts[i] for i in dropped])):
-        keep = refiner.decisions(texts[i], scores.tolist(), drop_comments=drop_comments)
+        keep = refiner.decisions(texts[i], scores.tolist(), cuts=cuts)
         if sum(len(line.split()) for line, kept in zip(texts[i].split("\n"), keep) if kept) >= min_words:
             spared[i] = replace(programs[i], program=DOC_CHOICES[0], model_program=programs[i].program)
     return spared
@@ -163,17 +163,17 @@ def write_chunk_programs(
     max_new_tokens: int | None = None,
     clip: bool = False,
     max_batch_tokens: int | None = None,
-    drop_comments: bool = False,
+    cuts: PageCuts = NO_CUTS,
 ) -> list[list[ChunkProgram]]:
     """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text).
 
     ``clip`` applies the chunk-range guard (``prox_spark.pipeline.guard``): each program's removals are
     limited to its own chunk's lines before the document's programs are merged (not the reference).
-    A line refiner reads whole pages instead (``write_line_programs``, which alone reads
-    ``drop_comments``); the chunk settings do not apply.
+    A line refiner reads whole pages instead (``write_line_programs``, which alone reads ``cuts``); the
+    chunk settings do not apply.
     """
     if isinstance(model, LineRefiner):
-        return write_line_programs(model, texts, drop_comments=drop_comments)
+        return write_line_programs(model, texts, cuts=cuts)
     budget = chunk_budget(model, max_chunk_tokens)
     limit = max_new_tokens or model.manifest.max_new_tokens
     per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
@@ -217,15 +217,15 @@ def write_chunk_programs(
 
 
 def write_line_programs(
-    model: LineRefiner, texts: Sequence[str], *, drop_comments: bool = False
+    model: LineRefiner, texts: Sequence[str], *, cuts: PageCuts = NO_CUTS
 ) -> list[list[ChunkProgram]]:
     """Per text, one program for the whole page from the line refiner (empty list for blank text).
 
     The page is one "chunk" (lines 0..n-1) so the programs table, the executor and the audits read it
-    like any chunk program; ``prompt_tokens`` holds the number of lines the model scored.
-    ``drop_comments`` also removes the page's reader-comment section (``prox_spark.lines.comments``);
-    where that changes the program, ``model_program`` keeps the model's own, so the audits can tell the
-    two apart.
+    like any chunk program; ``prompt_tokens`` holds the number of lines the model scored. ``cuts`` also
+    remove what only the whole page shows (``prox_spark.lines.cuts``: the comment section, stray
+    fragments); where that changes the program, ``model_program`` keeps the model's own, so the audits can
+    tell the two apart.
     """
     work = [i for i, text in enumerate(texts) if text and text.strip()]
     started = time.perf_counter()
@@ -235,10 +235,9 @@ def write_line_programs(
     for i, page_scores in zip(work, scores):
         keep = model.decisions(texts[i], page_scores.tolist())
         model_program = program = render_program(removed_ranges(keep))
-        if drop_comments:
-            cut = without_comment_section(texts[i].split("\n"), keep)
-            if cut != keep:
-                program = render_program(removed_ranges(cut))
+        cut = cuts.apply(texts[i].split("\n"), keep)
+        if cut != keep:
+            program = render_program(removed_ranges(cut))
         lines = texts[i].count("\n") + 1
         results[i] = [
             ChunkProgram(

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from prox_spark.evaluation.gold import Page
+from prox_spark.evaluation.shingles import page_precision_recall
+from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.features import DEFAULT_BUCKETS, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.render import line_decisions
 from prox_spark.training.line_labels import line_labels
@@ -60,10 +62,12 @@ class LineTrainConfig:
     #: scorers trained from seeds seed, seed+1, ... and served as one graph (``LineEnsemble``): the mean
     #: evens out one seed's quirks, and the members share the page features, most of a page's cost
     members: int = 3
-    #: validation F1s this close to the best are ties (below the split's noise): see ``train_line_model``
-    threshold_tolerance: float = 0.001
-    #: choose the thresholds on what serving outputs by default: without the pages' comment sections
-    drop_comment_sections: bool = True
+    #: page resamples that measure the validation F1's noise: a threshold whose F1 is within one standard
+    #: error of the best one's is a tie (see ``choose_among_ties``)
+    bootstrap_rounds: int = 1000
+    #: choose the thresholds on what serving outputs by default: after the page cuts (comment sections,
+    #: stray fragments)
+    cuts: PageCuts = field(default_factory=PageCuts)
 
 
 def make_example(page: Page, buckets: int = DEFAULT_BUCKETS, page_weight: float = 1.0) -> LineExample:
@@ -118,12 +122,12 @@ def keep_scores(model: LineScorer | LineEnsemble, examples: Sequence[LineExample
 
 
 def kept_text(
-    text: str, scores: Sequence[float], threshold: float, relative: float = 0.0, *, drop_comments: bool = False
+    text: str, scores: Sequence[float], threshold: float, relative: float = 0.0, *, cuts: PageCuts = NO_CUTS
 ) -> str:
-    """The page's kept lines (before the executor's decision rules), for choosing the thresholds;
-    ``drop_comments`` also removes the comment section, as serving does by default."""
+    """The page's kept lines (before the executor's decision rules), for choosing the thresholds, after
+    ``cuts`` (none by default)."""
     lines = text.split("\n")
-    keep = line_decisions(lines, scores, threshold, relative, drop_comments=drop_comments)
+    keep = line_decisions(lines, scores, threshold, relative, cuts=cuts)
     return "\n".join(line for line, kept in zip(lines, keep) if kept)
 
 
@@ -133,10 +137,11 @@ def train_line_model(
 ) -> tuple[LineEnsemble, float, float, list[dict]]:
     """Train ``config.members`` scorers (seeds ``config.seed``, ``+1``, ...), each keeping its epoch with the
     best validation shingle F1 (``score_pages(pairs) -> f1``) at threshold 0.5; then pick the ensemble's
-    keep threshold on the grid, then its relative threshold at that threshold. Validation F1s within
-    ``config.threshold_tolerance`` of the best count as ties: the keep threshold nearest 0.5 (where the
-    loss calibrates the model) and the smallest relative threshold win. Returns the ensemble, both
-    thresholds and the per-member epoch logs followed by the threshold scans."""
+    keep threshold on the grid, then its relative threshold at that threshold, both on the pages' text
+    after ``config.cuts``. Thresholds whose validation F1 is within its noise of the best are ties
+    (``choose_among_ties``): the keep threshold nearest 0.5 (where the loss calibrates the model) and the
+    smallest relative threshold win. Returns the ensemble, both thresholds and the per-member epoch logs
+    followed by the threshold scans."""
     history: list[dict] = []
     members = []
     for k in range(config.members):
@@ -146,27 +151,55 @@ def train_line_model(
     model = LineEnsemble(members).eval()
     scores = keep_scores(model, validation)
 
-    def f1_at(threshold: float, relative: float) -> float:
-        return score_pages([
-            (p.gold_text, kept_text(p.noisy_text, s, threshold, relative, drop_comments=config.drop_comment_sections))
+    def per_page(threshold: float, relative: float) -> np.ndarray:
+        return page_scores([
+            (p.gold_text, kept_text(p.noisy_text, s, threshold, relative, cuts=config.cuts))
             for p, s in zip(validation_pages, scores)
         ])
 
-    by_threshold = {t: f1_at(t, 0.0) for t in config.thresholds}
-    threshold = choose_among_ties(by_threshold, config.threshold_tolerance, prefer=lambda t: abs(t - 0.5))
-    history.append({"thresholds": {str(t): f1 for t, f1 in by_threshold.items()}, "chosen": threshold})
-    log.info("keep threshold %.2f: validation F1 %.4f", threshold, by_threshold[threshold])
-    by_relative = {r: f1_at(threshold, r) for r in config.relative_thresholds}
-    relative = choose_among_ties(by_relative, config.threshold_tolerance, prefer=lambda r: r)
-    history.append({"relative_thresholds": {str(r): f1 for r, f1 in by_relative.items()}, "chosen": relative})
-    log.info("relative threshold %.2f: validation F1 %.4f", relative, by_relative[relative])
+    by_threshold = {t: per_page(t, 0.0) for t in config.thresholds}
+    threshold = choose_among_ties(by_threshold, prefer=lambda t: abs(t - 0.5), rounds=config.bootstrap_rounds, seed=config.seed)
+    history.append({"thresholds": {str(t): mean_f1(a) for t, a in by_threshold.items()}, "chosen": threshold})
+    log.info("keep threshold %.2f: validation F1 %.4f", threshold, mean_f1(by_threshold[threshold]))
+    by_relative = {r: per_page(threshold, r) for r in config.relative_thresholds}
+    relative = choose_among_ties(by_relative, prefer=lambda r: r, rounds=config.bootstrap_rounds, seed=config.seed)
+    history.append({"relative_thresholds": {str(r): mean_f1(a) for r, a in by_relative.items()}, "chosen": relative})
+    log.info("relative threshold %.2f: validation F1 %.4f", relative, mean_f1(by_relative[relative]))
     return model, threshold, relative, history
 
 
-def choose_among_ties(f1_by_value: dict[float, float], tolerance: float, prefer) -> float:
-    """The value whose F1 is within ``tolerance`` of the best and smallest by ``prefer``."""
-    best = max(f1_by_value.values())
-    return min((v for v, f1 in f1_by_value.items() if f1 >= best - tolerance), key=prefer)
+def page_scores(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """[pages, 2] shingle precision and recall per ``(gold, predicted)`` page, NaN where a page does not
+    count towards that average (``prox_spark.evaluation.shingles.page_precision_recall``)."""
+    rows = [page_precision_recall(gold, predicted) for gold, predicted in pairs]
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64).reshape(-1, 2)
+
+
+def mean_f1(scores: np.ndarray) -> float:
+    """Shingle F1 of pages' ``page_scores`` rows: the harmonic mean of the averaged precision and recall."""
+    precision, recall = np.nanmean(scores[:, 0]), np.nanmean(scores[:, 1])
+    return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
+
+
+def choose_among_ties(scores_by_value: dict[float, np.ndarray], prefer, *, rounds: int = 1000, seed: int = 0) -> float:
+    """The value, among those tied with the best, that is smallest by ``prefer``.
+
+    ``scores_by_value`` holds each candidate's ``page_scores`` on the same pages. A candidate ties with the
+    best when its F1 is lower by no more than one standard error of that difference, measured by
+    resampling the pages (``rounds`` paired bootstrap samples): a validation split of a few hundred pages
+    cannot tell such values apart, and the preferred one is the safer choice on pages it has not seen.
+    """
+    f1 = {v: mean_f1(a) for v, a in scores_by_value.items()}
+    best = max(f1, key=lambda v: f1[v])
+    pages = len(scores_by_value[best])
+    samples = np.random.default_rng(seed).integers(0, pages, size=(rounds, pages))
+
+    def noise(value: float) -> float:
+        gaps = [mean_f1(scores_by_value[best][idx]) - mean_f1(scores_by_value[value][idx]) for idx in samples]
+        return float(np.std(gaps))
+
+    ties = [v for v in scores_by_value if v == best or f1[best] - f1[v] <= noise(v)]
+    return min(ties, key=prefer)
 
 
 def _fit_member(
