@@ -24,6 +24,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from prox_spark.chunking import DEFAULT_MAX_TOKENS
+from prox_spark.lines.cuts import PageCuts
 from prox_spark.programs import ExecutorConfig
 from prox_spark.rules.presets import DEFAULT_PRESET, PresetName
 
@@ -139,10 +140,15 @@ class ModelsConfig:
     #: chunk model). The programs table keeps the model's drop_doc() in model_program.
     doc_guard_words: int = DEFAULT_DOC_GUARD_WORDS
     #: with a line-refiner chunk model, also remove each page's reader-comment section ("12 Comments",
-    #: "Leave a Reply", ... and what follows; ``prox_spark.lines.comments``), as article-extraction gold
-    #: does; false keeps comment threads the model keeps (CleanEval's convention). No effect with a
-    #: generative chunk model. The programs table keeps the model's own program in model_program.
-    drop_comment_sections: bool = True
+    #: "Leave a Reply", a run of "<writer> says:" lines, ... and what follows; ``prox_spark.lines.comments``),
+    #: as article-extraction gold does; false keeps comment threads the model keeps (CleanEval's
+    #: convention). No effect with a generative chunk model. The programs table keeps the model's own
+    #: program in model_program. Defaults (here and below) are ``PageCuts``', which the line thresholds are
+    #: chosen with (``prox_spark.training.line_train``).
+    drop_comment_sections: bool = PageCuts.comment_sections
+    #: with a line-refiner chunk model, also remove stray fragments: runs of kept lines far smaller than the
+    #: page's main text (teasers of other articles, captions; ``prox_spark.lines.fragments``)
+    drop_stray_fragments: bool = PageCuts.stray_fragments
     #: "auto" uses CUDA when onnxruntime-gpu sees a GPU, else CPU
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)

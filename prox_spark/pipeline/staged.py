@@ -160,7 +160,7 @@ class ModelPrograms:
         )
         if self.spare_main_text and isinstance(self.chunk_model, LineRefiner):
             programs = spare_main_text_pages(
-                programs, texts, self.chunk_model, s.doc_guard_words, drop_comments=s.drop_comment_sections,
+                programs, texts, self.chunk_model, s.doc_guard_words, cuts=s.page_cuts,
             )
         return programs
 
@@ -171,7 +171,7 @@ class ModelPrograms:
         return write_chunk_programs(
             self.chunk_model, texts, max_chunk_tokens=s.max_chunk_tokens, batch_size=s.chunk_batch_size,
             max_new_tokens=s.chunk_max_new_tokens, clip=s.clip_chunk_programs,
-            max_batch_tokens=s.chunk_max_batch_tokens, drop_comments=s.drop_comment_sections,
+            max_batch_tokens=s.chunk_max_batch_tokens, cuts=s.page_cuts,
         )
 
 
