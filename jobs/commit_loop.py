@@ -25,7 +25,7 @@ from jobs.preflight import Preflight, rules_id
 from jobs.progress import commit_progress
 from jobs.run_row import next_attempt, write_run_row
 from jobs.side_by_side import run_concurrently
-from jobs.staging import Staging, staging_for
+from jobs.staging import Staging, drop_run_staging, staging_for
 from jobs.summary import RunCheckError, RunSummary, run_problems, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
 from prox_spark.config import RefineConfig
@@ -95,6 +95,8 @@ def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, star
             unread = str(exc)
             break
         log.info("run %s: %s", run_id, commit_progress(first + len(batch), len(pending), time.perf_counter() - loop_started))
+    if unread is None:  # every listed shard is committed: the run's staging tables are not needed any more
+        drop_run_staging(spark, config, run_id)
     t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, listing)
     timings["summary"] = time.perf_counter() - t0

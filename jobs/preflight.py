@@ -60,7 +60,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
     if config.spark.staging == "delta":
-        staging_root(config)  # a database output needs output.staging_path
+        staging_root(config)  # never staging tables on a Unity Catalog Volume
     models = {}
     for stage, path in stage_model_paths(config).items():
         try:

@@ -230,7 +230,8 @@ class OutputConfig:
     commit_attempts: int = 5
     #: seconds before the first retry (doubled each time, with jitter)
     commit_backoff_seconds: float = 1.0
-    #: where ``spark.staging: delta`` keeps a commit's staging tables ("": ``<output.path>/_staging``)
+    #: a folder for ``spark.staging: delta``'s path-based staging tables ("": ``<output.path>/_staging``, or, with
+    #: ``output.database``, tables ``_prox_staging_<run>_*`` in that schema); never a Unity Catalog Volume
     staging_path: str = ""
 
     def __post_init__(self) -> None:

@@ -33,8 +33,8 @@ LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 
 #: what the Connect process runs: the job's CLI twice (rules with staging Delta tables instead of persist, prox
 #: with persist) and a rerun of prox on one Connect session, then the serverless combination (rules, staging
-#: Delta tables, metastore tables under a three-level name) twice; reports which files its Python workers
-#: imported the project from, and audits
+#: tables in the output schema, metastore tables under a three-level name) twice; reports which files its Python
+#: workers imported the project from, the staging tables left in the schema, and audits
 CONNECT_DRIVER = r"""
 import json, sys
 from jobs.refine import main
@@ -45,7 +45,7 @@ conf, inp, out_rules, out_prox, warehouse, uc_schema = sys.argv[1:7]
 common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0",
           f"spark.conf.spark.sql.warehouse.dir={warehouse}"]  # the local server's managed tables
 uc = ["output.path=", "output.catalog=spark_catalog", f"output.database={uc_schema}", "pipeline.mode=rules",
-      "spark.staging=delta", f"output.staging_path={warehouse}/_staging", "run_id=connect-uc"]
+      "spark.staging=delta", "run_id=connect-uc"]  # staging tables in the schema, as on serverless
 codes = [
     main(common + [f"output.path={out_rules}", "pipeline.mode=rules", "spark.staging=delta"]),  # no persist at all
     main(common + [f"output.path={out_prox}"]),
@@ -71,6 +71,7 @@ uc_report = {
     "runs": [[r.attempt, r.status, r.input_docs, r.kept_docs + r.dropped_docs + r.quarantined_docs] for r in uc_runs],
     "refined": spark.read.table(f"`spark_catalog`.`{uc_schema}`.`refined`").count(),
     "audited": sum(row.docs for row in audit_drop_reasons(spark, names, "connect-uc").collect()),
+    "tables": sorted(row.tableName for row in spark.sql(f"SHOW TABLES IN `spark_catalog`.`{uc_schema}`").collect()),
 }
 print("CONNECT-RESULT " + json.dumps({"codes": codes, "connect": is_connect(spark), "worker_files": worker_files,
                                       "drop_reasons": reasons, "uc": uc_report}))
@@ -195,8 +196,10 @@ def test_refine_under_spark_connect_matches_classic(spark, connect_run, corpus, 
         staging = connect_run["outputs"][mode] / "_staging" / run_folder("connect")
         assert [spark.read.format("delta").load(str(staging / name)).count() for name in ("records", "stages")] == [0, 0]
         # the serverless combination: metastore tables under a three-level name, counts balanced, the rerun
-        # rewrote nothing, and the audit over the metastore names accounts for every record read
-        assert report["uc"] == {"runs": [[1, "succeeded", 25, 25], [2, "succeeded", 25, 25]], "refined": 24, "audited": 25}
+        # rewrote nothing, the audit over the metastore names accounts for every record read, and the
+        # staging tables the run kept in the schema were dropped once its shards were committed
+        assert report["uc"] == {"runs": [[1, "succeeded", 25, 25], [2, "succeeded", 25, 25]], "refined": 24,
+                                "audited": 25, "tables": ["programs", "quarantine", "refined", "runs", "shards"]}
     if mode == "prox":
         # the audits run over the Connect session too: every record read is in exactly one group
         reasons = report["drop_reasons"]

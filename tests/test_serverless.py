@@ -17,7 +17,7 @@ import pytest
 
 from jobs import connect
 from jobs.refine import build_parser
-from jobs.staging import staging_root
+from jobs.staging import staging_place, staging_root
 from jobs.tables import commit_metadata
 from prox_spark import cli
 from prox_spark.config import load_config
@@ -43,7 +43,10 @@ def test_config_loads_for_serverless():
     assert config.spark.staging == "delta"  # serverless refuses persist/cache
     assert config.spark.remote == "" and config.spark.conf == {}  # the platform's session, as it is
     assert config.output.namespace == ("main", "prox") and not config.output.path
-    assert staging_root(config).startswith("/Volumes/")
+    # the staging tables are managed tables in the output schema: Databricks allows no table in a Volume
+    assert staging_root(config) == ""
+    assert re.fullmatch(r"`main`\.`prox`\.`_prox_staging_crawl_2026_11_[0-9a-f]{8}_stages`",
+                        staging_place(config, "crawl-2026-11").table("stages"))
     assert config.models.provider == "cpu"
     for path in (config.input.path, config.models.doc.path, config.models.chunk.path):
         assert path.startswith("/Volumes/"), path  # Volume paths: plain paths to the job's readers and loaders
