@@ -26,35 +26,31 @@ What the tables can and cannot tell (the raw input text is not stored, only the 
   ``removed_by_position`` (ten relative-position buckets) and ``removed_line_offsets`` (line offsets from the
   start and the end);
 - the *text* of removed lines and before/after diffs need the input: ``audit_removed_line_patterns``,
-  ``document_report`` and ``sample_reports`` re-read it with the job's own reader, from the input path the
-  run recorded in ``runs`` (or ``input_path``), and use a document only when it still has the line and word
-  counts the run recorded (``input_matches``). File inputs need local or FUSE paths (``/dbfs/``, ``/Volumes/``);
-  a Delta input is read by Spark (its current version: a table rewritten since the run no longer matches).
+  ``document_report`` and ``sample_reports`` (``jobs.audit_documents``, importable from here too) re-read it
+  with the job's own reader, from the input path the run recorded in ``runs`` (or ``input_path``), and use a
+  document only when it still has the line and word counts the run recorded (``input_matches``). File inputs
+  need local or FUSE paths (``/dbfs/``, ``/Volumes/``); a Delta input is read by Spark (its current version: a
+  table rewritten since the run no longer matches).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+import importlib
 import json
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import ALL_TABLES, REFINED, RUNS, read_table, table_location
+from jobs.tables import ALL_TABLES, RUNS, read_table, table_location
 from prox_spark.config import OutputConfig, RefineConfig, build
 
 __all__ = [
     "AUDITS",
     "AuditError",
-    "DocumentReport",
     "PATH_PREFIXES",
-    "SAMPLE_KINDS",
     "SQL_DIR",
     "audit",
     "audit_doc_results",
@@ -66,19 +62,15 @@ __all__ = [
     "audit_ops_per_program",
     "audit_removed_by_position",
     "audit_removed_line_offsets",
-    "audit_removed_line_patterns",
     "audit_removed_lines",
     "audit_retention",
     "audit_shard_retention",
     "audit_guard_overrides",
     "audit_slowest_shards",
     "audit_sql",
-    "document_report",
     "latest_run_id",
     "load_sql",
-    "read_input_texts",
     "run_config",
-    "sample_reports",
     "table_names",
 ]
 
@@ -111,10 +103,6 @@ PATH_PREFIXES = ("delta", "spark_catalog.delta")
 
 #: Spark version -> the entry of ``PATH_PREFIXES`` that worked, so later queries skip the refused form
 _path_prefix_found: dict[str, str] = {}
-
-#: the temp view ``audit_removed_line_patterns`` registers over the re-read input, its ``:input_text``
-#: (a DataFrame has no name a SQL parameter could hold)
-INPUT_TEXT_VIEW = "prox_input_text"
 
 Output = Union[OutputConfig, str]
 
@@ -276,11 +264,6 @@ def latest_run_id(spark: SparkSession, output: Output) -> str:
     return row.run_id
 
 
-# --------------------------------------------------------------------------------------------------
-# the input text: re-read with the job's reader (the tables keep only the final text)
-# --------------------------------------------------------------------------------------------------
-
-
 def run_config(spark: SparkSession, output: Output, run_id: str) -> RefineConfig:
     """The configuration a run recorded in ``runs.config_json``."""
     row = read_table(spark, as_output(output), RUNS).filter(F.col("run_id") == run_id).select("config_json").first()
@@ -289,218 +272,15 @@ def run_config(spark: SparkSession, output: Output, run_id: str) -> RefineConfig
     return build(RefineConfig, json.loads(row.config_json), "")
 
 
-def read_input_texts(
-    spark: SparkSession,
-    output: Output,
-    run_id: str,
-    input_path: Optional[str] = None,
-    doc_ids: Optional[Iterable[str]] = None,
-) -> DataFrame:
-    """``(run_id, doc_id, text)`` of the run's input, re-read with the job's reader and the run's input settings.
-
-    ``input_path`` replaces the path the run recorded (the corpus moved, or a subset is enough). With
-    ``doc_ids`` only the shards holding those documents are read. The text is the input *now*: callers
-    compare it with the counts the run recorded before trusting it (``DocumentReport.input_matches``)."""
-    from jobs import refine_plan as plan
-    from prox_spark.readers.dispatch import list_input_files
-
-    output = as_output(output)
-    config = run_config(spark, output, run_id)
-    if input_path:  # a path in place of the recorded input, read with the run's input.format
-        config = dataclasses.replace(config, input=dataclasses.replace(config.input, path=input_path, table=""))
-    path = config.input.path or config.input.table
-    try:
-        if config.input.reads_table:  # Spark reads it: any path or table Spark can, its data files are the shards
-            files = plan.delta_input_files(spark, config)
-        else:
-            files = list_input_files(path)
-    except Exception as exc:  # FileNotFoundError, or Spark's AnalysisException for a missing table
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AuditError(f"cannot re-read the input of run {run_id!r} at {path!r}: {first} (pass input_path=...)") from None
-    wanted = None if doc_ids is None else sorted(set(doc_ids))
-    if wanted is not None:
-        shards = {
-            row.shard
-            for row in read_table(spark, output, REFINED)
-            .filter((F.col("run_id") == run_id) & F.col("doc_id").isin(wanted))
-            .select("shard").distinct().collect()
-        }
-        # a shard is its file's full path: a corpus moved since the run (input_path) is matched by file name
-        names = {shard.rsplit("@", 1)[0] for shard in shards} if input_path else set()
-        files = [f for f in files if plan.shard_of(f) in shards or os.path.basename(f) in names]
-    if not files:
-        return spark.createDataFrame([], "run_id string, doc_id string, text string")
-    if config.input.reads_table:
-        records = plan.read_delta_records(spark, config, files)
-    else:
-        records = plan.read_records(spark, files, config)
-    docs, _ = plan.split_records(records)
-    if wanted is not None:
-        docs = docs.filter(F.col("doc_id").isin(wanted))
-    return docs.select(F.lit(run_id).alias("run_id"), "doc_id", "text")
+#: what ``jobs.audit_documents`` holds (the audits that re-read the input, and one document's report), still
+#: importable from here: ``from jobs.audit import sample_reports`` (not in ``__all__``)
+_DOCUMENT_AUDITS = (
+    "DocumentReport", "INPUT_TEXT_VIEW", "SAMPLE_KINDS", "audit_removed_line_patterns", "document_report",
+    "read_input_texts", "sample_reports",
+)
 
 
-def audit_removed_line_patterns(
-    spark: SparkSession,
-    output: Output,
-    run_id: str,
-    input_path: Optional[str] = None,
-    limit: Optional[int] = 30,
-) -> DataFrame:
-    """The most removed line texts, grouped by pattern (digits -> 0, lower case), with an example line.
-
-    Re-reads the whole input of the run (see ``read_input_texts``; pass a narrower ``input_path`` glob to
-    sample shards). Documents whose input no longer has the recorded line count are left out."""
-    read_input_texts(spark, output, run_id, input_path).createOrReplaceTempView(INPUT_TEXT_VIEW)
-    df = audit_sql(spark, output, "removed_line_patterns", run_id=run_id, input_text=INPUT_TEXT_VIEW)
-    return df.limit(limit) if limit else df
-
-
-# --------------------------------------------------------------------------------------------------
-# one document: programs and result side by side
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DocumentReport:
-    """A document's programs next to its result, and a diff against its input when that could be re-read."""
-
-    run_id: str
-    doc_id: str
-    shard: str
-    kept: bool
-    drop_stage: Optional[str]
-    drop_reason: Optional[str]
-    program_ignored: bool
-    words_before: int
-    words_after: int
-    lines_before: int
-    lines_after: int
-    doc_program: Optional[str]
-    chunk_program: Optional[str]
-    chunk_ops: list[dict] = field(default_factory=list)
-    final_text: str = ""
-    input_text: Optional[str] = None
-
-    @property
-    def input_matches(self) -> Optional[bool]:
-        """Whether the re-read input has the word and line counts the run recorded (None: not read)."""
-        if self.input_text is None:
-            return None
-        return (len(self.input_text.split()), self.input_text.count("\n") + 1) == (self.words_before, self.lines_before)
-
-    @property
-    def decision(self) -> str:
-        if self.kept:
-            return "kept (program ignored: too many errors)" if self.program_ignored else "kept"
-        return f"dropped at the {self.drop_stage} stage: {self.drop_reason}"
-
-    def diff(self, context: int = 1) -> str:
-        """Unified diff (difflib) of the input text against the final text; '' when the input is unknown."""
-        if self.input_text is None:
-            return ""
-        return "".join(
-            difflib.unified_diff(
-                _lines(self.input_text), _lines(self.final_text),
-                fromfile=f"{self.doc_id} (input)", tofile=f"{self.doc_id} (final)", n=context,
-            )
-        )
-
-    def render(self, context: int = 1, max_chars: int = 4000) -> str:
-        """Programs, line statuses, decision and diff (or final text) as one printable block."""
-        out = [
-            f"== {self.doc_id}  [{self.shard}]  {self.decision}",
-            f"   words {self.words_before} -> {self.words_after}, lines {self.lines_before} -> {self.lines_after}",
-            "-- doc program:",
-            _indent(self.doc_program or "(none)"),
-        ]
-        if self.chunk_program is not None:
-            out += ["-- chunk programs (in chunk order):", _indent(self.chunk_program or "(empty)")]
-            statuses = [f"{op.get('op') or '(none)'}:{op.get('status')}" for op in self.chunk_ops]
-            if statuses:
-                out.append("-- line statuses: " + ", ".join(statuses))
-        if self.input_text is None:
-            out += ["-- final text (input not available for a diff):", _indent(self.final_text or "(empty)")]
-        elif not self.input_matches:
-            out += ["-- input re-read, but it no longer has the recorded word/line counts: no diff",
-                    "-- final text:", _indent(self.final_text or "(empty)")]
-        else:
-            out += ["-- diff input -> final:", self.diff(context) or "   (unchanged)"]
-        text = "\n".join(out)
-        return text if len(text) <= max_chars else text[:max_chars] + f"\n... ({len(text) - max_chars} more characters)"
-
-
-def _lines(text: str) -> list[str]:
-    return [line + "\n" for line in text.split("\n")] if text else []
-
-
-def _indent(text: str) -> str:
-    return "\n".join("   " + line for line in text.split("\n"))
-
-
-def _reports(rows: list[Any], texts: dict[str, str]) -> list[DocumentReport]:
-    reports = []
-    for row in rows:
-        reports.append(
-            DocumentReport(
-                run_id=row.run_id, doc_id=row.doc_id, shard=row.shard, kept=bool(row.kept),
-                drop_stage=row.drop_stage, drop_reason=row.drop_reason, program_ignored=bool(row.program_ignored),
-                words_before=int(row.words_before or 0), words_after=int(row.words_after or 0),
-                lines_before=int(row.lines_before or 0), lines_after=int(row.lines_after or 0),
-                doc_program=row.doc_program, chunk_program=row.chunk_program,
-                chunk_ops=[op.asDict() for op in (row.chunk_ops or [])],
-                final_text=row.final_text or "", input_text=texts.get(row.doc_id),
-            )
-        )
-    return reports
-
-
-def _input_texts(spark, output, run_id, input_path, doc_ids, read_input) -> dict[str, str]:
-    if not read_input or not doc_ids:
-        return {}
-    rows = read_input_texts(spark, output, run_id, input_path, doc_ids).collect()
-    return {row.doc_id: row.text for row in rows}
-
-
-def document_report(
-    spark: SparkSession,
-    output: Output,
-    run_id: str,
-    doc_id: str,
-    input_path: Optional[str] = None,
-    read_input: bool = True,
-) -> DocumentReport:
-    """Programs and result of one document; with ``read_input`` its input is re-read for a diff."""
-    rows = audit_doc_results(spark, output, run_id).filter(F.col("doc_id") == doc_id).collect()
-    if not rows:
-        raise AuditError(f"document {doc_id!r} is not in run {run_id!r}")
-    return _reports(rows, _input_texts(spark, output, run_id, input_path, [doc_id], read_input))[0]
-
-
-SAMPLE_KINDS = ("any", "edited", "dropped", "kept")
-
-
-def sample_reports(
-    spark: SparkSession,
-    output: Output,
-    run_id: str,
-    n: int = 3,
-    kind: str = "any",
-    seed: int = 0,
-    input_path: Optional[str] = None,
-    read_input: bool = True,
-) -> list[DocumentReport]:
-    """``n`` documents of a run (deterministic for a seed) as reports: ``kind`` any, edited (kept with
-    fewer words), dropped or kept. With ``read_input`` the input of just their shards is re-read for diffs."""
-    if kind not in SAMPLE_KINDS:
-        raise AuditError(f"kind must be one of {', '.join(SAMPLE_KINDS)}, got {kind!r}")
-    df = audit_doc_results(spark, output, run_id)
-    if kind == "edited":
-        df = df.filter(F.col("kept") & (F.col("words_after") < F.col("words_before")))
-    elif kind == "dropped":
-        df = df.filter(~F.col("kept"))
-    elif kind == "kept":
-        df = df.filter(F.col("kept"))
-    rows = df.orderBy(F.xxhash64("doc_id", F.lit(seed)), "doc_id").limit(n).collect()
-    texts = _input_texts(spark, output, run_id, input_path, [row.doc_id for row in rows], read_input)
-    return _reports(rows, texts)
+def __getattr__(name: str) -> Any:
+    if name in _DOCUMENT_AUDITS:  # imported on first use: jobs.audit_documents builds on this module
+        return getattr(importlib.import_module("jobs.audit_documents"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -666,7 +666,9 @@ def test_input_of_a_delta_input_run_is_reread_with_spark(spark, tables, tmp_path
     spark.createDataFrame([(d["id"], d["text"]) for d in docs], "id string, text string").write.format("delta").save(table)
     recorded = audit.run_config(spark, tables.output, RUN_SCRIPTED)
     as_delta = dataclasses.replace(recorded, input=dataclasses.replace(recorded.input, format="delta", path=table))
-    monkeypatch.setattr(audit, "run_config", lambda *args: as_delta)
+    from jobs import audit_documents
+
+    monkeypatch.setattr(audit_documents, "run_config", lambda *args: as_delta)
     rows = audit.read_input_texts(spark, tables.output, RUN_SCRIPTED).collect()
     assert {(r.doc_id, r.text) for r in rows} == {(d["id"], d["text"]) for d in docs}
     assert {r.run_id for r in rows} == {RUN_SCRIPTED}
