@@ -183,7 +183,8 @@ EVAL_ARGS ?=
 EVAL_CMD = "$(PY)" -m jobs.evaluate_cleaning --conf conf/local.yaml --data-dir "$(SHARED_DATA)" --out "$(MODELS_DIR)/reports" \
   --variant "generative-chunk=conf/local.yaml,models.chunk.kind=generative,models.chunk.path=prox_spark/resources/models/chunk,models.max_chunk_tokens=128,models.clip_chunk_programs=true" \
   --variant "no-doc-guard=conf/local.yaml,models.doc_guard_words=0" \
-  --variant "comments-kept=conf/local.yaml,models.drop_comment_sections=false" $(EVAL_ARGS)
+  --variant "comments-kept=conf/local.yaml,models.drop_comment_sections=false" \
+  --variant "fragments-kept=conf/local.yaml,models.drop_stray_fragments=false" $(EVAL_ARGS)
 
 eval: venv
 	@$(EVAL_CMD)
