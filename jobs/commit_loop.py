@@ -25,7 +25,7 @@ from jobs.preflight import Preflight, rules_id
 from jobs.progress import commit_progress
 from jobs.run_row import next_attempt, write_run_row
 from jobs.side_by_side import run_concurrently
-from jobs.staging import Staging, drop_run_staging, staging_for
+from jobs.staging import Staging, commit_fingerprints, drop_run_staging, staging_for
 from jobs.summary import RunCheckError, RunSummary, run_problems, summarize_run
 from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
 from prox_spark.config import RefineConfig
@@ -38,6 +38,11 @@ CACHED_BATCH_ROWS = 512
 #: a commit's documents -> the same rows with the stage columns appended (and, for documents the pass
 #: could not stage, ``udfs.staged.QUARANTINE_REASON``): the models (refine) or a run's stored programs (apply)
 Stager = Callable[[DataFrame], DataFrame]
+
+
+class InjectedFailure(RuntimeError):
+    """``faults.fail_after_staging_commit``: a commit stopped on purpose after its results were staged, before
+    any output table is written (how the tests interrupt a run where a resume must pick it up)."""
 
 
 class UnreadRowsError(RuntimeError):
@@ -87,15 +92,16 @@ def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, star
     timings = {"setup": time.perf_counter() - t0, "read": 0.0, "refine": 0.0, "write": 0.0, "commit": 0.0}
     loop_started = time.perf_counter()
     unread = None
-    for first in range(0, len(pending), step):
+    for number, first in enumerate(range(0, len(pending), step)):
         batch = pending[first : first + step]
+        fingerprints = commit_fingerprints(config, batch, checked.listed_rows, checked.versions, source_run_id)
         try:
-            _commit_shards(spark, config, checked, run_id, batch, stage, timings)
+            _commit_shards(spark, config, checked, run_id, batch, stage, timings, fingerprints, number)
         except UnreadRowsError as exc:  # the run stops: its runs row says failed, and why
             unread = str(exc)
             break
         log.info("run %s: %s", run_id, commit_progress(first + len(batch), len(pending), time.perf_counter() - loop_started))
-    if unread is None:  # every listed shard is committed: the run's staging tables are not needed any more
+    if unread is None:  # every listed shard is committed: the run's staging tables have nothing left to resume
         drop_run_staging(spark, config, run_id)
     t0 = time.perf_counter()
     summary = summarize_run(spark, config.output, run_id, listing)
@@ -109,15 +115,21 @@ def _write_tagged_run(spark, config, checked, run_id, stage, source_run_id, star
     return summary
 
 
-def _commit_shards(spark, config, checked, run_id, files, stage: Stager, timings) -> None:
+def _commit_shards(spark, config, checked, run_id, files, stage: Stager, timings, fingerprints, number) -> None:
     staging = staging_for(spark, config, run_id)
+    committed = False
     try:
-        _stage_and_write(spark, config, checked, run_id, files, stage, timings, staging)
+        _stage_and_write(spark, config, checked, run_id, files, stage, timings, staging, fingerprints, number)
+        committed = True
     finally:
-        staging.release()  # after the shard commit (or the failure): a resumed run redoes the commit
+        # after the shard commit: let the staged results go; after a failure, staging Delta tables keep them
+        # for a rerun to resume from (persisted frames are released either way)
+        staging.release(committed)
 
 
-def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timings, staging: Staging) -> None:
+def _stage_and_write(
+    spark, config, checked, run_id, files, stage: Stager, timings, staging: Staging, fingerprints, number,
+) -> None:
     shards = [plan.shard_of(path) for path in files]
     t0 = time.perf_counter()
     with job_tag(spark, "prox-read"):
@@ -125,7 +137,7 @@ def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timin
             reader = plan.read_delta_records(spark, config, files)
         else:
             reader = plan.read_records(spark, files, config)
-        records = staging.stage(reader, "records")
+        records = staging.stage(reader, "records", fingerprints["records"])
         read_per_shard = {row.shard: row["count"] for row in records.groupBy("shard").count().collect()}
         if checked.listed_rows is not None:  # before any model runs or any table is written
             unread = plan.unread_rows(files, checked.listed_rows, read_per_shard)
@@ -137,9 +149,12 @@ def _stage_and_write(spark, config, checked, run_id, files, stage: Stager, timin
 
     t0 = time.perf_counter()
     with job_tag(spark, "prox-stages"):
-        persisted = staging.stage(stage(docs), "stages")  # the models run here, once per document
+        # the models run here, once per document (not at all where a failed attempt staged this commit)
+        persisted = staging.stage(stage(docs), "stages", fingerprints["stages"])
         persisted.count()
     timings["refine"] += time.perf_counter() - t0
+    if number == config.faults.fail_after_staging_commit:
+        raise InjectedFailure(f"injected failure after staging commit {number} (faults.fail_after_staging_commit)")
 
     t0 = time.perf_counter()
     stages = config.pipeline.stages

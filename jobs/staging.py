@@ -14,11 +14,18 @@ stage results. Spark would recompute an unkept DataFrame for each action, so the
   - metastore outputs (``output.database``): tables ``_prox_staging_<run>_records`` / ``_stages`` in the
     output schema (managed tables: Unity Catalog's Volumes hold files, not tables), dropped once every shard
     of the run is committed; or path-based under ``output.staging_path`` when that is set.
+
+  A commit's staged results stay when it fails (or the job is killed) before its shard commit: each staging
+  write records what it was computed from (``commit_fingerprints``: the commit's input files and every
+  setting and model that shapes the result) in its Delta commit's ``userMetadata``, and a rerun with the same
+  run id whose next commit has the same fingerprint reads them back instead of reading the input and running
+  the models again. A staging table holding another fingerprint is stale: it is overwritten, with a log line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -28,8 +35,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from jobs import refine_plan as plan
 from jobs.connect import session_conf
-from jobs.tables import qualified_name, quote_identifier, user_metadata
-from prox_spark.config import ConfigError, RefineConfig
+from jobs.tables import qualified_name, quote_identifier
+from prox_spark.config import ConfigError, RefineConfig, as_dict
 
 log = logging.getLogger("prox_spark.staging")
 
@@ -37,6 +44,11 @@ log = logging.getLogger("prox_spark.staging")
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
 #: the staging tables of a run, in the order a commit writes them
 STAGED = ("records", "stages")
+#: Delta operations that leave a table's rows as they were (its own VACUUM, a platform's automatic OPTIMIZE or
+#: statistics): skipped when looking for the write that put the staged rows there
+MAINTENANCE_OPERATIONS = ("VACUUM", "OPTIMIZE", "ANALYZE", "COMPUTE STATS")
+#: bumped when what a staging table holds changes shape: staged rows of an older job version are then stale
+STAGING_FORMAT = 1
 #: a Unity Catalog Volume path (``/Volumes/...``, ``dbfs:/Volumes/...``)
 _VOLUME = re.compile(r"^(dbfs:)?/+Volumes/", re.IGNORECASE)
 
@@ -44,14 +56,16 @@ _VOLUME = re.compile(r"^(dbfs:)?/+Volumes/", re.IGNORECASE)
 class Staging(Protocol):
     """Keeps a commit's results so that each is computed once (``stage``), then lets them go (``release``)."""
 
-    def stage(self, df: DataFrame, name: str) -> DataFrame:
-        """``df`` computed once and kept; the returned frame reads the kept rows."""
+    def stage(self, df: DataFrame, name: str, fingerprint: str = "") -> DataFrame:
+        """``df`` computed once and kept; the returned frame reads the kept rows. ``fingerprint`` names what
+        ``df`` is computed from: kept rows with the same fingerprint are reused without computing ``df``."""
 
     def derived(self, df: DataFrame) -> DataFrame:
         """A cheap frame derived from staged ones that is read more than once (written, then counted)."""
 
-    def release(self) -> None:
-        """Drop what this commit kept (after its shard commit)."""
+    def release(self, committed: bool) -> None:
+        """After the commit: drop what it kept once its shards are committed (``committed``); after a failure,
+        what can be resumed from stays."""
 
 
 class PersistStaging:
@@ -60,7 +74,7 @@ class PersistStaging:
     def __init__(self) -> None:
         self._kept: list[DataFrame] = []
 
-    def stage(self, df: DataFrame, name: str) -> DataFrame:
+    def stage(self, df: DataFrame, name: str, fingerprint: str = "") -> DataFrame:
         kept = plan.persist(df)
         self._kept.append(kept)
         return kept
@@ -68,8 +82,8 @@ class PersistStaging:
     def derived(self, df: DataFrame) -> DataFrame:
         return self.stage(df, "derived")
 
-    def release(self) -> None:
-        for frame in reversed(self._kept):
+    def release(self, committed: bool) -> None:
+        for frame in reversed(self._kept):  # the executors' storage dies with the application anyway
             frame.unpersist()
         self._kept.clear()
 
@@ -101,23 +115,36 @@ class DeltaStaging:
         self.spark = spark
         self.place = place
         self.run_id = run_id
+        #: the staging tables this commit wrote or reused, and those it reused
         self._written: list[str] = []
+        self.reused: list[str] = []
 
     def location(self, name: str) -> str:
         return self.place.table(name)
 
-    def stage(self, df: DataFrame, name: str) -> DataFrame:
+    def stage(self, df: DataFrame, name: str, fingerprint: str = "") -> DataFrame:
         """Write ``df`` over the staging table ``name`` (its schema too: a rerun may run other stages) and read
-        it back: whatever reads the result later reads these rows, and nothing computes ``df`` again."""
+        it back: whatever reads the result later reads these rows, and nothing computes ``df`` again. When the
+        table still holds the rows of a commit with this ``fingerprint`` (a killed or failed attempt of the same
+        commit), they are read back as they are and ``df`` is not computed at all."""
         where = self.location(name)
-        writer = (
-            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-            .option("userMetadata", user_metadata(self.run_id))
-        )
-        if self.place.namespace:
-            writer.saveAsTable(where)
+        found = staged_fingerprint(self.spark, self.place, name)
+        if fingerprint and found == fingerprint:
+            log.info("resuming from staging: %s holds this commit's %s (same input files, settings and models): "
+                     "reused, not computed again", where, name)
+            self.reused.append(name)
         else:
-            writer.save(where)
+            if found:
+                log.warning("staging %s holds %s staged for other input files or settings (stale): discarded, "
+                            "computing them again", where, name)
+            writer = (
+                df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+                .option("userMetadata", staging_metadata(self.run_id, fingerprint))
+            )
+            if self.place.namespace:
+                writer.saveAsTable(where)
+            else:
+                writer.save(where)
         if name not in self._written:
             self._written.append(name)
         return self.spark.read.table(where) if self.place.namespace else self.spark.read.format("delta").load(where)
@@ -125,17 +152,25 @@ class DeltaStaging:
     def derived(self, df: DataFrame) -> DataFrame:
         return df  # derived from staged tables: recomputing it reads them again, and runs no model
 
-    def release(self) -> None:
-        """Empty the staging tables and remove their files (``VACUUM ... RETAIN 0 HOURS``: only this run reads
-        them; where the platform refuses the VACUUM, the files stay until the table's next VACUUM). After a shard
-        commit its rows are in the output tables, so a clean-up that fails loses nothing: it is logged, and the
-        next commit overwrites the rows."""
+    def release(self, committed: bool) -> None:
+        """After the shard commit: empty the staging tables and remove their files (``VACUUM ... RETAIN 0
+        HOURS``: only this run reads them; where the platform refuses the VACUUM, the files stay until the
+        table's next VACUUM). The commit's rows are in the output tables by then, so a clean-up that fails
+        loses nothing: it is logged, and the next commit overwrites the rows. After a failure the staged rows
+        stay, for a rerun to resume from."""
+        if not committed:
+            if self._written:
+                log.info("commit failed: its staged %s stay in %s for a rerun with run id %s to resume from",
+                         " and ".join(self._written), self.place.folder or self.place.table("*"), self.run_id)
+            self._written.clear()
+            return
         for name in self._written:
             relation = self.place.relation(name)
             try:
                 self.spark.sql(f"DELETE FROM {relation}")
             except Exception as exc:  # noqa: BLE001 - the shard commit is done: nothing is lost
-                log.warning("staging table %s not emptied (the next commit overwrites it): %s", relation, str(exc)[:300])
+                log.warning("staging table %s not emptied after the shard commit (its rows are committed; the "
+                            "next commit overwrites them): %s", relation, str(exc)[:300])
                 continue
             try:
                 with session_conf(self.spark, RETENTION_CHECK_CONF, "false"):
@@ -143,6 +178,60 @@ class DeltaStaging:
             except Exception as exc:  # noqa: BLE001 - the rows are gone; only disk space is at stake
                 log.warning("staging table %s emptied, but its files stay until a VACUUM: %s", relation, str(exc)[:300])
         self._written.clear()
+
+
+def staged_fingerprint(spark: SparkSession, place: StagingPlace, name: str) -> str:
+    """The fingerprint of the rows the staging table ``name`` holds: that of the write behind its latest commit
+    (maintenance commits skipped); "" when the table is missing, was emptied after a shard commit, or its
+    history cannot be read (the commit is then computed again)."""
+    relation = place.relation(name)
+    try:
+        if place.namespace and not spark.catalog.tableExists(place.table(name)):
+            return ""
+        history = spark.sql(f"DESCRIBE HISTORY {relation} LIMIT 20").select("operation", "userMetadata").collect()
+    except Exception as exc:  # noqa: BLE001 - a path that is no Delta table yet (the run's first commit)
+        log.debug("no staged %s to resume from at %s: %s", name, relation, str(exc)[:200])
+        return ""
+    for commit in history:  # newest first
+        if str(commit.operation or "").upper().startswith(MAINTENANCE_OPERATIONS):
+            continue
+        try:
+            metadata = json.loads(commit.userMetadata or "{}")
+        except ValueError:
+            return ""
+        return str(metadata.get("prox_spark_staging") or "") if isinstance(metadata, dict) else ""
+    return ""
+
+
+def staging_metadata(run_id: str, fingerprint: str) -> str:
+    """A staging write's ``userMetadata``: the run, as on every commit of the job, and the fingerprint."""
+    return json.dumps({"prox_spark_run_id": run_id, "prox_spark_staging": fingerprint})
+
+
+def commit_fingerprints(
+    config: RefineConfig, files: list[str], listed_rows: dict[str, int] | None, versions: dict,
+    source_run_id: str | None,
+) -> dict[str, str]:
+    """What each staging table of a commit is computed from, as a digest per table: ``records`` from the commit's
+    input files (with the rows the listing counted in each) and the reading settings; ``stages`` from those
+    records, the pipeline, rules, model and executor settings, the models' ids and checksums and the library
+    versions (``versions``, as in ``runs.versions_json``), and, for ``apply``, the source run. Settings that
+    cannot change a staged row (where the outputs go, Spark's own, partitioning, faults) are left out."""
+    reading = {key: value for key, value in as_dict(config.input).items()
+               if key not in ("path", "table", "partitions", "shards_per_commit", "max_quarantined_fraction")}
+    records = _digest({
+        "format": STAGING_FORMAT, "files": sorted(files), "reading": reading, "versions": versions,
+        "listed_rows": {path: listed_rows.get(path) for path in sorted(files)} if listed_rows is not None else None,
+    })
+    stages = _digest({
+        "records": records, "pipeline": as_dict(config.pipeline), "rules": as_dict(config.rules),
+        "models": as_dict(config.models), "executor": as_dict(config.executor), "source_run_id": source_run_id,
+    })
+    return {"records": records, "stages": stages}
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def run_folder(run_id: str) -> str:
@@ -220,6 +309,6 @@ def drop_run_staging(spark: SparkSession, config: RefineConfig, run_id: str) -> 
 
 
 __all__ = [
-    "DeltaStaging", "PersistStaging", "Staging", "StagingPlace", "drop_run_staging", "run_folder",
-    "run_table_prefix", "staging_for", "staging_place", "staging_root",
+    "DeltaStaging", "PersistStaging", "Staging", "StagingPlace", "commit_fingerprints", "drop_run_staging",
+    "run_folder", "run_table_prefix", "staged_fingerprint", "staging_for", "staging_place", "staging_root",
 ]

@@ -277,8 +277,8 @@ class SparkConfig:
     remote: str = ""
     #: how a commit's read records and stage results are kept while every table is written from them, so the
     #: models run once per document: ``persist`` (Spark DISK_ONLY storage, released after the commit) or
-    #: ``delta`` (written once to staging Delta tables under ``output.staging_path``, emptied after the shard
-    #: commit: for Spark Connect servers that forbid persist, as Databricks serverless does)
+    #: ``delta`` (written once to staging Delta tables, emptied after the shard commit, resumed from after a
+    #: failed or killed commit: for Spark Connect servers that forbid persist, as Databricks serverless does)
     staging: Literal["persist", "delta"] = "persist"
 
     def __post_init__(self) -> None:
@@ -310,10 +310,13 @@ def _dotted(conf: dict, where: str) -> dict:
 
 @dataclass(frozen=True)
 class FaultInjection:
-    """Test hooks for reliability checks: fail a task's first attempt on purpose (off by default)."""
+    """Test hooks for reliability checks: fail a task's first attempt, or a commit, on purpose (off by default)."""
 
     #: Spark partition id of the model stage whose first attempt raises (-1: never)
     fail_first_attempt_of_partition: int = -1
+    #: the commit (0: an attempt's first) that fails after its results are staged, before any output table is
+    #: written (-1: never): a run interrupted where ``spark.staging: delta`` must resume it
+    fail_after_staging_commit: int = -1
 
 
 #: the stages each ``pipeline.mode`` runs, in order (documents dropped by a stage skip the later ones)

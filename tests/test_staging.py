@@ -3,20 +3,26 @@
 Real Spark + Delta: the bundled sample pages refined with the bundled models, two commits, once per strategy.
 ``delta`` must write the same tables as ``persist``, never call ``persist``/``cache`` (Databricks serverless
 refuses them), and leave its staging tables empty after each shard commit; with metastore outputs its staging
-tables live in the output schema and are dropped once the run is done.
+tables live in the output schema and are dropped once the run is done. A run interrupted after a commit's
+results were staged (``faults.fail_after_staging_commit``) resumes from them: the rerun reads the staged rows
+instead of running the models again, and writes exactly the tables of an uninterrupted run; staged rows of
+other input files or settings are discarded and computed again.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame
 
+from jobs.commit_loop import InjectedFailure
 from jobs.preflight import preflight
 from jobs.refine import run_refine
-from jobs.staging import run_folder, run_table_prefix, staging_place, staging_root
+from jobs.staging import commit_fingerprints, run_folder, run_table_prefix, staging_place, staging_root
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +52,33 @@ def test_staging_location_and_key():
     with pytest.raises(ConfigError, match="spark.staging"):
         load_config(None, ["spark.staging=cache"])
     assert run_folder("crawl/2026 11") != run_folder("crawl_2026_11") and "/" not in run_folder("crawl/2026 11")
+
+
+def test_commit_fingerprints_follow_what_the_staged_rows_are_computed_from():
+    config = load_config(None, ["output.path=/data/prox", "spark.staging=delta"])
+    files, versions = ["/in/b.jsonl", "/in/a.jsonl"], {"model.doc": "doc@abc", "prox-spark": "0.1.0"}
+    base = commit_fingerprints(config, files, None, versions, None)
+    assert base == commit_fingerprints(config, list(reversed(files)), None, versions, None)
+
+    def changed(config_overrides=(), **kwargs) -> dict[str, bool]:
+        args = {"files": files, "listed_rows": None, "versions": versions, "source_run_id": None, **kwargs}
+        other = commit_fingerprints(load_config(None, ["output.path=/data/prox", "spark.staging=delta",
+                                                       *config_overrides]), **args)
+        return {name: other[name] != base[name] for name in base}
+
+    # what cannot change a staged row leaves both as they were
+    for overrides in (["output.path=/elsewhere"], ["spark.master=local[4]"], ["input.shards_per_commit=3"],
+                      ["input.partitions=8"], ["faults.fail_after_staging_commit=0"], ["run_id=other"]):
+        assert changed(overrides) == {"records": False, "stages": False}, overrides
+    # other input files, or other rows listed in them: both are stale
+    assert changed(files=files[:1]) == {"records": True, "stages": True}
+    assert changed(listed_rows={"/in/a.jsonl": 3, "/in/b.jsonl": 4}) == {"records": True, "stages": True}
+    assert changed(["input.max_text_bytes=1000"]) == {"records": True, "stages": True}
+    # the same records, other models or settings: the stage results are stale, the records are not
+    for overrides in (["executor.dialect=strict"], ["pipeline.mode=rules"], ["models.doc_guard_words=50"]):
+        assert changed(overrides) == {"records": False, "stages": True}, overrides
+    assert changed(versions={**versions, "model.doc": "doc@def"})["stages"]
+    assert changed(source_run_id="run-1") == {"records": False, "stages": True}
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +127,11 @@ def _assert_same_outputs(spark, expected: Path, output: Path | None, database: s
     assert got["refined"].count() == 24 and got["shards"].count() == 2
 
 
-def _staging_writes(spark, table: Path) -> int:
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").collect()
-    return sum(h.operation == "WRITE" for h in history)
+def _staging_writes(spark, table: Path) -> list[str]:
+    """The fingerprints of the staging writes to a path-based staging table, oldest first."""
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{table}`").orderBy("version").collect()
+    return [json.loads(h.userMetadata)["prox_spark_staging"] for h in history
+            if h.userMetadata and "prox_spark_staging" in h.userMetadata]
 
 
 @pytest.mark.spark
@@ -120,20 +155,58 @@ def test_delta_staging_writes_the_tables_persist_writes_without_persisting(spark
     folder = tmp_path / "delta" / "_staging" / run_folder("staged")
     for name in ("records", "stages"):
         assert spark.read.format("delta").load(str(folder / name)).count() == 0, name
-        assert _staging_writes(spark, folder / name) == 2, name  # one overwrite per commit
+        assert len(_staging_writes(spark, folder / name)) == 2, name  # one overwrite per commit
         assert not list((folder / name).glob("*.parquet")), name  # vacuumed: the staged text is off the disk
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_metastore_outputs_stage_in_the_output_schema(spark, corpus, persisted):
-    database = "staging2030"
-    summary = _run(spark, corpus, None, "delta", database=database)
+def test_a_run_interrupted_after_staging_resumes_from_the_staged_rows(spark, corpus, persisted, tmp_path, caplog):
+    output = tmp_path / "out"
+    # the second commit stops once its records and stage results are staged, before any output table is written
+    with pytest.raises(InjectedFailure):
+        _run(spark, corpus, output, "delta", "faults.fail_after_staging_commit=1")
+    folder = output / "_staging" / run_folder("staged")
+    tables = _tables(spark, output)
+    assert tables["shards"].count() == 1 and tables["runs"].count() == 0  # one shard committed, no runs row
+    assert spark.read.format("delta").load(str(folder / "stages")).count() > 0  # the failed commit's results stay
+    writes = {name: _staging_writes(spark, folder / name) for name in ("records", "stages")}
+    assert all(len(w) == 2 for w in writes.values())
+
+    caplog.set_level(logging.INFO, logger="prox_spark.staging")
+    summary = _run(spark, corpus, output, "delta")  # the rerun: same run id, same input, same settings
     assert summary.balanced and summary.records_read == 25
-    _assert_same_outputs(spark, persisted, None, database)
-    # every shard committed: the run's staging tables are gone from the schema
+    resumed = [r.getMessage() for r in caplog.records if "resuming from staging" in r.getMessage()]
+    assert len(resumed) == 2, caplog.text  # records and stage results
+    # nothing was staged again: the input was not read and the models did not run for the staged documents
+    assert {name: _staging_writes(spark, folder / name) for name in ("records", "stages")} == writes
+    assert [spark.read.format("delta").load(str(folder / name)).count() for name in ("records", "stages")] == [0, 0]
+    _assert_same_outputs(spark, persisted, output)
+    runs = _tables(spark, output)["runs"].collect()
+    assert [(r.attempt, r.status, r.input_docs) for r in runs] == [(1, "succeeded", 25)]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_stale_staging_is_discarded_and_metastore_staging_lives_in_the_output_schema(spark, corpus, persisted, caplog):
+    database = "staging2030"
+    # interrupted after staging its first commit of one shard, in the metastore schema
+    with pytest.raises(InjectedFailure):
+        _run(spark, corpus, None, "delta", "faults.fail_after_staging_commit=0", database=database)
     place = staging_place(_config(corpus, None, "delta", database=database), "staged")
     assert place.namespace == ("spark_catalog", database)
+    assert all(spark.catalog.tableExists(place.table(name)) for name in ("records", "stages"))
+    assert spark.read.table(place.table("stages")).count() > 0
+
+    # the rerun commits both shards at once: other input files than the staged commit's, so its staged rows are
+    # stale, discarded and computed again
+    caplog.set_level(logging.INFO, logger="prox_spark.staging")
+    summary = _run(spark, corpus, None, "delta", "input.shards_per_commit=0", database=database)
+    assert summary.balanced and summary.records_read == 25
+    assert "resuming from staging" not in caplog.text
+    assert len([r for r in caplog.records if "(stale): discarded" in r.getMessage()]) == 2, caplog.text
+    _assert_same_outputs(spark, persisted, None, database)
+    # every shard committed: the run's staging tables are gone from the schema
     assert not any(spark.catalog.tableExists(place.table(name)) for name in ("records", "stages"))
     left = [row.tableName for row in spark.sql(f"SHOW TABLES IN `spark_catalog`.`{database}`").collect()]
     assert sorted(left) == ["programs", "quarantine", "refined", "runs", "shards"]
