@@ -5,7 +5,7 @@ and portal pages as Common-Crawl-like text), each variant timed after a warm-up 
 
 - ``rules``: ``pipeline.mode=rules`` (the Gopher + C4 + FineWeb preset), the baseline every ratio uses;
 - ``default``: ``conf/local.yaml`` (doc model, then the line refiner), split into the doc stage, the line
-  features, the line model and the executor;
+  features, the line model, its decisions with the page cuts, and the executor;
 - ``generative chunk`` (``--generative``): the tiny generative chunk model in place of the line refiner.
 
     python -m benchmarks.cleaning_speed [--pages 360] [--generative]
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     features_s = _timed(lambda: [page_features(t) for t in texts])
     features = [page_features(t) for t in texts]
     line_model_s = _timed(lines.score_features, features)
-    programs = [chunks[0].program for chunks in write_chunk_programs(lines, texts)]
+    scores = lines.score_features(features)
+    decisions_s = _timed(lambda: [lines.decisions(t, s.tolist(), cuts=settings.page_cuts) for t, s in zip(texts, scores)])
+    programs = [chunks[0].program for chunks in write_chunk_programs(lines, texts, cuts=settings.page_cuts)]
     executor_s = _timed(execute_batch, texts, programs, stage="chunk")
     rows = [("rules (baseline)", rules_s), ("default: doc model + line refiner", default_s)]
     if args.generative:
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {n / seconds:.1f} | {rules_s / seconds:.2f}x |")
     print("\n| default pipeline part | ms/page |\n|---|---|")
     for name, seconds in (("doc stage (tokenize + score)", doc_s), ("line features", features_s),
-                          ("line model (onnxruntime)", line_model_s), ("chunk executor", executor_s)):
+                          ("line model (onnxruntime)", line_model_s), ("line decisions + page cuts", decisions_s),
+                          ("chunk executor", executor_s)):
         print(f"| {name} | {seconds / n * 1000:.2f} |")
     return 0
 
