@@ -6,9 +6,14 @@ against the value pinned here *and* the ``.sha1`` Maven publishes. When the file
 intact, nothing touches the network. Sessions never download: they point ``spark.jars`` at these files
 and fail with a message naming ``make jars`` when one is missing.
 
+Two lines are supported, picked from the installed pyspark (``delta_line``): Spark 3.5 gets Delta 3.3.2
+built for Scala 2.12 (``io.delta:delta-spark_2.12:3.3.2``), Spark 4.0 gets Delta 4.0.1 built for Scala 2.13
+(``io.delta:delta-spark_2.13:4.0.1``); the jar names differ, so both lines' jars may share a folder
+(``make test-spark35`` keeps the 3.5 line's in its own one anyway). Any other pyspark is refused with a message.
+
 Only ``delta-spark`` and ``delta-storage`` are needed: delta-spark's other compile dependencies
-(``antlr4-runtime`` 4.13.1, ``scala-library``) already ship in pyspark's own ``jars/`` folder.
-On Databricks and EMR the platform provides Delta; none of this is used there.
+(``antlr4-runtime``: 4.9.3 for Delta 3.3, 4.13.1 for Delta 4.0; ``scala-library``) already ship in pyspark's
+own ``jars/`` folder. On Databricks and EMR the platform provides Delta; none of this is used there.
 
 Stdlib only, so ``make jars`` runs without starting a JVM.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -24,8 +30,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-DELTA_VERSION = "4.0.1"
-SCALA_BINARY = "2.13"
 DEFAULT_JARS_DIR = Path.home() / ".cache" / "prox-spark" / "jars"
 DEFAULT_MAVEN_REPO = "https://repo1.maven.org/maven2"
 JARS_DIR_ENV = "PROX_SPARK_JARS_DIR"
@@ -52,14 +56,64 @@ class Artifact:
         return f"{repo.rstrip('/')}/{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.file_name}"
 
 
-DELTA_ARTIFACTS = (
-    Artifact("io.delta", f"delta-spark_{SCALA_BINARY}", DELTA_VERSION, "3e469898dc4ed083c735ae360beb063adcd12e9d"),
-    Artifact("io.delta", "delta-storage", DELTA_VERSION, "ebc5384d953c1d70d0ce4ceee42892da74051a81"),
-)
+@dataclass(frozen=True)
+class DeltaLine:
+    """The Delta release a Spark line runs with locally, and its two jars (Scala suffix of that Spark build)."""
+
+    spark: str  # "major.minor" of pyspark
+    delta: str
+    scala: str
+    #: SHA-1s of delta-spark_<scala> and delta-storage
+    sha1s: tuple[str, str]
+
+    @property
+    def artifacts(self) -> tuple[Artifact, Artifact]:
+        spark_sha1, storage_sha1 = self.sha1s
+        return (
+            Artifact("io.delta", f"delta-spark_{self.scala}", self.delta, spark_sha1),
+            Artifact("io.delta", "delta-storage", self.delta, storage_sha1),
+        )
+
+
+#: pyspark "major.minor" -> its Delta line (the versions constraints-spark35.txt and constraints.txt pin)
+DELTA_LINES = {
+    "3.5": DeltaLine("3.5", "3.3.2", "2.12", ("07fff11b74e7284eec27fe106f31c95b3acc8018", "e24b01486ee7a26df8a2735eb186f4ee1821fc9e")),
+    "4.0": DeltaLine("4.0", "4.0.1", "2.13", ("3e469898dc4ed083c735ae360beb063adcd12e9d", "ebc5384d953c1d70d0ce4ceee42892da74051a81")),
+}
 
 
 class DeltaJarsMissing(RuntimeError):
     """The cached Delta jars are absent or damaged; the message says how to fetch them."""
+
+
+class UnsupportedSpark(RuntimeError):
+    """The installed pyspark is on no line ``DELTA_LINES`` knows."""
+
+
+def installed_pyspark_version() -> str:
+    """The installed pyspark's version, from its package metadata (no JVM, no pyspark import)."""
+    try:
+        return importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        import pyspark  # a pyspark without metadata (SPARK_HOME/python on sys.path): its own version
+
+        return pyspark.__version__
+
+
+def delta_line(spark_version: str | None = None) -> DeltaLine:
+    """The Delta line for ``spark_version`` (default: the installed pyspark's). Raises ``UnsupportedSpark``."""
+    version = spark_version or installed_pyspark_version()
+    major_minor = ".".join(version.split(".")[:2])
+    line = DELTA_LINES.get(major_minor)
+    if line is None:
+        supported = ", ".join(f"Spark {k} + Delta {v.delta}" for k, v in DELTA_LINES.items())
+        raise UnsupportedSpark(f"pyspark {version} is not supported locally; supported lines: {supported}")
+    return line
+
+
+def delta_artifacts(spark_version: str | None = None) -> tuple[Artifact, Artifact]:
+    """The jars a local session of ``spark_version`` (default: the installed pyspark) loads."""
+    return delta_line(spark_version).artifacts
 
 
 def jars_dir() -> Path:
@@ -76,33 +130,44 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def delta_jar_paths(directory: Path | str | None = None) -> list[Path]:
-    """Paths of the cached Delta jars, for ``spark.jars``. Raises ``DeltaJarsMissing`` naming ``make jars``.
+def delta_jar_paths(directory: Path | str | None = None, *, spark_version: str | None = None) -> list[Path]:
+    """Paths of the cached Delta jars of the installed pyspark's line (or ``spark_version``'s), for
+    ``spark.jars``. Raises ``DeltaJarsMissing`` naming ``make jars``.
 
     Only checks presence (cheap, runs at every session start); ``fetch`` verifies checksums.
     """
     root = Path(directory).expanduser() if directory is not None else jars_dir()
-    paths = [root / artifact.file_name for artifact in DELTA_ARTIFACTS]
+    line = delta_line(spark_version)
+    paths = [root / artifact.file_name for artifact in line.artifacts]
     missing = [path.name for path in paths if not path.is_file() or path.stat().st_size == 0]
     if missing:
         raise DeltaJarsMissing(
-            f"Delta jars missing from {root}: {', '.join(missing)}. Run `make jars` once at set-up "
-            f"(or `python -m jobs.spark fetch-jars`); jobs and tests never download jars at start. "
-            f"Set {JARS_DIR_ENV} to use another folder."
+            f"Delta jars for Spark {line.spark} (Delta {line.delta}) missing from {root}: {', '.join(missing)}. "
+            f"Run `make jars` once at set-up (`make jars-spark35` for the Spark 3.5 venv; or "
+            f"`python -m jobs.spark fetch-jars` with this venv's python); jobs and tests never download jars at "
+            f"start. Set {JARS_DIR_ENV} to use another folder."
         )
     return paths
 
 
-def fetch(directory: Path | str | None = None, *, repo: str | None = None, quiet: bool = False) -> list[Path]:
-    """Make sure every Delta jar is in ``directory`` with its pinned SHA-1; download only what is not.
+def fetch(
+    directory: Path | str | None = None,
+    *,
+    repo: str | None = None,
+    quiet: bool = False,
+    spark_version: str | None = None,
+) -> list[Path]:
+    """Make sure every Delta jar of the installed pyspark's line (or ``spark_version``'s) is in ``directory``
+    with its pinned SHA-1; download only what is not.
 
     Idempotent: a present jar whose checksum matches is left alone and no network is used.
     """
     root = Path(directory).expanduser() if directory is not None else jars_dir()
     repo = repo or os.environ.get(MAVEN_REPO_ENV, "").strip() or DEFAULT_MAVEN_REPO
+    artifacts = delta_artifacts(spark_version)
     root.mkdir(parents=True, exist_ok=True)
     paths = []
-    for artifact in DELTA_ARTIFACTS:
+    for artifact in artifacts:
         target = root / artifact.file_name
         if target.is_file() and _sha1(target) == artifact.sha1:
             if not quiet:
@@ -151,13 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     fetch_cmd = sub.add_parser("fetch", help="download missing Delta jars (idempotent, checksum-verified)")
     fetch_cmd.add_argument("--dest", default=None, help=f"jar folder (default ${JARS_DIR_ENV} or {DEFAULT_JARS_DIR})")
     fetch_cmd.add_argument("--repo", default=None, help=f"Maven repository URL (default {DEFAULT_MAVEN_REPO})")
-    sub.add_parser("paths", help="print the comma-separated spark.jars value (fails when missing)")
+    paths_cmd = sub.add_parser("paths", help="print the comma-separated spark.jars value (fails when missing)")
+    for command in (fetch_cmd, paths_cmd):
+        command.add_argument("--spark-version", default=None,
+                             help=f"the Spark line whose jars to use ({', '.join(DELTA_LINES)}; default: the installed pyspark's)")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
-            fetch(args.dest, repo=args.repo)
+            fetch(args.dest, repo=args.repo, spark_version=args.spark_version)
         else:
-            print(",".join(str(path) for path in delta_jar_paths()))
+            print(",".join(str(path) for path in delta_jar_paths(spark_version=args.spark_version)))
     except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
