@@ -10,6 +10,8 @@ SQL). This module tells the two apart and builds Connect sessions:
   same Delta jars, extensions and settings as ``jobs.spark.build_local_session``, then connect to it. This
   is how tests and local runs exercise the Connect path. pyspark's own ``builder.remote("local[N]")`` always
   listens on port 15002, so two such runs on one machine would share (or fail to start) one server.
+  Spark 4.0 only: pyspark 3.5's package ships no Connect server, so on the 3.5 line ``local[N]`` is refused
+  with that reason (``sc://`` remotes are the server's business; the job's Connect path is tested on 4.0).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyspark.sql import SparkSession
+
+from jobs.spark_line import PYSPARK_VERSION, SPARK4
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,12 @@ def connect_session(remote: str, app_name: str = "prox-spark", **local_kwargs: A
     """A Spark Connect session for ``remote`` (see the module doc); ``local_kwargs`` go to the local server's
     ``jobs.spark.local_session_conf`` (``shuffle_partitions``, ``extra_conf``, ...) and are ignored for
     ``sc://`` remotes, whose server is configured by its owner."""
+    if is_local_remote(remote) and not SPARK4:
+        raise RuntimeError(
+            f"spark.remote={remote}: a local Spark Connect server needs the Spark 4.0 line; pyspark "
+            f"{'.'.join(map(str, PYSPARK_VERSION))} ships no Connect server. Run without spark.remote (a classic "
+            f"local session) or name a running server (sc://host:port)."
+        )
     _require_connect_client()
     if is_local_remote(remote):
         local_kwargs.pop("master", None)  # the remote's local[N] is the local server's master

@@ -5,6 +5,10 @@ serverless, standard access mode): there is no SparkContext. ``SparkSession.addT
 of session in pyspark 4.0. A tag marks every Spark job the calling thread starts while it is set; the UI
 lists it with the job, and ``spark.interruptTag(tag)`` cancels those jobs (the run's tag cancels the run).
 Tags are per thread: ``jobs.side_by_side`` copies them into its worker threads.
+
+On Spark 3.5 a classic session has no ``addTag`` (3.5 offers it to Spark Connect sessions only): the tag goes
+on the SparkContext instead (``addJobTag``, the same per-thread job tag), and
+``spark.sparkContext.cancelJobsWithTag(tag)`` cancels the jobs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import re
 from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
+
+from jobs.connect import is_connect
+from jobs.spark_line import SPARK4
 
 
 def tag_of(*parts: str) -> str:
@@ -32,8 +39,12 @@ def run_tag(run_id: str) -> str:
 def job_tag(spark: SparkSession, tag: str) -> Iterator[str]:
     """Within the block, Spark jobs this thread starts carry ``tag`` (made valid by ``tag_of``); yields it."""
     tag = tag_of(tag)
-    spark.addTag(tag)
+    if SPARK4 or is_connect(spark):
+        add, remove = spark.addTag, spark.removeTag
+    else:  # Spark 3.5, classic
+        add, remove = spark.sparkContext.addJobTag, spark.sparkContext.removeJobTag
+    add(tag)
     try:
         yield tag
     finally:
-        spark.removeTag(tag)
+        remove(tag)

@@ -4,7 +4,7 @@ Each Delta write or read-back of a small run is mostly driver time (planning, th
 commit) with tasks too small to fill the cores, so the job's fixed cost per run is a chain of such
 waits. Run side by side from threads they overlap: Spark schedules jobs from several threads, and
 commits to different Delta tables never conflict. Threads are wrapped with
-``pyspark.inheritable_thread_target`` so each job keeps the run's job group (the UI, cancellation), and
+``pyspark.inheritable_thread_target`` so each job keeps the run's job tags (the UI, cancellation), and
 run in a copy of the caller's context so log records still carry the run id.
 
 (Not named ``concurrent``: spark-submit runs ``jobs/refine.py`` as a script, which puts ``jobs/`` first on
@@ -21,6 +21,8 @@ from typing import Any
 from pyspark import inheritable_thread_target
 from pyspark.sql import SparkSession
 
+from jobs.spark_line import SPARK4
+
 
 def run_concurrently(spark: SparkSession, actions: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
     """Run ``actions`` (name -> no-argument callable) in threads; their results by name.
@@ -32,7 +34,15 @@ def run_concurrently(spark: SparkSession, actions: Mapping[str, Callable[[], Any
         return {name: action() for name, action in actions.items()}
     with ThreadPoolExecutor(max_workers=len(actions), thread_name_prefix="prox-spark-action") as pool:
         futures = {
-            name: pool.submit(contextvars.copy_context().run, inheritable_thread_target(spark)(action))
+            name: pool.submit(contextvars.copy_context().run, inheriting(spark, action))
             for name, action in actions.items()
         }
         return {name: future.result() for name, future in futures.items()}
+
+
+def inheriting(spark: SparkSession, action: Callable[[], Any]) -> Callable[[], Any]:
+    """``action`` wrapped to run with the calling thread's job tags and properties: pyspark 4.0 takes the session
+    (classic or Connect) first, 3.5 the thread target itself (classic sessions only)."""
+    if SPARK4:
+        return inheritable_thread_target(spark)(action)
+    return inheritable_thread_target(action)

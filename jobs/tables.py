@@ -25,10 +25,12 @@ from typing import Iterable, TypeVar
 
 import delta.exceptions as delta_errors  # importing it maps Delta's JVM conflict errors to Python classes
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.connect import session_conf
 from jobs.side_by_side import run_concurrently
+from jobs.spark_line import SPARK4
 from prox_spark.config import OutputConfig
 from udfs.executor import OPS_TYPE
 
@@ -361,7 +363,18 @@ def replace_rows(
         .option("userMetadata", user_metadata(run_id))
     )
     where = table_location(output, spec)
-    save = partial(writer.saveAsTable, where) if output.database else partial(writer.save, where)
+    if output.database and not SPARK4:
+        # Spark 3.5: saveAsTable in overwrite mode takes Spark's v1 path for a Delta metastore table, which refuses
+        # a frame that reads the table (the duplicate check reads `refined`) and in tests lost the rows of the
+        # run's earlier commits; from 3.5.6 it fails on Delta 3.3 altogether ("does not support truncate").
+        # DataFrameWriterV2's overwrite(condition) replaces exactly the rows the condition matches.
+        save = partial(
+            df.select(*[c.name for c in spec.columns]).writeTo(where)
+            .option("mergeSchema", "true").option("userMetadata", user_metadata(run_id)).overwrite,
+            F.expr(condition),
+        )
+    else:
+        save = partial(writer.saveAsTable, where) if output.database else partial(writer.save, where)
     with_commit_retries(save, output, f"write {spec.key} ({where})")
 
 

@@ -168,6 +168,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
 
 
+@pytest.mark.train
 def test_pretraining_reads_exactly_the_latest_succeeded_run(spark, tmp_path, capsys):
     from jobs.pretrain import main as pretrain_main
     from prox_spark.pretrain import DeltaSource, open_table
@@ -207,6 +208,7 @@ def test_pretraining_reads_exactly_the_latest_succeeded_run(spark, tmp_path, cap
     assert metrics["run_id"] == "day-2" and metrics["table_version"] == snapshot.version
 
 
+@pytest.mark.train
 def test_a_table_that_is_not_the_jobs_has_no_run_to_choose(tmp_path):
     """A Delta table without a run_id column (the compare job's raw variant, a hand-made table) is read whole;
     one with the column but no runs table beside it needs data.run_id."""
@@ -354,8 +356,7 @@ def _race(spark, output, gate: Path, run_id: str) -> None:
     import threading
     import time as _time
 
-    from pyspark import inheritable_thread_target
-
+    from jobs.side_by_side import inheriting
     from jobs.tables import SHARDS, replace_rows
 
     gate.mkdir()
@@ -367,7 +368,7 @@ def _race(spark, output, gate: Path, run_id: str) -> None:
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             errors.append(exc)
 
-    thread = threading.Thread(target=inheritable_thread_target(spark)(run))
+    thread = threading.Thread(target=inheriting(spark, run))
     thread.start()
     deadline = _time.time() + 120
     while not (gate / "started").exists() and _time.time() < deadline:
@@ -400,10 +401,9 @@ def test_a_commit_that_loses_a_real_race_is_retried_then_fails_with_one_line(spa
 def test_two_jobs_write_one_output_at_once(spark, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from pyspark import inheritable_thread_target
-
     from jobs.preflight import preflight
     from jobs.refine import run_refine
+    from jobs.side_by_side import inheriting
 
     out = tmp_path / "out"
     files = {f"job-{i}": _write(tmp_path / f"corpus-{i}" / "part-0.jsonl", _docs(f"j{i}", 6)) for i in (1, 2)}
@@ -414,7 +414,7 @@ def test_two_jobs_write_one_output_at_once(spark, tmp_path):
     }
     with ThreadPoolExecutor(2) as pool:
         futures = {
-            run_id: pool.submit(inheritable_thread_target(spark)(lambda c=config: run_refine(spark, c, preflight(c))))
+            run_id: pool.submit(inheriting(spark, lambda c=config: run_refine(spark, c, preflight(c))))
             for run_id, config in configs.items()
         }
         summaries = {run_id: future.result(timeout=600) for run_id, future in futures.items()}
