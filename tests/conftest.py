@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``connect`` (a local Spark Connect server) run on the Spark 4.0 line only: on Spark 3.5 each
+    is skipped with the reason (pyspark 3.5's package ships no Connect server; `make test-spark35`)."""
+    from jobs.spark_line import PYSPARK_VERSION, SPARK4
+
+    if SPARK4:
+        return
+    version = ".".join(map(str, PYSPARK_VERSION))
+    skip = pytest.mark.skip(reason=f"Spark Connect is tested on the Spark 4.0 line only: pyspark {version}'s package "
+                                   "ships no Connect server (the Spark 3.5 venv has no Connect client either)")
+    for item in items:
+        if item.get_closest_marker("connect") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -53,18 +69,38 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+#: where a venv without the training stack (the Spark 3.5 leg, `make test-spark35`) finds the fixture models,
+#: exported ahead of time by `python -m prox_spark.training.untrained DIR --max-prompt-tokens 192`
+PREBUILT_MODELS_ENV = "PROX_SPARK_TEST_MODELS"
+UNTRAINED_MAX_PROMPT_TOKENS = 192
+
+
 @pytest.fixture(scope="session")
 def untrained_models(tmp_path_factory) -> dict[str, Path]:
     """Random-weight tiny doc and chunk models with a tokenizer trained on the bundled sample corpus.
 
-    They run the whole serving path in seconds; what they write is arbitrary, the executor decides."""
+    They run the whole serving path in seconds; what they write is arbitrary, the executor decides. Built here
+    (torch), or read from ``$PROX_SPARK_TEST_MODELS`` when set (the same models, exported before the session)."""
     import json
+
+    prebuilt = os.environ.get(PREBUILT_MODELS_ENV, "").strip()
+    if prebuilt:
+        dirs = {kind: Path(prebuilt) / kind for kind in ("doc", "chunk")}
+        for kind, folder in dirs.items():
+            manifest = folder / "prox_model.json"
+            if not manifest.is_file():
+                pytest.fail(f"{PREBUILT_MODELS_ENV}={prebuilt} holds no {kind} model ({manifest} is missing)")
+            budget = json.loads(manifest.read_text(encoding="utf-8"))["max_prompt_tokens"]
+            if budget != UNTRAINED_MAX_PROMPT_TOKENS:
+                pytest.fail(f"{manifest}: max_prompt_tokens {budget}, the fixture models use {UNTRAINED_MAX_PROMPT_TOKENS}")
+        return dirs
 
     from prox_spark.training.untrained import build_untrained_refiners
 
     sample = REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl"
     texts = [json.loads(line)["text"] for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return build_untrained_refiners(tmp_path_factory.mktemp("untrained-models"), texts * 4, max_prompt_tokens=192)
+    return build_untrained_refiners(tmp_path_factory.mktemp("untrained-models"), texts * 4,
+                                    max_prompt_tokens=UNTRAINED_MAX_PROMPT_TOKENS)
 
 
 @pytest.fixture(scope="session", autouse=True)

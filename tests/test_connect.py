@@ -166,6 +166,7 @@ PROGRAM_KEY = ["shard", "doc_id", "stage", "chunk_index", "first_line", "last_li
 
 @pytest.mark.spark
 @pytest.mark.slow
+@pytest.mark.connect
 @pytest.mark.parametrize("mode", ["rules", "prox"])
 def test_refine_under_spark_connect_matches_classic(spark, connect_run, corpus, tmp_path, mode):
     report = connect_run["report"]

@@ -61,10 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build random-weight tiny doc and chunk models (serving-path fixtures).")
     parser.add_argument("out_dir")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-prompt-tokens", type=int, default=512,
+                        help="the models' prompt budget (tests/conftest.py's fixture models: 192)")
     args = parser.parse_args(argv)
     sample = resources.files("prox_spark.resources").joinpath("sample_corpus.jsonl").read_text(encoding="utf-8")
     texts = [json.loads(line)["text"] for line in sample.splitlines() if line.strip()]
-    for kind, path in build_untrained_refiners(args.out_dir, texts * 4, seed=args.seed, max_prompt_tokens=512).items():
+    built = build_untrained_refiners(args.out_dir, texts * 4, seed=args.seed, max_prompt_tokens=args.max_prompt_tokens)
+    for kind, path in built.items():
         print(f"{kind}: {path}")
     return 0
 
