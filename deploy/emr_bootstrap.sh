@@ -17,7 +17,10 @@
 #   $2  s3:// prefix holding the exported models  (default: <$1>/../models)
 #   $3  input bucket to mount                     (default: none)
 #
-# Spark itself, Delta (/usr/share/aws/delta/lib/) and the AWS CLI come with the EMR release.
+# Spark itself, Delta (/usr/share/aws/delta/lib/) and the AWS CLI come with the EMR release: use EMR 7.x, the newest
+# you can (Spark 3.5 + its Delta 3.x; no EMR release ships Spark 4.0). The job's end-to-end tests run on that line
+# with Spark 3.5.5 + Delta 3.3.2 (constraints-spark35.txt, `make test-spark35`). Nothing here installs pyspark or
+# delta-spark: the wheel's base dependencies leave both to the cluster.
 set -euo pipefail
 
 ARTIFACTS="${1:?usage: emr_bootstrap.sh s3://bucket/prox/artifacts [s3://bucket/prox/models] [input-bucket]}"
