@@ -29,12 +29,14 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs import refine_plan as plan
 from jobs.connect import session_conf
+from jobs.side_by_side import run_concurrently
 from jobs.tables import qualified_name, quote_identifier
 from prox_spark.config import ConfigError, RefineConfig, as_dict
 
@@ -153,8 +155,8 @@ class DeltaStaging:
         return df  # derived from staged tables: recomputing it reads them again, and runs no model
 
     def release(self, committed: bool) -> None:
-        """After the shard commit: empty the staging tables and remove their files (``VACUUM ... RETAIN 0
-        HOURS``: only this run reads them; where the platform refuses the VACUUM, the files stay until the
+        """After the shard commit: empty the staging tables and remove their files (``vacuum``, retaining 0
+        hours: only this run reads them; where the platform refuses the VACUUM, the files stay until the
         table's next VACUUM). The commit's rows are in the output tables by then, so a clean-up that fails
         loses nothing: it is logged, and the next commit overwrites the rows. After a failure the staged rows
         stay, for a rerun to resume from."""
@@ -164,20 +166,34 @@ class DeltaStaging:
                          " and ".join(self._written), self.place.folder or self.place.table("*"), self.run_id)
             self._written.clear()
             return
-        for name in self._written:
-            relation = self.place.relation(name)
-            try:
-                self.spark.sql(f"DELETE FROM {relation}")
-            except Exception as exc:  # noqa: BLE001 - the shard commit is done: nothing is lost
-                log.warning("staging table %s not emptied after the shard commit (its rows are committed; the "
-                            "next commit overwrites them): %s", relation, str(exc)[:300])
-                continue
-            try:
-                with session_conf(self.spark, RETENTION_CHECK_CONF, "false"):
-                    self.spark.sql(f"VACUUM {relation} RETAIN 0 HOURS")
-            except Exception as exc:  # noqa: BLE001 - the rows are gone; only disk space is at stake
-                log.warning("staging table %s emptied, but its files stay until a VACUUM: %s", relation, str(exc)[:300])
+        # the tables side by side: each DELETE and VACUUM is mostly driver time; one retention setting around both
+        with session_conf(self.spark, RETENTION_CHECK_CONF, "false"):
+            run_concurrently(self.spark, {name: partial(self._empty, name) for name in self._written})
         self._written.clear()
+
+    def _empty(self, name: str) -> None:
+        relation = self.place.relation(name)
+        try:
+            self.spark.sql(f"DELETE FROM {relation}")
+        except Exception as exc:  # noqa: BLE001 - the shard commit is done: nothing is lost
+            log.warning("staging table %s not emptied after the shard commit (its rows are committed; the "
+                        "next commit overwrites them): %s", relation, str(exc)[:300])
+            return
+        try:
+            vacuum(self.spark, relation)
+        except Exception as exc:  # noqa: BLE001 - the rows are gone; only disk space is at stake
+            log.warning("staging table %s emptied, but its files stay until a VACUUM: %s", relation, str(exc)[:300])
+
+
+def vacuum(spark: SparkSession, relation: str) -> None:
+    """Remove the files of a staging table's removed rows now. ``LITE`` takes them from the Delta log (seconds;
+    a full VACUUM lists the table's folder, ~30 s a table on local[2]); where LITE is refused (a file no commit
+    references, such as a killed write's, or a Delta without LITE), the full VACUUM."""
+    try:
+        spark.sql(f"VACUUM {relation} LITE RETAIN 0 HOURS")
+    except Exception as exc:  # noqa: BLE001 - DELTA_CANNOT_VACUUM_LITE, or a parser without LITE
+        log.debug("VACUUM LITE refused on %s, running the full VACUUM: %s", relation, str(exc)[:200])
+        spark.sql(f"VACUUM {relation} RETAIN 0 HOURS")
 
 
 def staged_fingerprint(spark: SparkSession, place: StagingPlace, name: str) -> str:
