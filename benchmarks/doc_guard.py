@@ -19,7 +19,7 @@ from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, load_config
 from prox_spark.evaluation.harness import report_pages
 from prox_spark.pipeline import settings_of, write_doc_programs
 from prox_spark.pipeline.stages import DOC_CHOICES, spare_main_text_pages
-from prox_spark.training.seed import doc_examples, read_jsonl
+from prox_spark.training.seed import doc_examples, read_jsonl_dicts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"doc model {doc_model.model_id}, line refiner {line_refiner.model_id}, doc_guard_words {args.words}\n")
     print("| held-out DCLM labels | documents | doc F1, guard off | doc F1, guard on |\n|---|---|---|---|")
-    examples = list(doc_examples(read_jsonl(Path(args.data_dir) / DCLM), source="dclm"))
+    examples = list(doc_examples(read_jsonl_dicts(Path(args.data_dir) / DCLM), source="dclm"))
     for split in ("validation", "test"):
         chosen = [e for e in examples if e.split == split]
         gold = [e.target == DOC_CHOICES[0] for e in chosen]

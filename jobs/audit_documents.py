@@ -50,7 +50,7 @@ def read_input_texts(
     ``doc_ids`` only the shards holding those documents are read. The text is the input *now*: callers
     compare it with the counts the run recorded before trusting it (``DocumentReport.input_matches``)."""
     from jobs import refine_plan as plan
-    from prox_spark.readers.dispatch import list_input_files
+    from jobs.input_files import list_input_files
 
     output = as_output(output)
     config = run_config(spark, output, run_id)
@@ -61,7 +61,7 @@ def read_input_texts(
         if config.input.reads_table:  # Spark reads it: any path or table Spark can, its data files are the shards
             files = plan.delta_input_files(spark, config)
         else:
-            files = list_input_files(path)
+            files = list_input_files(path, spark)
     except Exception as exc:  # FileNotFoundError, or Spark's AnalysisException for a missing table
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AuditError(f"cannot re-read the input of run {run_id!r} at {path!r}: {first} (pass input_path=...)") from None

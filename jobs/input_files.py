@@ -23,9 +23,11 @@ def needs_session(spec: str) -> bool:
 
 
 def list_input_files(spec: str, spark: SparkSession | None = None) -> list[str]:
-    """The corpus' files, sorted; ``FileNotFoundError`` when nothing is there (an empty run is a config error)."""
+    """The corpus' files, sorted; ``FileNotFoundError`` when nothing is there (an empty run is a config error).
+
+    The one listing of a run's input: the refine job's preflight and the document audit's re-read both call it."""
     if not needs_session(spec):
-        return dispatch.list_input_files(spec)
+        return dispatch.list_local_files(spec)
     if spark is None:
         raise ValueError(f"listing {spec!r} needs a SparkSession (Hadoop FileSystem)")
     return hadoop_input_files(spark, spec)

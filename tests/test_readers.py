@@ -29,7 +29,7 @@ from prox_spark.readers import (
     content_doc_id,
     detect_format,
     iter_record_frames,
-    list_input_files,
+    list_local_files,
     read_file,
     read_jsonl,
     read_parquet,
@@ -552,14 +552,14 @@ def test_list_input_files(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("{}")
     expected = [str(tmp_path / p) for p in ["a.jsonl", "b/2.jsonl", "b/c/3.jsonl.gz"]]
-    assert list_input_files(tmp_path) == expected
-    assert list_input_files(str(tmp_path / "**" / "*.jsonl*")) == expected
-    assert list_input_files(str(tmp_path / "*")) == expected
-    assert list_input_files(tmp_path / "a.jsonl") == [str(tmp_path / "a.jsonl")]
+    assert list_local_files(tmp_path) == expected
+    assert list_local_files(str(tmp_path / "**" / "*.jsonl*")) == expected
+    assert list_local_files(str(tmp_path / "*")) == expected
+    assert list_local_files(tmp_path / "a.jsonl") == [str(tmp_path / "a.jsonl")]
     with pytest.raises(FileNotFoundError):
-        list_input_files(tmp_path / "nope")
+        list_local_files(tmp_path / "nope")
     with pytest.raises(FileNotFoundError):
-        list_input_files(str(tmp_path / "*.parquet"))
+        list_local_files(str(tmp_path / "*.parquet"))
 
 
 def test_read_file_options(tmp_path):

@@ -308,7 +308,7 @@ def test_secrets_are_redacted_and_database_names_are_quoted(spark, tmp_path):
 
 
 def test_a_symlink_loop_lists_each_real_file_once(spark, tmp_path):
-    from prox_spark.readers.dispatch import list_input_files
+    from jobs.input_files import list_input_files
 
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     a = _write(corpus / "a.jsonl", _docs("a", 3))

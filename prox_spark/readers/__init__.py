@@ -12,7 +12,7 @@ from prox_spark.readers.dispatch import (
     RECORD_SPARK_DDL,
     detect_format,
     iter_record_frames,
-    list_input_files,
+    list_local_files,
     read_file,
 )
 from prox_spark.readers.jsonl import read_jsonl, read_parquet
@@ -40,7 +40,7 @@ __all__ = [
     "content_doc_id",
     "detect_format",
     "iter_record_frames",
-    "list_input_files",
+    "list_local_files",
     "read_file",
     "read_jsonl",
     "read_parquet",

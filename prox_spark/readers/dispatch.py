@@ -1,12 +1,13 @@
-"""Pick the reader for a file, list a corpus' files, and turn records into pandas frames.
+"""Pick the reader for a file, list a local corpus' files, and turn records into pandas frames.
 
-The Spark job lists the input files on the driver (:func:`list_input_files`, :func:`detect_format`),
+The Spark job lists the input files on the driver (``jobs.input_files.list_input_files``: plain paths with
+:func:`list_local_files` here, URIs through Spark's Hadoop FileSystem; :func:`detect_format`),
 builds a DataFrame of paths (one row = one file = one task) and calls :func:`read_file` +
 :func:`iter_record_frames` inside ``mapInPandas`` with :data:`RECORD_SPARK_DDL` as the output schema.
 The output is ONE frame with a ``kind`` column so documents and quarantine records of a file travel
 together; the job splits them by ``kind``::
 
-    files = spark.createDataFrame([(p,) for p in list_input_files(conf.input.path)], "path string")
+    files = spark.createDataFrame([(p,) for p in list_input_files(conf.input.path, spark)], "path string")
 
     def read_files(batches):  # runs on the executors; plain Python inside
         for batch in batches:
@@ -103,9 +104,11 @@ def _hidden(name: str) -> bool:
     return name.startswith((".", "_"))
 
 
-def list_input_files(path_or_glob: str | os.PathLike) -> list[str]:
-    """The input files of a corpus, sorted: a single file, every file under a directory (recursively),
-    or the files matching a glob (``**`` allowed).
+def list_local_files(path_or_glob: str | os.PathLike) -> list[str]:
+    """The input files of a corpus on a plain (local or FUSE-mounted) path, sorted: a single file, every file
+    under a directory (recursively), or the files matching a glob (``**`` allowed). No Spark: the job lists a
+    corpus with ``jobs.input_files.list_input_files``, which calls this for plain paths and Spark's Hadoop
+    FileSystem for URIs (``s3://``, ``abfss://``, ...).
 
     Hidden and underscore-prefixed files and directories (``_SUCCESS``, ``_delta_log/``, ``.crc``
     files, ``.ipynb_checkpoints/``) are skipped, as Spark and Hadoop skip them. A path that does not
@@ -130,7 +133,7 @@ def list_input_files(path_or_glob: str | os.PathLike) -> list[str]:
             if any(_hidden(part) for part in rel.split(os.sep) if part not in ("", ".", "..")):
                 continue
             if os.path.isdir(match):
-                found.update(list_input_files(match))
+                found.update(list_local_files(match))
             elif os.path.isfile(match):
                 found.add(match)
         return _unique_files(sorted(found))

@@ -555,8 +555,12 @@ def cleaning_keep_examples(
 # --- shared data -----------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Records of a ``.jsonl`` or ``.jsonl.gz`` file (blank lines skipped)."""
+def read_jsonl_dicts(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of one of our own ``.jsonl`` or ``.jsonl.gz`` data files, as dicts (blank lines skipped).
+
+    Strict: a line that is not JSON raises ``ValueError`` naming the file and line, since a broken labelled
+    or seed file must stop the build. Corpus input is read by ``prox_spark.readers.read_jsonl`` instead, which
+    yields documents and quarantines every bad line without raising."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
@@ -613,11 +617,11 @@ def cleaning_pages(data_dir: str | Path, *, reference: Reference = "trafilatura"
     for relative in WARC_EXTRACTED:
         path = data_dir / relative
         if path.is_file():
-            warc_records.extend((relative, r) for r in read_jsonl(path))
+            warc_records.extend((relative, r) for r in read_jsonl_dicts(path))
     by_url = {r.get("url"): r for _, r in warc_records if r.get("url")}
     segments = data_dir / TRAFILATURA_SEGMENTS
     if segments.is_file():
-        for record in read_jsonl(segments):
+        for record in read_jsonl_dicts(segments):
             noisy = record.get("noisy_text") or ""
             if not noisy.strip():
                 continue
@@ -731,7 +735,7 @@ def build_seed(
             sources.append(("dclm_human_labels", data_dir / DCLM_LABELS))
         sources.extend((Path(p).name, Path(p)) for p in extra_doc_labels)
         for name, path in sources:
-            for example in doc_examples(read_jsonl(path), source=name, template=template, salt=salt):
+            for example in doc_examples(read_jsonl_dicts(path), source=name, template=template, salt=salt):
                 doc_counts[f"{example.split}:{example.target}"] += 1
                 handle.write(json.dumps(example.as_record(), ensure_ascii=False) + "\n")
     with open(out_dir / DOC_CLEANING_FILE, "w", encoding="utf-8") as handle:
@@ -752,6 +756,6 @@ def read_seed(path: str | Path, split: Split | None = None) -> list[SeedExample]
     """The examples of a seed file, optionally of one split."""
     return [
         example
-        for example in (SeedExample.from_record(r) for r in read_jsonl(path))
+        for example in (SeedExample.from_record(r) for r in read_jsonl_dicts(path))
         if split is None or example.split == split
     ]
