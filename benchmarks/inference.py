@@ -462,9 +462,9 @@ def measure_generation(prepared: dict, pages: list[str], settings: Settings) -> 
 
 def release_sessions() -> None:
     """Drop this process's cached onnxruntime sessions (and their memory arenas)."""
-    from prox_spark.inference.session import _cached_model
+    from prox_spark.inference.session import cached_model
 
-    _cached_model.cache_clear()
+    cached_model.cache_clear()
     gc.collect()
 
 

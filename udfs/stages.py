@@ -1,8 +1,9 @@
 """Model stages on Spark: their column types, and how a worker loads a stage's model for its task.
 
-Each Python worker loads a model once (``StageModel.load`` caches the onnxruntime session per process);
-``udfs.staged`` hands it whole Arrow batches through ``prox_spark.pipeline``, which batches prompts by
-length.
+Each Python worker builds a stage's model once: ``ModelSettings.load`` runs for every Arrow batch, and returns
+the model (onnxruntime session, decoder, tokenizer; or the line refiner) the worker built for the first batch
+with the same settings, from the per-process caches of ``prox_spark.pipeline.load_stage_model``. ``udfs.staged``
+hands it whole Arrow batches through ``prox_spark.pipeline``, which batches prompts by length.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class ModelSettings:
     kind: str = ModelConfig.kind  # models.<stage>.kind
 
     def load(self) -> ChunkModel:
-        """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA)."""
+        """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA): built on the
+        worker's first call with these settings (and device), the same object on every later call."""
         return load_stage_model(
             self.model_dir,
             self.kind,  # type: ignore[arg-type]

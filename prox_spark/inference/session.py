@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Mapping, NamedTuple, Sequence
 
 import onnxruntime as ort
 
@@ -205,6 +205,39 @@ def verify_model_dir(model_dir: str | Path) -> Manifest:
     return manifest
 
 
+class SessionKey(NamedTuple):
+    """What a process's session for a model depends on, and so what ``load_model``'s cache is keyed by."""
+
+    #: the model directory, resolved
+    model_dir: str
+    #: the manifest's checksum: a model replaced in place is reloaded
+    checksum: str
+    provider: str
+    #: intra-op threads, resolved (``resolve_intra_op_threads``)
+    threads: int
+    #: more than one task shares the cores (spinning off)
+    share_cores: bool
+    #: the task's CUDA device; 0 for a CPU session, which ignores it
+    device_id: int
+
+
+def session_key(
+    model_dir: str | Path,
+    *,
+    provider: Provider = "auto",
+    intra_op_threads: int = 0,
+    concurrent_tasks: int = 1,
+    device_id: int = 0,
+) -> SessionKey:
+    """The key of ``load_model``'s session for these arguments (reads the manifest for its checksum)."""
+    resolved = str(Path(model_dir).resolve())
+    manifest = load_manifest(resolved)
+    threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
+    if provider_list(provider, device_id)[0] == CPU:
+        device_id = 0  # one CPU session per model, whatever GPU the task was assigned
+    return SessionKey(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
+
+
 def load_model(
     model_dir: str | Path,
     *,
@@ -216,27 +249,28 @@ def load_model(
     """The process-wide session for ``model_dir`` (built, file-checked and interface-checked on first use).
 
     ``intra_op_threads=0`` means cores / ``concurrent_tasks`` (the Spark tasks sharing this executor's
-    cores); spinning is off when ``concurrent_tasks > 1``. The cache key includes the manifest checksum,
-    so a model replaced in place is reloaded, the options, so different settings never share a session,
-    and ``device_id`` (the task's GPU, see ``cuda_device_id``), which a CPU session ignores.
+    cores); spinning is off when ``concurrent_tasks > 1``. The cache key (``SessionKey``) includes the
+    manifest checksum, so a model replaced in place is reloaded, the options, so different settings never
+    share a session, and ``device_id`` (the task's GPU, see ``cuda_device_id``), which a CPU session ignores.
     """
-    resolved = str(Path(model_dir).resolve())
-    manifest = load_manifest(resolved)
-    threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
-    if provider_list(provider, device_id)[0] == CPU:
-        device_id = 0  # one CPU session per model, whatever GPU the task was assigned
-    return _cached_model(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
+    return cached_model(
+        session_key(
+            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
+            device_id=device_id,
+        )
+    )
 
 
 #: (model, device) pairs one worker keeps: a reused Python worker can serve tasks on every GPU of its node
 @functools.lru_cache(maxsize=16)
-def _cached_model(
-    model_dir: str, checksum: str, provider: Provider, threads: int, share_cores: bool, device_id: int
-) -> LoadedModel:
-    manifest = load_manifest(model_dir)
-    if manifest.checksum != checksum:
-        raise ModelLoadError(f"{model_dir}: manifest changed while loading; retry")
-    check_files(model_dir, manifest)
+def cached_model(key: SessionKey) -> LoadedModel:
+    """This process's session for ``key`` (``session_key``), opened on first use: what ``load_model`` returns,
+    for callers that cache what they build on the session under the same key."""
+    manifest = load_manifest(key.model_dir)
+    if manifest.checksum != key.checksum:
+        raise ModelLoadError(f"{key.model_dir}: manifest changed while loading; retry")
+    check_files(key.model_dir, manifest)
     return open_session(
-        model_dir, manifest, provider=provider, intra_op_threads=threads, share_cores=share_cores, device_id=device_id
+        key.model_dir, manifest, provider=key.provider, intra_op_threads=key.threads, share_cores=key.share_cores,
+        device_id=key.device_id,
     )

@@ -1,8 +1,10 @@
 """A refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format;
 or, for the chunk stage, a line refiner (``prox_spark.lines``). ``load_stage_model`` picks by kind.
 
-Workers load this once per process (the session cache lives in ``prox_spark.inference``); only
-onnxruntime, numpy and ``tokenizers`` are needed, no torch or transformers.
+Workers build this once per process: ``StageModel.load`` keeps each model (session, decoder, tokenizer) under
+the session's key (``prox_spark.inference.session.SessionKey``) plus the decoder's settings, so every batch and
+task of a Python worker with the same settings gets the same object. Only onnxruntime, numpy and ``tokenizers``
+are needed, no torch or transformers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Literal, Union, get_args
 
 from tokenizers import Tokenizer
 
-from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, load_model, verify_model_dir
+from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, verify_model_dir
+from prox_spark.inference.session import SessionKey, cached_model, session_key
 from prox_spark.lines.manifest import LINE_MANIFEST_NAME, is_line_model_dir
 from prox_spark.lines.refiner import LineRefiner, verify_line_model_dir
 from prox_spark.prompts import Kind, encode_prompt, encode_text, prompt_format
@@ -47,21 +50,22 @@ class StageModel:
         device_id: int = 0,
         prefill_tokens: int | None = None,
     ) -> StageModel:
-        """Load (or reuse this process's) session and tokenizer; raises ``ModelLoadError`` on any problem.
+        """This process's model for ``model_dir``: session, decoder and tokenizer are built on the first call and
+        every later call with the same settings returns the same object (a Spark worker builds them once, not
+        once per Arrow batch or task). Raises ``ModelLoadError`` on any problem.
 
         ``device_id``: the CUDA device when the session runs on CUDA (ignored on CPU);
         ``prefill_tokens``: the decoder's prefill pass size (``GreedyDecoder``; None: by device)."""
-        loaded = load_model(
+        key = session_key(
             model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
             device_id=device_id,
         )
-        manifest = loaded.manifest
+        model = _cached_stage_model(key, prefill_tokens)
         try:
-            prompt_format(manifest.prompt_template, manifest.kind)
+            prompt_format(model.manifest.prompt_template, model.manifest.kind)
         except ValueError as exc:
             raise ModelLoadError(f"{model_dir}: {exc}") from None
-        tokenizer = _tokenizer(str(Path(loaded.model_dir) / manifest.tokenizer_file), manifest.checksum)
-        return cls(loaded, GreedyDecoder.from_model(loaded, prefill_tokens), tokenizer)
+        return model
 
     def encode_prompt(self, kind: Kind, text: str) -> list[int]:
         """Prompt ids as the model was trained on, cut to the manifest's prompt limit."""
@@ -79,6 +83,15 @@ class StageModel:
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+#: one per session (``SessionKey``) and prefill size, as many as the session cache keeps
+@functools.lru_cache(maxsize=16)
+def _cached_stage_model(key: SessionKey, prefill_tokens: int | None) -> StageModel:
+    loaded = cached_model(key)
+    manifest = loaded.manifest
+    tokenizer = _tokenizer(str(Path(loaded.model_dir) / manifest.tokenizer_file), manifest.checksum)
+    return StageModel(loaded, GreedyDecoder.from_model(loaded, prefill_tokens), tokenizer)
 
 
 @functools.lru_cache(maxsize=4)
