@@ -18,7 +18,7 @@ from prox_spark.clean import load_models
 from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, load_config
 from prox_spark.evaluation.harness import report_pages
 from prox_spark.pipeline import settings_of, write_doc_programs
-from prox_spark.pipeline.stages import DOC_CHOICES, spare_main_text_pages
+from prox_spark.pipeline.model_stages import DOC_CHOICES, spare_main_text_pages
 from prox_spark.training.seed import doc_examples, read_jsonl_dicts
 
 ROOT = Path(__file__).resolve().parents[1]

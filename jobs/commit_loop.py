@@ -36,7 +36,7 @@ log = logging.getLogger("prox_spark.refine")
 CACHED_BATCH_ROWS = 512
 
 #: a commit's documents -> the same rows with the stage columns appended (and, for documents the pass
-#: could not stage, ``udfs.staged.QUARANTINE_REASON``): the models (refine) or a run's stored programs (apply)
+#: could not stage, ``udfs.stage_pass.QUARANTINE_REASON``): the models (refine) or a run's stored programs (apply)
 Stager = Callable[[DataFrame], DataFrame]
 
 

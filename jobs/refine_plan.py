@@ -1,7 +1,7 @@
 """The refine job's DataFrame plan: files → records → [rules] → doc stage → chunk stage → executor → table rows.
 
 ``pipeline.mode`` picks the stages (``prox``: doc + chunk; ``prox-doc``; ``rules``; ``rules+prox``). All
-configured stages run in one Python pass per partition (``udfs.staged``: rules, doc program, doc
+configured stages run in one Python pass per partition (``udfs.stage_pass``: rules, doc program, doc
 executor, chunk programs, chunk executor on each Arrow batch), so every stage runs once per document and
 each document crosses the JVM/Python boundary once; documents dropped at the doc stage reach the chunk
 stage with empty text and cost no model call. The result is kept (``jobs.staging``: persisted, or written to
@@ -28,8 +28,8 @@ from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, re
 from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
 from prox_spark.readers.storage import local_path, uri_scheme
-from udfs.staged import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
-from udfs.stages import ModelSettings
+from udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
+from udfs.model_stages import StageModelSettings
 
 
 def input_uri(path: str) -> str:
@@ -270,9 +270,9 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
     load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     return stage_documents(
         docs, stages, settings_of(config), rules_preset=config.rules.preset,
-        doc_model=ModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
+        doc_model=StageModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
         if "doc" in stages else None,
-        chunk_model=ModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, kind=models.chunk.kind, **load)
+        chunk_model=StageModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, kind=models.chunk.kind, **load)
         if "chunk" in stages else None,
         fail_first_attempt_of_partition=config.faults.fail_first_attempt_of_partition,
     )

@@ -153,7 +153,7 @@ class ModelsConfig:
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     #: onnxruntime intra-op threads per task (0: cores ÷ concurrent tasks)
     intra_op_threads: int = 0
-    #: documents per Arrow batch handed to the stages' Python pass (``udfs.staged``); the models batch
+    #: documents per Arrow batch handed to the stages' Python pass (``udfs.stage_pass``); the models batch
     #: prompts by length within it (Spark's default of 10,000 is too many texts)
     udf_batch_rows: int = 256
 

@@ -110,7 +110,7 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     from jobs import refine_plan as plan
     from prox_spark.config import executor_config
     from udfs.executor import make_executor_udf
-    from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     docs = scripted_docs()
     corpus.mkdir(parents=True)

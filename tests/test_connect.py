@@ -56,9 +56,9 @@ codes = [
 spark = get_session()
 
 def where(frames):
-    import udfs.staged
+    import udfs.stage_pass
     for frame in frames:
-        frame["file"] = udfs.staged.__file__
+        frame["file"] = udfs.stage_pass.__file__
         yield frame[["file"]]
 
 worker_files = sorted({row.file for row in spark.range(2, numPartitions=2).mapInPandas(where, "file string").collect()})

@@ -16,7 +16,7 @@ from prox_spark.evaluation.gold import gold_pages
 from prox_spark.pipeline import load_stage_model
 from prox_spark.pipeline.refine import refine_batch
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.stages import DocProgram, spare_main_text_pages
+from prox_spark.pipeline.model_stages import DocProgram, spare_main_text_pages
 
 DROPPED_ARTICLES = ("cleaneval:test-584", "cleaneval:test-405")
 MENU_ONLY = "Home\nNews\nSport\nWeather\nContact us\nLogin | Register\nCopyright 2024"

@@ -12,7 +12,7 @@ import pytest
 from prox_spark.inference import load_manifest
 from prox_spark.inference.manifest import MANIFEST_NAME, write_manifest
 from prox_spark.pipeline import StageModel, write_doc_programs
-from prox_spark.pipeline.stages import doc_keep_margins
+from prox_spark.pipeline.model_stages import doc_keep_margins
 from prox_spark.training.evaluate import calibrate_keep_threshold
 
 

@@ -10,12 +10,12 @@ import pytest
 
 from prox_spark.config import bundled_model_dir
 from prox_spark.pipeline import StageModel
-from udfs.stages import ModelSettings
+from udfs.model_stages import StageModelSettings
 
 
 @pytest.fixture(scope="module")
-def doc_settings(untrained_models) -> ModelSettings:
-    return ModelSettings(str(untrained_models["doc"]), provider="cpu", intra_op_threads=1)
+def doc_settings(untrained_models) -> StageModelSettings:
+    return StageModelSettings(str(untrained_models["doc"]), provider="cpu", intra_op_threads=1)
 
 
 def test_batches_with_equal_settings_reuse_one_loaded_model(doc_settings):
@@ -33,7 +33,7 @@ def test_different_settings_do_not_share_a_loaded_model(doc_settings, untrained_
     model = doc_settings.load()
     other_prefill = replace(doc_settings, prefill_tokens=64).load()
     other_threads = replace(doc_settings, intra_op_threads=2).load()
-    other_dir = ModelSettings(str(untrained_models["chunk"]), provider="cpu", intra_op_threads=1).load()
+    other_dir = StageModelSettings(str(untrained_models["chunk"]), provider="cpu", intra_op_threads=1).load()
     for other in (other_prefill, other_threads, other_dir):
         assert other is not model and other.decoder is not model.decoder
     assert other_threads.loaded.session is not model.loaded.session
@@ -46,7 +46,7 @@ def test_different_settings_do_not_share_a_loaded_model(doc_settings, untrained_
 
 
 def test_line_refiner_settings_are_reused_too():
-    lines = ModelSettings(str(bundled_model_dir("chunk", "lines")), provider="cpu", intra_op_threads=1, kind="lines")
+    lines = StageModelSettings(str(bundled_model_dir("chunk", "lines")), provider="cpu", intra_op_threads=1, kind="lines")
     refiner = lines.load()
     assert replace(lines).load() is refiner
     assert replace(lines, intra_op_threads=2).load() is not refiner

@@ -1,5 +1,5 @@
 """All stages in one Python pass per partition: the core (``run_stages``) against ``refine_batch``, and the
-Spark glue (``udfs.staged``) against the core on the same documents, with the committed default models."""
+Spark glue (``udfs.stage_pass``) against the core on the same documents, with the committed default models."""
 
 from __future__ import annotations
 
@@ -69,16 +69,16 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     """Three Arrow batches in one task give the rows the core gives on the same three batches (greedy
     decoding is deterministic per batch), and the plan has a single Python node: the stages no longer
     cross the JVM/Python boundary once each."""
-    from udfs.staged import stage_documents
-    from udfs.stages import ModelSettings
+    from udfs.stage_pass import stage_documents
+    from udfs.model_stages import StageModelSettings
 
     rows = [(f"d{i}", text, i) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "doc_id string, text string, record_index long").coalesce(1)
     stages = ("rules", "doc", "chunk")
     staged = stage_documents(
         docs, stages, SETTINGS, rules_preset="c4",
-        doc_model=ModelSettings(str(MODELS / "doc"), provider="cpu"),
-        chunk_model=ModelSettings(str(MODELS / "chunk"), provider="cpu"),
+        doc_model=StageModelSettings(str(MODELS / "doc"), provider="cpu"),
+        chunk_model=StageModelSettings(str(MODELS / "chunk"), provider="cpu"),
     )
     plan = staged._jdf.queryExecution().executedPlan().toString()
     assert plan.count("MapInArrow") == 1 and "ArrowEvalPython" not in plan, plan
@@ -117,8 +117,8 @@ def _comparable(value):
 def test_spark_types_name_every_field_of_the_stage_records():
     from dataclasses import fields
 
-    from prox_spark.pipeline.stages import ChunkProgram, DocProgram
-    from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
+    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     assert DOC_PROGRAM_TYPE.fieldNames() == [f.name for f in fields(DocProgram)]
     assert CHUNK_PROGRAMS_TYPE.elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
@@ -140,12 +140,12 @@ def test_spark_types_are_derived_from_the_stage_arrow_schemas():
     they stay what the tables have (pinned here)."""
     from pyspark.sql.pandas.types import from_arrow_type
 
-    from prox_spark.pipeline.staged import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
+    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
     from prox_spark.programs import BATCH_COLUMNS
     from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OP_FIELDS, OPS_ARROW_TYPE
     from udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
-    from udfs.staged import STAGED_TYPES
-    from udfs.stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from udfs.stage_pass import STAGED_TYPES
+    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     assert tuple(STAGE_SCHEMAS) == STAGE_ORDER
     assert staged_columns(STAGE_ORDER) == tuple(STAGED_TYPES) == tuple(STAGE_ARROW_TYPES)
@@ -166,12 +166,12 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     none less, none renamed (the dataclasses and the rule rows against ``STAGE_SCHEMAS``)."""
     from dataclasses import fields
 
-    from prox_spark.pipeline.staged import (
+    from prox_spark.pipeline.stage_pass import (
         CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE, RULES_RESULT_ARROW_TYPE, STAGE_ARROW_TYPES, STAGE_ORDER,
     )
-    from prox_spark.pipeline.stages import ChunkProgram, DocProgram
+    from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
     from prox_spark.rules import RULES_STAGE_COLUMNS
-    from udfs.staged import _to_arrow
+    from udfs.stage_pass import _to_arrow
 
     assert [f.name for f in DOC_PROGRAM_ARROW_TYPE] == [f.name for f in fields(DocProgram)]
     assert [f.name for f in CHUNK_PROGRAM_ARROW_TYPE] == [f.name for f in fields(ChunkProgram)]

@@ -1,7 +1,7 @@
 """The stage pass of ``prox-spark apply``: a run's stored programs joined onto its documents and applied in
 one Python pass per partition, with no model loaded anywhere.
 
-The pass returns the refine pass's columns (``udfs.staged.STAGED_TYPES``), so the refine job's row builders
+The pass returns the refine pass's columns (``udfs.stage_pass.STAGED_TYPES``), so the refine job's row builders
 write ``refined`` and ``programs`` from it unchanged. A document that reaches a model stage without a
 stored program gets ``QUARANTINE_REASON`` / ``QUARANTINE_DETAIL`` set, and the job quarantines it.
 """
@@ -16,9 +16,9 @@ from pyspark.sql import types as T
 
 from prox_spark.pipeline import RefineSettings, staged_columns
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, STORED_CHUNK_FIELDS, STORED_DOC_FIELDS, apply_stored_programs
-from prox_spark.pipeline.staged import StagedColumn
+from prox_spark.pipeline.stage_pass import StagedColumn
 from prox_spark.rules import get_preset
-from udfs.staged import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
+from udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
 
 #: the columns the stored programs arrive in, joined onto each document
 STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"

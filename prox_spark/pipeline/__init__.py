@@ -8,8 +8,8 @@ from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.models import MODEL_KINDS, ChunkModel, ModelKind, StageModel, load_stage_model, verify_stage_model
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, refine_batch
 from prox_spark.pipeline.settings import RefineSettings, settings_of
-from prox_spark.pipeline.staged import run_stages, staged_columns
-from prox_spark.pipeline.stages import (
+from prox_spark.pipeline.stage_pass import run_stages, staged_columns
+from prox_spark.pipeline.model_stages import (
     ChunkProgram,
     DocProgram,
     merge_programs,

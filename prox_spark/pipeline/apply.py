@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.staged import StagedBatch, stage_pass
-from prox_spark.pipeline.stages import ChunkProgram, DocProgram
+from prox_spark.pipeline.stage_pass import StagedBatch, stage_pass
+from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
 
 #: the quarantine reason of a document that reached a model stage without a stored program
 NO_STORED_PROGRAM = "no_stored_program"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.staged import STAGE_ORDER, run_stages
+from prox_spark.pipeline.stage_pass import STAGE_ORDER, run_stages
 from prox_spark.rules import DEFAULT_PRESET
 
 DOC_COLUMNS = (

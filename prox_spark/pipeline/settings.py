@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from prox_spark.config import ExecutorSettings, ModelConfig, ModelsConfig, RefineConfig, executor_config
 from prox_spark.lines.cuts import PageCuts
-from prox_spark.pipeline.stages import DocMode
+from prox_spark.pipeline.model_stages import DocMode
 from prox_spark.programs import ExecutorConfig
 
 

@@ -472,7 +472,7 @@ def evaluate_model_on_seed(
     if kind == "doc":
         # score mode, as the pipeline runs by default: the logit margin against the manifest's threshold
         from prox_spark.pipeline import StageModel
-        from prox_spark.pipeline.stages import DOC_CHOICES, doc_keep_margins
+        from prox_spark.pipeline.model_stages import DOC_CHOICES, doc_keep_margins
 
         model = StageModel.load(model_dir, provider="cpu")
         margins = doc_keep_margins(model, [e.input for e in examples], batch_size=batch_size)

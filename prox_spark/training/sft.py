@@ -332,8 +332,8 @@ def lm_pretrain(model: LlamaForCausalLM, config: SFTConfig, tokenizer: Any, eos_
 @torch.no_grad()
 def doc_margins(model: LlamaForCausalLM, prompts: Sequence[Sequence[int]], tokenizer: Any, pad_id: int, batch_size: int = 32) -> list[float]:
     """logit(keep_doc) - logit(drop_doc) at the deciding token after each prompt: the torch twin of the
-    serving side's ``prox_spark.pipeline.stages.doc_keep_margins``, for calibrating its threshold."""
-    from prox_spark.pipeline.stages import DOC_CHOICES
+    serving side's ``prox_spark.pipeline.model_stages.doc_keep_margins``, for calibrating its threshold."""
+    from prox_spark.pipeline.model_stages import DOC_CHOICES
 
     keep, drop = (encode_text(tokenizer, c, add_special_tokens=False) for c in DOC_CHOICES)
     common = 0

@@ -1,8 +1,8 @@
 """Model stages on Spark: their column types, and how a worker loads a stage's model for its task.
 
-Each Python worker builds a stage's model once: ``ModelSettings.load`` runs for every Arrow batch, and returns
+Each Python worker builds a stage's model once: ``StageModelSettings.load`` runs for every Arrow batch, and returns
 the model (onnxruntime session, decoder, tokenizer; or the line refiner) the worker built for the first batch
-with the same settings, from the per-process caches of ``prox_spark.pipeline.load_stage_model``. ``udfs.staged``
+with the same settings, from the per-process caches of ``prox_spark.pipeline.load_stage_model``. ``udfs.stage_pass``
 hands it whole Arrow batches through ``prox_spark.pipeline``, which batches prompts by length.
 """
 
@@ -18,7 +18,7 @@ from pyspark.sql.pandas.types import from_arrow_type
 from prox_spark.config import ModelConfig, ModelsConfig
 from prox_spark.inference import cuda_device_id
 from prox_spark.pipeline import ChunkModel, load_stage_model
-from prox_spark.pipeline.staged import CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE
+from prox_spark.pipeline.stage_pass import CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE
 
 #: the ``doc`` and ``chunks`` columns' Spark types, derived from the core's Arrow types (never written here)
 DOC_PROGRAM_TYPE = from_arrow_type(DOC_PROGRAM_ARROW_TYPE)
@@ -26,7 +26,7 @@ CHUNK_PROGRAMS_TYPE = from_arrow_type(pa.list_(CHUNK_PROGRAM_ARROW_TYPE))
 
 
 @dataclass(frozen=True)
-class ModelSettings:
+class StageModelSettings:
     """What a worker needs to load one stage's model (picklable, shipped with the task); how the model
     runs (batch sizes, token limits) is ``prox_spark.pipeline.RefineSettings``."""
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.lines.refiner import LineRefiner
-from prox_spark.pipeline.stages import (
+from prox_spark.pipeline.model_stages import (
     ChunkProgram, DocProgram, merge_programs, spare_main_text_pages, write_chunk_programs, write_doc_programs,
 )
 from prox_spark.programs import execute_batch
@@ -82,7 +82,7 @@ RULES_RESULT_ARROW_TYPE = pa.struct(
 )
 
 #: the columns each stage adds, in order, as Arrow: the one definition of a stage's output. Spark's types are
-#: derived from it (``udfs.staged.STAGED_TYPES``), never written by hand.
+#: derived from it (``udfs.stage_pass.STAGED_TYPES``), never written by hand.
 STAGE_SCHEMAS: dict[str, pa.Schema] = {
     "rules": pa.schema([("rules_exec", RULES_RESULT_ARROW_TYPE)]),
     "doc": pa.schema([("doc", DOC_PROGRAM_ARROW_TYPE), ("doc_exec", EXECUTOR_RESULT_ARROW_TYPE)]),

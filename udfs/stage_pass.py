@@ -22,12 +22,12 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
 
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
-from prox_spark.pipeline.staged import STAGE_ARROW_TYPES, StagedColumn
+from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, StagedColumn
 from prox_spark.rules import DEFAULT_PRESET, get_preset
-from udfs.stages import ModelSettings
+from udfs.model_stages import StageModelSettings
 
 #: Spark type of each column ``run_stages`` adds: derived from the stage's Arrow schema in the core
-#: (``prox_spark.pipeline.staged.STAGE_SCHEMAS``), never written here
+#: (``prox_spark.pipeline.stage_pass.STAGE_SCHEMAS``), never written here
 STAGED_TYPES: dict[str, T.DataType] = {name: from_arrow_type(arrow) for name, arrow in STAGE_ARROW_TYPES.items()}
 
 #: columns a stage pass adds when it cannot stage some documents (apply: no stored program): the job
@@ -42,8 +42,8 @@ def stage_documents(
     settings: RefineSettings,
     *,
     rules_preset: str = DEFAULT_PRESET,
-    doc_model: ModelSettings | None = None,
-    chunk_model: ModelSettings | None = None,
+    doc_model: StageModelSettings | None = None,
+    chunk_model: StageModelSettings | None = None,
     fail_first_attempt_of_partition: int = -1,
 ) -> DataFrame:
     """``docs`` (with a ``text`` column) plus ``staged_columns(stages)``, typed as ``STAGED_TYPES``.
