@@ -40,7 +40,7 @@ from jobs.logs import configure_logging
 from jobs.preflight import Preflight, library_versions
 from jobs.spark import job_session
 from jobs.summary import RunCheckError, RunSummary, print_summary
-from jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, table_location
+from jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config
 from prox_spark.pipeline import settings_of
 from udfs.apply import apply_documents
@@ -138,7 +138,8 @@ def run_apply(spark: SparkSession, config: RefineConfig, source_run_id: str | No
     kept_versions = {k: v for k, v in source.versions.items() if k.startswith("model.") or k == "rules"}
     checked = Preflight(source.files, source.model_id("doc"), source.model_id("chunk"),
                         {**library_versions(), **kept_versions})
-    programs = read_table(spark, config.output, PROGRAMS).filter(F.col("run_id") == source.run_id)
+    # pinned: the staged results derive from it, and this run's own writes add versions to the programs table
+    programs = read_table_pinned(spark, config.output, PROGRAMS).filter(F.col("run_id") == source.run_id)
     settings = settings_of(config)
 
     def stage(docs):

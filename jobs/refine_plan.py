@@ -20,7 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table
+from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table_pinned
 from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
@@ -179,9 +179,9 @@ def committed_doc_ids(spark: SparkSession, output: OutputConfig, run_id: str) ->
     Rows of a shard written but never committed (a killed attempt) are left out: that shard is redone
     and replaces them, so they must not make its own documents look repeated."""
     of_run = F.col("run_id") == run_id
-    committed = read_table(spark, output, SHARDS).filter(of_run).select("shard")
+    committed = read_table_pinned(spark, output, SHARDS).filter(of_run).select("shard")
     return (
-        read_table(spark, output, REFINED).filter(of_run).select("doc_id", "shard")
+        read_table_pinned(spark, output, REFINED).filter(of_run).select("doc_id", "shard")
         .join(committed, "shard", "left_semi")
     )
 

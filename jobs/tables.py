@@ -215,6 +215,12 @@ def table_location(output: OutputConfig, spec: TableSpec) -> str:
     return f"{base}/{name}"
 
 
+def table_relation(output: OutputConfig, spec: TableSpec) -> str:
+    """One table in SQL: its quoted qualified name (metastore tables), or ``delta.`<path>```."""
+    where = table_location(output, spec)
+    return where if output.database else "delta." + quote_identifier(where)
+
+
 def ensure_tables(spark: SparkSession, output: OutputConfig, run_id: str | None = None) -> None:
     """Create each table with its comments when missing (idempotent); the tables are created side by side.
 
@@ -310,7 +316,7 @@ def _create_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) ->
     cluster or ``make jars`` installs: a local Connect server answers "No handler found for extension"),
     while Delta's SQL runs the same on classic and Connect sessions."""
     where = table_location(output, spec)
-    relation = where if output.database else "delta." + quote_identifier(where)
+    relation = table_relation(output, spec)
     columns = ", ".join(
         f"{quote_identifier(c.name)} {type_sql(c.type)} COMMENT {_sql_str(c.comment)}" for c in spec.columns
     )
@@ -381,6 +387,19 @@ def replace_rows(
 def read_table(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> DataFrame:
     where = table_location(output, spec)
     return spark.read.table(where) if output.database else spark.read.format("delta").load(where)
+
+
+def read_table_pinned(spark: SparkSession, output: OutputConfig, spec: TableSpec) -> DataFrame:
+    """The table as it is now, pinned to its current version (``VERSION AS OF``), for frames that a commit's
+    persisted stage results derive from.
+
+    Spark reuses persisted rows only for a plan equal to the one persisted. A plain Delta read is planned
+    against the table's latest version each time, so once one of the commit's own writes lands on the table,
+    the next write's plan differs from the persisted one and Spark runs the models again for every document.
+    A pinned read plans the same whatever commits follow (and every write of the commit sees one snapshot)."""
+    relation = table_relation(output, spec)
+    version = spark.sql(f"DESCRIBE HISTORY {relation} LIMIT 1").first()["version"]
+    return spark.sql(f"SELECT * FROM {relation} VERSION AS OF {int(version)}")
 
 
 def _sql_str(value: str) -> str:

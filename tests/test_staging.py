@@ -212,3 +212,47 @@ def test_stale_staging_is_discarded_and_metastore_staging_lives_in_the_output_sc
     tables = spark.sql(f"SHOW TABLES IN `spark_catalog`.`{database}`").collect()
     left = [row.tableName for row in tables if not row.isTemporary]
     assert sorted(left) == ["programs", "quarantine", "refined", "runs", "shards"]
+
+
+def _count_batches(log: Path):
+    """A stage pass that records each batch it runs on in ``log`` (a file the local workers share)."""
+    def run(batches):
+        for batch in batches:
+            with open(log, "a") as out:
+                out.write(f"{batch.num_rows}\n")
+            yield batch
+    return run
+
+
+@pytest.mark.spark
+def test_persisted_stage_results_outlive_the_commit_s_own_writes(spark, tmp_path):
+    """The commit derives its stage input from the run's committed ids (``committed_doc_ids``, read from the
+    output tables) and then writes those same tables: each write must still read the persisted stage results,
+    not run the stage again. A plain Delta read in that lineage is planned against the table's newest version,
+    so the first write that lands makes every later write's plan differ from the persisted one."""
+    from pyspark.sql import functions as F
+
+    from jobs import refine_plan as plan
+    from jobs.tables import REFINED, SHARDS, ensure_tables, replace_rows
+
+    config = load_config(None, [f"output.path={tmp_path / 'out'}", "run_id=pinned"])
+    ensure_tables(spark, config.output)
+    log = tmp_path / "batches.txt"
+    log.write_text("")
+    docs = spark.range(40).select(F.col("id").cast("string").alias("doc_id"), F.lit("s0").alias("shard")).repartition(2)
+    earlier = plan.committed_doc_ids(spark, config.output, "pinned")
+    tagged = docs.join(earlier.withColumnRenamed("shard", "earlier_shard"), "doc_id", "left")
+    staged = plan.persist(tagged.mapInArrow(_count_batches(log), tagged.schema))
+    assert staged.count() == 40
+    computed = len(log.read_text().split())
+
+    # the commit's own writes land on the tables the lineage reads ...
+    refined_rows = spark.read.format("delta").load(str(tmp_path / "out" / "refined")).limit(0)
+    replace_rows(refined_rows, config.output, REFINED, "pinned", ["s0"])
+    shard_rows = spark.read.format("delta").load(str(tmp_path / "out" / "shards")).limit(0)
+    replace_rows(shard_rows, config.output, SHARDS, "pinned", ["s0"])
+    # ... and frames derived from the stage results, written after them, read the persisted rows
+    staged.select("doc_id").write.format("delta").save(str(tmp_path / "derived"))
+    assert staged.filter(F.col("earlier_shard").isNull()).count() == 40
+    assert len(log.read_text().split()) == computed
+    staged.unpersist()
