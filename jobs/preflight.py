@@ -20,7 +20,9 @@ from jobs.staging import staging_root
 from prox_spark.config import ConfigError, RefineConfig, as_dict, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model
+from prox_spark.readers.dispatch import detect_format
 from prox_spark.readers.storage import hadoop_local_path, local_path
+from prox_spark.readers.warc import WARC_UNAVAILABLE
 
 
 @dataclass
@@ -39,7 +41,8 @@ class Preflight:
 
 
 def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Preflight:
-    """Fail fast with a message naming the problem: missing input, bad model, missing output location.
+    """Fail fast with a message naming the problem: missing input, WARC input without the ``warc`` extra, bad model,
+    missing output location.
 
     ``spark`` lists URI inputs (``s3://``, ``abfss://``, ``gs://``, ``dbfs:/``, ``file:``) through Hadoop's
     FileSystem; plain paths need none (``jobs.input_files``)."""
@@ -59,6 +62,9 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
             files = list_input_files(config.input.path, spark)
         except FileNotFoundError as exc:
             raise ConfigError(f"input.path: {exc}") from None
+        warc = _warc_input(config.input.format, files)
+        if warc is not None and WARC_UNAVAILABLE is not None:
+            raise ConfigError(f"input.path: {warc} is WARC input, and {WARC_UNAVAILABLE}")
     if config.spark.staging == "delta":
         staging_root(config)  # never staging tables on a Unity Catalog Volume
     models = {}
@@ -73,6 +79,22 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
         versions["rules"] = rules_id(config)
     model_id = {stage: model_id for stage, (model_id, _) in models.items()}
     return Preflight(files, model_id.get("doc", ""), model_id.get("chunk", ""), versions)
+
+
+def _warc_input(fmt: str | None, files: list[str]) -> str | None:
+    """The first listed file the run would read as WARC (``input.format: warc``: the first file; ``auto``: the first
+    whose name says WARC, per ``prox_spark.readers.dispatch``), None when it reads none."""
+    if fmt == "warc":
+        return files[0] if files else None
+    if fmt not in (None, "auto"):
+        return None
+    for path in files:
+        try:
+            if detect_format(path) == "warc":
+                return path
+        except ValueError:  # no known extension: not read as WARC (read_file refuses it by itself)
+            continue
+    return None
 
 
 def rules_id(config: RefineConfig) -> str:

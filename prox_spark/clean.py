@@ -21,6 +21,7 @@ from prox_spark.pipeline import ChunkModel, StageModel, load_stage_model, refine
 from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
 from prox_spark.readers.records import InputStream
+from prox_spark.readers.warc import require_warc_support
 
 #: the job's reason for a second record with a doc_id already read (``jobs.refine_plan.split_records``)
 DUPLICATE_DOC_ID = "duplicate_doc_id"
@@ -60,10 +61,13 @@ def clean_file(
     The stages are ``pipeline.mode``'s, as in the Spark job; ``rules_program`` is null unless the rules
     stage ran, ``doc_program`` / ``chunk_program`` are null for a stage the document did not reach.
     ``FileNotFoundError`` / ``ValueError`` (before any model loads) when the input is missing, a directory,
-    or in a format other than ``input.format`` says.
+    or in a format other than ``input.format`` says; ``WarcUnavailableError`` for a WARC file without the
+    ``warc`` extra.
     """
     started = time.perf_counter()
     fmt = input_format(input_path, config.input.format)
+    if fmt == "warc":
+        require_warc_support()  # WarcUnavailableError naming the `warc` extra, before any model loads
     doc_model, chunk_model = load_models(config, concurrent_tasks)
     settings = settings_of(config)
     stats = CleanStats()

@@ -49,6 +49,7 @@ _EXTRA_OF = {
     "onnxruntime": "cpu", "tokenizers": "cpu",
     "torch": "train", "transformers": "train", "optimum": "train", "onnx": "train", "httpx": "train",
     "deltalake": "train",
+    "fastwarc": "warc", "resiliparse": "warc",
     "papermill": "notebooks", "matplotlib": "notebooks",
 }
 
@@ -96,6 +97,7 @@ def clean_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from prox_spark.clean import clean_file
     from prox_spark.inference import ModelLoadError
+    from prox_spark.readers.warc import WarcUnavailableError
 
     try:
         config = load_config(args.conf, args.overrides)
@@ -104,7 +106,7 @@ def clean_main(argv: list[str]) -> int:
         else:
             with open(args.output, "w", encoding="utf-8") as out:
                 stats = clean_file(args.input, out, config)
-    except (ConfigError, ModelLoadError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, ModelLoadError, FileNotFoundError, ValueError, WarcUnavailableError) as exc:
         print(f"{PACKAGE} clean: {exc}", file=sys.stderr)
         return 2
     print(

@@ -4,6 +4,9 @@ Every input record ends up as a document or as a quarantine record with a reason
 raises for bad data. Plain Python generators over ONE file (no pyspark), so the Spark job can call
 them inside ``mapInPandas`` over a DataFrame of file paths. See :mod:`prox_spark.readers.dispatch`
 for the output schema.
+
+The WARC reader needs the ``warc`` extra (fastwarc, resiliparse); without it this package still imports and
+reads JSONL and parquet, and :func:`read_warc` raises :class:`WarcUnavailableError` naming the extra.
 """
 
 from prox_spark.readers.dispatch import (
@@ -25,7 +28,7 @@ from prox_spark.readers.records import (
     Record,
     content_doc_id,
 )
-from prox_spark.readers.warc import read_warc
+from prox_spark.readers.warc import WarcUnavailableError, read_warc
 
 __all__ = [
     "DEFAULT_MAX_TEXT_BYTES",
@@ -37,6 +40,7 @@ __all__ = [
     "Quarantined",
     "Reason",
     "Record",
+    "WarcUnavailableError",
     "content_doc_id",
     "detect_format",
     "iter_record_frames",

@@ -26,6 +26,10 @@ reader silently stops at a truncated gzip member, so the file is decompressed he
 ``truncated_warc_record`` when the last record is short, else as ``truncated_gzip``; a plain stream
 that does not end with a record terminator (cut inside a WARC header) as ``truncated_warc_record``;
 bytes the parser left unread at the end as ``unreadable_file``.
+
+fastwarc and resiliparse are the ``warc`` extra (``pip install 'prox-spark[warc]'``), not base dependencies: without
+them this module still imports (so do :mod:`prox_spark.readers` and the job), and :func:`read_warc` raises
+:class:`WarcUnavailableError` naming the extra; the job's preflight and ``prox-spark clean`` check before reading.
 """
 
 from __future__ import annotations
@@ -37,11 +41,6 @@ import os
 import re
 import zlib
 from typing import Iterator, Optional
-
-from fastwarc.stream_io import BrotliReader
-from fastwarc.warc import ArchiveIterator, WarcRecordType
-from resiliparse.extract.html2text import extract_plain_text
-from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
 from prox_spark.readers.records import (
     DEFAULT_MAX_TEXT_BYTES,
@@ -59,6 +58,36 @@ from prox_spark.readers.records import (
     metadata_json,
 )
 from prox_spark.readers.storage import open_input
+
+#: the extra that installs the WARC libraries (fastwarc, resiliparse); base installs read JSONL/Parquet/Delta only
+WARC_EXTRA = "warc"
+
+try:
+    from fastwarc.stream_io import BrotliReader
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
+except ImportError as _exc:
+    #: why WARC cannot be read here (None: it can): names the extra to install and the original import error
+    WARC_UNAVAILABLE: Optional[str] = (
+        f"reading WARC needs fastwarc and resiliparse (the '{WARC_EXTRA}' extra), which do not import here: "
+        f"pip install 'prox-spark[{WARC_EXTRA}]' ({type(_exc).__name__}: {_exc})"
+    )
+    _MISSING_MODULE: Optional[str] = _exc.name
+else:
+    WARC_UNAVAILABLE = None
+    _MISSING_MODULE = None
+
+
+class WarcUnavailableError(ImportError):
+    """WARC input without the ``warc`` extra (fastwarc, resiliparse); the message says what to install."""
+
+
+def require_warc_support() -> None:
+    """Raise :class:`WarcUnavailableError` when the WARC libraries are not installed."""
+    if WARC_UNAVAILABLE is not None:
+        raise WarcUnavailableError(WARC_UNAVAILABLE, name=_MISSING_MODULE)
+
 
 HTML_MIME_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: resiliparse options: the full page as line-structured plain text (see the module docstring)
@@ -117,7 +146,31 @@ def read_warc(
     ``quirks_mode`` is fastwarc's lenient parsing: it reads some malformed files (LF-only headers,
     wrong Content-Length) but silently skips what it cannot resync on, so it is off by default
     (strict parsing stops loudly with ``unreadable_file`` instead).
+
+    Needs the ``warc`` extra: without fastwarc and resiliparse it raises :class:`WarcUnavailableError` when
+    called, before opening the file.
     """
+    require_warc_support()
+    return _read_warc(
+        path,
+        max_text_bytes=max_text_bytes,
+        max_text_lines=max_text_lines,
+        max_record_bytes=max_record_bytes,
+        only_2xx=only_2xx,
+        quirks_mode=quirks_mode,
+    )
+
+
+def _read_warc(
+    path: str | os.PathLike,
+    *,
+    max_text_bytes: int,
+    max_text_lines: int,
+    max_record_bytes: Optional[int],
+    only_2xx: bool,
+    quirks_mode: bool,
+) -> Iterator[Record]:
+    """:func:`read_warc`'s records, read lazily."""
     source = os.fspath(path)
     max_record = max_record_bytes if max_record_bytes is not None else default_max_record_bytes(max_text_bytes)
     try:
