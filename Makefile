@@ -11,11 +11,12 @@ SHELL := bash
 # Shared across clones, so CI's fresh clone reuses the installed packages.
 VENV ?= $(HOME)/.cache/prox-spark/venv
 PYTHON ?= python3.11
-# The extras each goal needs: the refine job runs on DEMO_EXTRAS; tests (the Spark Connect test among them),
-# benchmarks, training and the comparison need FULL_EXTRAS. Any goal outside LIGHT_GOALS on the command line (`make demo test` too) asks
-# for FULL_EXTRAS; EXTRAS=... overrides both.
+# The extras each goal needs: the refine job runs on DEMO_EXTRAS (the demo reads the bundled JSONL: no `warc`);
+# tests (the Spark Connect test and the WARC readers among them), benchmarks, training and the comparison need
+# FULL_EXTRAS. Any goal outside LIGHT_GOALS on the command line (`make demo test` too) asks for FULL_EXTRAS;
+# EXTRAS=... overrides both.
 DEMO_EXTRAS := spark,cpu
-FULL_EXTRAS := spark,cpu,connect,train,dev,notebooks
+FULL_EXTRAS := spark,cpu,warc,connect,train,dev,notebooks
 LIGHT_GOALS := demo jars help venv-spark35 jars-spark35
 EXTRAS ?= $(if $(filter-out $(LIGHT_GOALS),$(or $(MAKECMDGOALS),help)),$(FULL_EXTRAS),$(DEMO_EXTRAS))
 # The exact versions the venv is tested with; pyproject.toml declares the ranges the package supports.
@@ -105,7 +106,8 @@ test: venv jars
 # (pre-training reads of the refined table: torch, deltalake) are deselected.
 VENV_SPARK35 ?= $(HOME)/.cache/prox-spark/venv-spark35
 JARS_DIR_SPARK35 ?= $(HOME)/.cache/prox-spark/jars-spark35
-SPARK35_EXTRAS := spark,cpu,dev
+# `warc`: test_refine_job.py and test_refine_integrity.py read WARC input
+SPARK35_EXTRAS := spark,cpu,warc,dev
 # The job end to end (JSONL, parquet, WARC and Delta in, every table out, the count balance, reruns, a refresh,
 # shard resume after a kill, concurrent writers, metastore tables, the audits) and its Spark glue; the Connect
 # tests in test_connect.py are skipped there with the reason. Left to `make test` (4.0 only), for CI's time:
@@ -163,7 +165,8 @@ compare: venv jars
 	  corpus.shared_data="$(abspath $(SHARED_DATA))" $(COMPARE_ARGS)
 
 # The deployable wheel: prox_spark, udfs and jobs (jobs/refine.py is the spark-submit entry point), without
-# its dependencies (clusters install them: pip resolves the base deps, `[gpu]`/`[cpu]` picks the runtime).
+# its dependencies (clusters install them: pip resolves the base deps, `[gpu]`/`[cpu]` picks the runtime,
+# `[warc]` adds the WARC reader's libraries).
 # Built from a clean copy of the sources (no build/, egg-info or __pycache__), so stale build output never
 # leaks into it; no build isolation, so it needs no network (setuptools and wheel come from the venv).
 wheel: venv

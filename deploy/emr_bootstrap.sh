@@ -6,7 +6,9 @@
 #      (the job's spark-submit points spark.pyspark.python at it; the step's --py-files wheel shadows the
 #      installed copy, so new code needs no new cluster, only new dependencies do);
 #   2. onnxruntime-gpu on nodes with an NVIDIA GPU, onnxruntime (CPU) elsewhere - never both: they write the
-#      same onnxruntime/ package and the CPU build would win silently;
+#      same onnxruntime/ package and the CPU build would win silently; and the WARC reader's libraries (the
+#      wheel's `warc` extra: resiliparse, fastwarc), since conf/emr.yaml reads `format: auto` crawl folders that
+#      may hold .warc(.gz) files (a cluster that never reads WARC can leave them out);
 #   3. the exported models copied to local disk (/mnt/prox/models): the model loader reads local files;
 #   4. the input bucket mounted read-only with Mountpoint for Amazon S3 at /mnt/s3/<bucket>: the input reader
 #      opens files with plain Python, so it needs a FUSE path, not s3:// URIs (file inputs only: a Delta
@@ -30,6 +32,8 @@ WHEEL_NAME="prox_spark-0.1.0-py3-none-any.whl"
 ORT_GPU="onnxruntime-gpu==1.31.1"
 ORT_CPU="onnxruntime==1.32.0"
 TOKENIZERS="tokenizers==0.22.2"
+RESILIPARSE="resiliparse==2.0.0"
+FASTWARC="fastwarc==2.0.0"
 VENV=/opt/prox/venv
 
 log() { echo "prox-bootstrap: $*" >&2; }
@@ -44,19 +48,19 @@ python3.11 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
 aws s3 cp "$ARTIFACTS/$WHEEL_NAME" "/opt/prox/$WHEEL_NAME"
 
-# 2. exactly one onnxruntime build
+# 2. exactly one onnxruntime build, and the WARC libraries
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   log "GPU node: $(nvidia-smi -L | head -1); installing $ORT_GPU"
-  "$VENV/bin/pip" install -q "/opt/prox/$WHEEL_NAME" "$ORT_GPU" "$TOKENIZERS"
+  "$VENV/bin/pip" install -q "/opt/prox/$WHEEL_NAME" "$ORT_GPU" "$TOKENIZERS" "$RESILIPARSE" "$FASTWARC"
 else
   log "CPU node: installing $ORT_CPU"
-  "$VENV/bin/pip" install -q "/opt/prox/$WHEEL_NAME" "$ORT_CPU" "$TOKENIZERS"
+  "$VENV/bin/pip" install -q "/opt/prox/$WHEEL_NAME" "$ORT_CPU" "$TOKENIZERS" "$RESILIPARSE" "$FASTWARC"
 fi
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
 builds = [d for d in ("onnxruntime", "onnxruntime-gpu") if any(x.metadata["Name"] == d for x in m.distributions())]
 assert len(builds) == 1, f"exactly one onnxruntime build must be installed, found {builds}"
-import onnxruntime, prox_spark  # noqa: F401  (the job's imports resolve)
+import onnxruntime, prox_spark, fastwarc, resiliparse  # noqa: F401  (the job's imports resolve, WARC input included)
 print(f"prox-bootstrap: {builds[0]} {onnxruntime.__version__}, providers {onnxruntime.get_available_providers()}")
 PY
 # (get_available_providers lists CUDA whenever onnxruntime-gpu is installed; whether CUDA really runs shows in

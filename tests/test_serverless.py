@@ -62,6 +62,8 @@ def test_job_runs_the_wheel_on_serverless_compute():
     dependencies = spec["dependencies"]
     assert any(d.startswith("/Volumes/") and d.endswith("/" + WHEEL_NAME) for d in dependencies)
     assert _pin("onnxruntime") in dependencies and _pin("tokenizers") in dependencies  # CPU only: no GPU there
+    # conf/databricks_serverless.yaml reads `format: auto` Volume folders that may hold WARC: the `warc` extra's packages
+    assert _pin("resiliparse") in dependencies and _pin("fastwarc") in dependencies
     # the platform brings Spark, Delta and the Connect client: installing pyspark would replace its client
     assert not any(re.match(r"(pyspark|delta-spark|onnxruntime-gpu|grpcio)\b", d) for d in dependencies)
 

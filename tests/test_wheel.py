@@ -70,6 +70,11 @@ def test_databricks_job_runs_the_refine_script_with_the_wheel():
     assert any(lib.get("whl", "").endswith("/" + WHEEL_NAME) for lib in libraries)
     assert {"pypi": {"package": _pin("gpu", "onnxruntime-gpu")}} in libraries
     assert not any("onnxruntime==" in lib.get("pypi", {}).get("package", "") for lib in libraries)
+    # conf/databricks.yaml reads `format: auto` crawl folders that may hold WARC: the `warc` extra's packages, pinned;
+    # the audit's before/after diffs re-read that input
+    for task in (refine, tasks["audit"]):
+        for package in ("resiliparse", "fastwarc"):
+            assert {"pypi": {"package": _pin("warc", package)}} in task["libraries"], task["task_key"]
     cluster = next(c for c in job["job_clusters"] if c["job_cluster_key"] == refine["job_cluster_key"])
     assert "gpu" in cluster["new_cluster"]["spark_version"]
     audit = tasks["audit"]
@@ -97,6 +102,11 @@ def test_emr_bootstrap_installs_exactly_one_onnxruntime_at_the_pinned_versions()
     assert subprocess.run(["bash", "-n", str(REPO_ROOT / "deploy" / "emr_bootstrap.sh")]).returncode == 0
     assert f'ORT_GPU="{_pin("gpu", "onnxruntime-gpu")}"' in script
     assert f'ORT_CPU="{_pin("cpu", "onnxruntime")}"' in script
+    # conf/emr.yaml reads `format: auto` crawl folders that may hold WARC: the `warc` extra's packages, pinned, on
+    # GPU and CPU nodes alike
+    assert f'RESILIPARSE="{_pin("warc", "resiliparse")}"' in script and f'FASTWARC="{_pin("warc", "fastwarc")}"' in script
+    installs = [line for line in script.splitlines() if "pip\" install" in line and "$WHEEL_NAME" in line]
+    assert len(installs) == 2 and all('"$RESILIPARSE" "$FASTWARC"' in line for line in installs), installs
     assert f'WHEEL_NAME="{WHEEL_NAME}"' in script
 
 
@@ -138,7 +148,7 @@ def test_wheel_contents_and_base_dependencies(wheel):
     # the entry point deploy/databricks_serverless_job.json's python_wheel_task names
     assert re.search(r"^\[console_scripts\]\nprox-spark = prox_spark\.cli:main$", entry_points, re.M), entry_points
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
-    assert base and not any(re.search(r"\b(torch|transformers|optimum|pyspark)\b", line) for line in base), base
+    assert base and not any(re.search(r"\b(torch|transformers|optimum|pyspark|resiliparse|fastwarc)\b", line) for line in base), base
 
 
 @pytest.mark.slow
