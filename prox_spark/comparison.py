@@ -18,15 +18,14 @@ lower perplexity on it is the paper's "better pre-training data" at our scale.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from prox_spark.evaluation.gold import gold_pages
-from prox_spark.training.seed import split_of
+from prox_spark.training.seed import read_jsonl_dicts, split_of
 
 #: variants in table order: name → refine ``pipeline.mode`` (None: the corpus as read, no refining)
 VARIANTS: dict[str, str | None] = {"raw": None, "rules": "rules", "prox-doc": "prox-doc", "prox": "prox"}
@@ -52,14 +51,6 @@ class CorpusCounts:
         return self.pages + self.warc_pages + self.dclm_docs
 
 
-def _jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -76,7 +67,7 @@ def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
     ``text``); test-split cleaning pages are left out. ``max_*``: 0 means all."""
     shared, corpus = Path(shared_data), Path(corpus_dir)
     pages = []
-    for page in _jsonl(shared / CLEANING_PAGES):
+    for page in read_jsonl_dicts(shared / CLEANING_PAGES):
         if split_of(page["id"]) == "test":
             continue
         if page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
@@ -84,10 +75,10 @@ def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
     warc = []
     if warc_pages:
         for name in WARC_EXTRACTED:
-            for i, page in enumerate(_jsonl(shared / name)):
+            for i, page in enumerate(read_jsonl_dicts(shared / name)):
                 if (page.get("noisy_text") or "").strip():
                     warc.append({"id": f"{Path(name).stem}-{i}", "text": page["noisy_text"], "url": page.get("url")})
-    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in _jsonl(shared / DCLM_DOCS) if d["text"].strip()]
+    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in read_jsonl_dicts(shared / DCLM_DOCS) if d["text"].strip()]
     dclm = dclm[:max_dclm] if max_dclm else dclm
     return CorpusCounts(
         pages=_write_jsonl(corpus / "pages.jsonl", pages),
@@ -103,7 +94,7 @@ def write_held_out(shared_data: str | Path, held_out_path: str | Path, source: s
     ``HELD_OUT_SETS``. A record with neither field, or no text at all, is a ``ValueError`` naming the file."""
     rows: list[dict] = []
     if source:
-        for number, record in enumerate(_jsonl(Path(source)), 1):
+        for number, record in enumerate(read_jsonl_dicts(Path(source)), 1):
             text = record.get("gold_text") or record.get("text")
             if not isinstance(text, str):
                 raise ValueError(f"{source}:{number}: a held-out record needs a 'gold_text' or 'text' string")
