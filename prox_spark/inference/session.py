@@ -231,11 +231,19 @@ def session_key(
 ) -> SessionKey:
     """The key of ``load_model``'s session for these arguments (reads the manifest for its checksum)."""
     resolved = str(Path(model_dir).resolve())
-    manifest = load_manifest(resolved)
+    return key_for(resolved, load_manifest(resolved).checksum, provider=provider, intra_op_threads=intra_op_threads,
+                   concurrent_tasks=concurrent_tasks, device_id=device_id)
+
+
+def key_for(
+    resolved_dir: str, checksum: str, *, provider: Provider, intra_op_threads: int, concurrent_tasks: int, device_id: int,
+) -> SessionKey:
+    """The ``SessionKey`` of a model whose manifest (of any kind) has ``checksum``: threads resolved, spinning off
+    when tasks share the cores, and one CPU session per model whatever GPU the task was assigned."""
     threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
     if provider_list(provider, device_id)[0] == CPU:
-        device_id = 0  # one CPU session per model, whatever GPU the task was assigned
-    return SessionKey(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
+        device_id = 0
+    return SessionKey(resolved_dir, checksum, provider, threads, concurrent_tasks > 1, device_id)
 
 
 def load_model(

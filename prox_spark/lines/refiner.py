@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from prox_spark.inference.manifest import MODEL_FILE, ModelLoadError
-from prox_spark.inference.session import CPU, create_session, provider_list, resolve_intra_op_threads
+from prox_spark.inference.session import SessionKey, create_session, key_for
 from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.features import FEATURE_VERSION, N_DENSE, PageFeatures, pad_pages, page_features
 from prox_spark.lines.manifest import INPUTS, OUTPUT, LineManifest, load_line_manifest
@@ -48,10 +48,8 @@ class LineRefiner:
         names any problem."""
         resolved = str(Path(model_dir).resolve())
         manifest = load_line_manifest(resolved, check_files_too=False)  # the files are checked once, when opened
-        threads = resolve_intra_op_threads(intra_op_threads, concurrent_tasks)
-        if provider_list(provider, device_id)[0] == CPU:
-            device_id = 0
-        return _cached(resolved, manifest.checksum, provider, threads, concurrent_tasks > 1, device_id)
+        return _cached(key_for(resolved, manifest.checksum, provider=provider, intra_op_threads=intra_op_threads,
+                               concurrent_tasks=concurrent_tasks, device_id=device_id))
 
     def keep_scores(self, texts: Sequence[str], batch_lines: int = DEFAULT_BATCH_LINES) -> list[np.ndarray]:
         """Per text, the keep probability of each of its lines (``text.split("\\n")``)."""
@@ -88,11 +86,12 @@ class LineRefiner:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached(model_dir: str, checksum: str, provider: str, threads: int, share_cores: bool, device_id: int) -> LineRefiner:
-    manifest = load_line_manifest(model_dir)
-    if manifest.checksum != checksum:
-        raise ModelLoadError(f"{model_dir}: manifest changed while loading; retry")
-    return open_line_refiner(model_dir, manifest, provider=provider, intra_op_threads=threads, share_cores=share_cores, device_id=device_id)
+def _cached(key: SessionKey) -> LineRefiner:
+    manifest = load_line_manifest(key.model_dir)
+    if manifest.checksum != key.checksum:
+        raise ModelLoadError(f"{key.model_dir}: manifest changed while loading; retry")
+    return open_line_refiner(key.model_dir, manifest, provider=key.provider, intra_op_threads=key.threads,
+                             share_cores=key.share_cores, device_id=key.device_id)
 
 
 def open_line_refiner(
