@@ -52,8 +52,10 @@ CONFLICTS: tuple[type[BaseException], ...] = (
 #: the same conflicts by their JVM names, for errors that reach Python unconverted (a builder's Py4J call)
 CONFLICT_NAMES = tuple(cls.__name__ for cls in CONFLICTS) + ("DeltaConcurrentModificationException",)
 #: what a table creation sees while another job's creation of the same table is half done (its files
-#: are there, its first commit is not yet): retried like a conflict, the next try finds the table
-CREATION_RACES = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",)
+#: are there, its first commit is not yet): a non-empty location, or, where ``CREATE TABLE IF NOT EXISTS``
+#: took the half-made folder for a table (Delta 3.3 on Spark 3.5), no table at the read that follows.
+#: Retried like a conflict: the next try finds the table
+CREATION_RACES = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION", "DELTA_TABLE_NOT_FOUND")
 #: session conf Delta copies into every commit's ``userMetadata`` (a writer's ``userMetadata`` option wins)
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
