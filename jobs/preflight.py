@@ -20,7 +20,7 @@ from jobs.staging import staging_root
 from prox_spark.config import ConfigError, RefineConfig, as_dict, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model
-from prox_spark.readers.dispatch import detect_format
+from prox_spark.readers.dispatch import file_format
 from prox_spark.readers.storage import hadoop_local_path, local_path
 from prox_spark.readers.warc import WARC_UNAVAILABLE
 
@@ -82,15 +82,11 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
 
 
 def _warc_input(fmt: str | None, files: list[str]) -> str | None:
-    """The first listed file the run would read as WARC (``input.format: warc``: the first file; ``auto``: the first
-    whose name says WARC, per ``prox_spark.readers.dispatch``), None when it reads none."""
-    if fmt == "warc":
-        return files[0] if files else None
-    if fmt not in (None, "auto"):
-        return None
+    """The first listed file the run would read as WARC (``prox_spark.readers.dispatch.file_format``: every file
+    under ``input.format: warc``, under ``auto`` those whose name says WARC), None when it reads none."""
     for path in files:
         try:
-            if detect_format(path) == "warc":
+            if file_format(path, fmt) == "warc":
                 return path
         except ValueError:  # no known extension: not read as WARC (read_file refuses it by itself)
             continue

@@ -182,6 +182,12 @@ def reader_options() -> frozenset:
     )
 
 
+def file_format(path: str | os.PathLike, fmt: Optional[str] = None) -> str:
+    """The format :func:`read_file` reads ``path`` as: ``fmt``, or from the file's name when ``fmt`` is None or
+    ``auto`` (ValueError for a name that says no format)."""
+    return detect_format(path) if fmt in (None, "auto") else fmt
+
+
 def read_file(path: str | os.PathLike, fmt: Optional[str] = None, **opts: Any) -> Iterator[Record]:
     """Documents and quarantine records of ONE file (``fmt`` None or ``auto``: from its name).
 
@@ -189,8 +195,7 @@ def read_file(path: str | os.PathLike, fmt: Optional[str] = None, **opts: Any) -
     ``max_text_bytes``, ...). Options that only another format's reader knows are ignored (so one
     config can serve a mixed corpus); an option no reader knows raises TypeError (a typo).
     """
-    if fmt in (None, "auto"):
-        fmt = detect_format(path)
+    fmt = file_format(path, fmt)
     if fmt not in READERS:
         raise ValueError(
             f"unsupported input format {fmt!r} for {os.fspath(path)!r}: expected one of {', '.join(FORMATS)}"
