@@ -110,8 +110,8 @@ class PeakMemory:
 
 def run_spark(spark, conf: str | None, extra: list[str], corpus: Path, output: Path) -> tuple[float, dict, PeakMemory]:
     """Seconds for the refine job, its stage timings (``runs.stage_seconds_json``) and peak memory."""
-    from jobs.preflight import preflight
-    from jobs.refine import run_refine
+    from prox_spark.jobs.preflight import preflight
+    from prox_spark.jobs.refine import run_refine
     from prox_spark.config import load_config
 
     config = load_config(conf, [f"input.path={corpus}", f"output.path={output}", "run_id=bench", *extra])
@@ -173,7 +173,7 @@ def main() -> None:
         raise SystemExit(f"--staging: a comma-separated list of {', '.join(STAGINGS)}, not {args.staging!r}")
     if not SHARED.exists():
         raise SystemExit(f"shared data not found at {SHARED}")
-    from jobs.spark import build_local_session
+    from prox_spark.jobs.spark import build_local_session
 
     extra = [*model_overrides(args), "models.provider=cpu", f"pipeline.mode={args.mode}", *args.overrides]
     events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(Path(args.event_log).resolve()),

@@ -35,15 +35,15 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.commit_loop import write_run
-from jobs.logs import configure_logging
-from jobs.preflight import Preflight, library_versions
-from jobs.spark import job_session
-from jobs.summary import RunCheckError, RunSummary, print_summary
-from jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
+from prox_spark.jobs.commit_loop import write_run
+from prox_spark.jobs.logs import configure_logging
+from prox_spark.jobs.preflight import Preflight, library_versions
+from prox_spark.jobs.spark import job_session
+from prox_spark.jobs.summary import RunCheckError, RunSummary, print_summary
+from prox_spark.jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config
 from prox_spark.pipeline import settings_of
-from udfs.apply import apply_documents
+from prox_spark.udfs.apply import apply_documents
 
 #: settings that decide which documents a run reads and which stages it runs: an apply runs under the
 #: source run's values, or its stored programs would not match its documents

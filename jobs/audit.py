@@ -4,7 +4,7 @@ The issue asked for ``prox_spark/audit.py``; it lives in ``jobs/`` because it bu
 core package never imports pyspark (architecture.md, "Layers"). The queries live in ``jobs/sql/audit/*.sql``,
 one self-contained query per file, and the functions here run those files, so a rule is written once:
 
-    from jobs.audit import audit_drop_reasons, audit_sql
+    from prox_spark.jobs.audit import audit_drop_reasons, audit_sql
     audit_drop_reasons(spark, "out/local", "r1").show()   # one run, in the query's order
     audit_sql(spark, "out/local", "failure_ratio").show()  # the file as it is: every run
 
@@ -44,7 +44,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import ALL_TABLES, RUNS, read_table, table_location
+from prox_spark.jobs.tables import ALL_TABLES, RUNS, read_table, table_location
 from prox_spark.config import OutputConfig, RefineConfig, build
 
 __all__ = [
@@ -282,5 +282,5 @@ _DOCUMENT_AUDITS = (
 
 def __getattr__(name: str) -> Any:
     if name in _DOCUMENT_AUDITS:  # imported on first use: jobs.audit_documents builds on this module
-        return getattr(importlib.import_module("jobs.audit_documents"), name)
+        return getattr(importlib.import_module("prox_spark.jobs.audit_documents"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,8 +18,8 @@ from typing import Any, Iterable, Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.audit import AuditError, Output, as_output, audit_doc_results, audit_sql, run_config
-from jobs.tables import REFINED, read_table
+from prox_spark.jobs.audit import AuditError, Output, as_output, audit_doc_results, audit_sql, run_config
+from prox_spark.jobs.tables import REFINED, read_table
 from prox_spark.text import count_lines
 
 __all__ = [
@@ -49,8 +49,8 @@ def read_input_texts(
     ``input_path`` replaces the path the run recorded (the corpus moved, or a subset is enough). With
     ``doc_ids`` only the shards holding those documents are read. The text is the input *now*: callers
     compare it with the counts the run recorded before trusting it (``DocumentReport.input_matches``)."""
-    from jobs import refine_plan as plan
-    from jobs.input_files import list_input_files
+    from prox_spark.jobs import refine_plan as plan
+    from prox_spark.jobs.input_files import list_input_files
 
     output = as_output(output)
     config = run_config(spark, output, run_id)

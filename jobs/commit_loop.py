@@ -17,17 +17,17 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import refine_plan as plan
-from jobs.connect import set_conf
-from jobs.job_tags import job_tag, run_tag
-from jobs.logs import logging_run
-from jobs.preflight import Preflight, rules_id
-from jobs.progress import commit_progress
-from jobs.run_row import next_attempt, write_run_row
-from jobs.side_by_side import run_concurrently
-from jobs.staging import Staging, commit_fingerprints, drop_run_staging, staging_for
-from jobs.summary import RunCheckError, RunSummary, run_problems, summarize_run
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
+from prox_spark.jobs import refine_plan as plan
+from prox_spark.jobs.connect import set_conf
+from prox_spark.jobs.job_tags import job_tag, run_tag
+from prox_spark.jobs.logs import logging_run
+from prox_spark.jobs.preflight import Preflight, rules_id
+from prox_spark.jobs.progress import commit_progress
+from prox_spark.jobs.run_row import next_attempt, write_run_row
+from prox_spark.jobs.side_by_side import run_concurrently
+from prox_spark.jobs.staging import Staging, commit_fingerprints, drop_run_staging, staging_for
+from prox_spark.jobs.summary import RunCheckError, RunSummary, run_problems, summarize_run
+from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
 from prox_spark.config import RefineConfig
 
 log = logging.getLogger("prox_spark.refine")

@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.preflight import preflight
-from jobs.refine import run_refine
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import run_refine
 from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_held_out, write_report
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError
@@ -141,7 +141,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     log.info("corpus: %s; held out: %d texts", counts, held_out_count)
     refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)
     if spark is None:
-        from jobs.spark import get_session
+        from prox_spark.jobs.spark import get_session
 
         session = load_config(cfg.refine_conf, [f"{k}={v}" for k, v in cfg.refine.items()]).spark
         spark = get_session("prox-spark-compare", master=session.master,

@@ -27,7 +27,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.spark_line import PYSPARK_VERSION, SPARK4
+from prox_spark.jobs.spark_line import PYSPARK_VERSION, SPARK4
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def start_local_server(app_name: str, *, master: str = "local[2]", **local_kwarg
     It listens on a free port of 127.0.0.1 only and requires a fresh token, which the client reads from
     ``SPARK_CONNECT_AUTHENTICATE_TOKEN`` (the server reads it at JVM start). The server lives as long as
     this process."""
-    from jobs.spark import build_local_session
+    from prox_spark.jobs.spark import build_local_session
 
     port = _free_port()
     os.environ.setdefault(TOKEN_ENV, secrets.token_hex(16))

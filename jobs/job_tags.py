@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
-from jobs.connect import is_connect
-from jobs.spark_line import SPARK4
+from prox_spark.jobs.connect import is_connect
+from prox_spark.jobs.spark_line import SPARK4
 
 
 def tag_of(*parts: str) -> str:

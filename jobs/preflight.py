@@ -15,8 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pyspark.sql import SparkSession
 
-from jobs.input_files import list_input_files
-from jobs.staging import staging_root
+from prox_spark.jobs.input_files import list_input_files
+from prox_spark.jobs.staging import staging_root
 from prox_spark.config import ConfigError, RefineConfig, as_dict, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model

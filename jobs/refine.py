@@ -28,15 +28,15 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs import refine_plan as plan
-from jobs.commit_loop import write_run
-from jobs.connect import get_conf
-from jobs.input_files import needs_session
-from jobs.logs import configure_logging
-from jobs.preflight import Preflight, derive_run_id, preflight
-from jobs.spark import job_session
-from jobs.summary import RunCheckError, RunSummary, print_summary
-from jobs.tables import CommitConflictError
+from prox_spark.jobs import refine_plan as plan
+from prox_spark.jobs.commit_loop import write_run
+from prox_spark.jobs.connect import get_conf
+from prox_spark.jobs.input_files import needs_session
+from prox_spark.jobs.logs import configure_logging
+from prox_spark.jobs.preflight import Preflight, derive_run_id, preflight
+from prox_spark.jobs.spark import job_session
+from prox_spark.jobs.summary import RunCheckError, RunSummary, print_summary
+from prox_spark.jobs.tables import CommitConflictError
 from prox_spark.config import ConfigError, RefineConfig, load_config
 from prox_spark.inference import ModelLoadError
 

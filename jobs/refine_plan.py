@@ -20,7 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table_pinned
+from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table_pinned
 from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
@@ -28,8 +28,8 @@ from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, re
 from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
 from prox_spark.readers.storage import local_path, uri_scheme
-from udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
-from udfs.model_stages import StageModelSettings
+from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
+from prox_spark.udfs.model_stages import StageModelSettings
 
 
 def input_uri(path: str) -> str:

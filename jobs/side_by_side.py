@@ -21,7 +21,7 @@ from typing import Any
 from pyspark import inheritable_thread_target
 from pyspark.sql import SparkSession
 
-from jobs.spark_line import SPARK4
+from prox_spark.jobs.spark_line import SPARK4
 
 
 def run_concurrently(spark: SparkSession, actions: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:

@@ -27,16 +27,17 @@ from typing import Mapping
 
 from pyspark.sql import SparkSession
 
-from jobs.connect import connect_session, is_connect
-from jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
+import prox_spark
 from prox_spark.config import RefineConfig
+from prox_spark.jobs.connect import connect_session, is_connect
+from prox_spark.jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
 
 __all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "job_session", "local_session_conf"]
 
 log = logging.getLogger(__name__)
 
-#: the checkout (or site-packages) folder holding ``prox_spark``, ``udfs`` and ``jobs``
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
+#: the folder holding the ``prox_spark`` package: a checkout's root, or site-packages
+SOURCE_ROOT = Path(prox_spark.__file__).resolve().parents[1]
 
 
 def local_session_conf(

@@ -28,11 +28,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.connect import session_conf
-from jobs.side_by_side import run_concurrently
-from jobs.spark_line import SPARK4
+from prox_spark.jobs.connect import session_conf
+from prox_spark.jobs.side_by_side import run_concurrently
+from prox_spark.jobs.spark_line import SPARK4
 from prox_spark.config import OutputConfig
-from udfs.executor import OPS_TYPE
+from prox_spark.udfs.executor import OPS_TYPE
 
 log = logging.getLogger("prox_spark.tables")
 

@@ -2,8 +2,8 @@
 
 Each command names the module that implements it and is imported only when it runs, so ``prox-spark --help``
 (and the help of a command that needs no model) starts neither Spark nor torch, and a light install (no
-training extra) still runs ``refine`` and ``clean``. Every job keeps its ``python -m jobs.<name>`` entry
-point; the commands call the same ``main(argv)``.
+training extra) still runs ``refine`` and ``clean``. Every job keeps its ``python -m prox_spark.jobs.<name>`` entry
+point (``python -m jobs.<name>`` in a checkout); the commands call the same ``main(argv)``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ class Command:
 
 #: every command, in the order the usage lists them
 COMMANDS: dict[str, Command] = {
-    "refine": Command("jobs.refine", "the Spark job: a corpus -> Delta tables refined, programs, quarantine, runs, shards"),
-    "apply": Command("jobs.apply", "re-execute a run's stored programs under new executor settings, no model: a new run in the same tables"),
+    "refine": Command("prox_spark.jobs.refine", "the Spark job: a corpus -> Delta tables refined, programs, quarantine, runs, shards"),
+    "apply": Command("prox_spark.jobs.apply", "re-execute a run's stored programs under new executor settings, no model: a new run in the same tables"),
     "clean": Command("prox_spark.cli", "the same pipeline without Spark: JSONL in -> one JSON record per input out", "clean_main"),
-    "pretrain": Command("jobs.pretrain", "pre-train a language model on a refined Delta table (torch)"),
-    "compare": Command("jobs.compare", "raw vs rules vs ProX: refine one corpus four ways, pre-train on each"),
-    "build-seed": Command("jobs.build_seed", "build the fine-tuning seed data (doc labels, chunk programs, splits)"),
-    "annotate-seed": Command("jobs.annotate_seed", "annotate seed programs through an OpenAI-compatible endpoint"),
-    "train-refiner": Command("jobs.train_refiner", "fine-tune a refining model on seed data and export it to ONNX"),
-    "train-line-refiner": Command("jobs.train_line_refiner", "train the line refiner on the gold cleaning pages and export it to ONNX"),
-    "evaluate-refiner": Command("jobs.evaluate_refiner", "evaluate exported refining models (markdown + JSON reports)"),
-    "eval": Command("jobs.evaluate_cleaning", "score configs on the human-gold cleaning sets (shingle F1, drops, pages/s)"),
+    "pretrain": Command("prox_spark.jobs.pretrain", "pre-train a language model on a refined Delta table (torch)"),
+    "compare": Command("prox_spark.jobs.compare", "raw vs rules vs ProX: refine one corpus four ways, pre-train on each"),
+    "build-seed": Command("prox_spark.jobs.build_seed", "build the fine-tuning seed data (doc labels, chunk programs, splits)"),
+    "annotate-seed": Command("prox_spark.jobs.annotate_seed", "annotate seed programs through an OpenAI-compatible endpoint"),
+    "train-refiner": Command("prox_spark.jobs.train_refiner", "fine-tune a refining model on seed data and export it to ONNX"),
+    "train-line-refiner": Command("prox_spark.jobs.train_line_refiner", "train the line refiner on the gold cleaning pages and export it to ONNX"),
+    "evaluate-refiner": Command("prox_spark.jobs.evaluate_refiner", "evaluate exported refining models (markdown + JSON reports)"),
+    "eval": Command("prox_spark.jobs.evaluate_cleaning", "score configs on the human-gold cleaning sets (shingle F1, drops, pages/s)"),
 }
 
 #: which extra installs a third-party module a command may need (for the error when it is missing)

@@ -14,7 +14,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``connect`` (a local Spark Connect server) run on the Spark 4.0 line only: on Spark 3.5 each
     is skipped with the reason (pyspark 3.5's package ships no Connect server; `make test-spark35`)."""
-    from jobs.spark_line import PYSPARK_VERSION, SPARK4
+    from prox_spark.jobs.spark_line import PYSPARK_VERSION, SPARK4
 
     if SPARK4:
         return
@@ -33,7 +33,7 @@ def spark(tmp_path_factory):
     Uses the jars cached by ``make jars``; when they are missing the fixture errors with a message
     naming ``make jars`` (tests never download).
     """
-    from jobs.spark import build_local_session
+    from prox_spark.jobs.spark import build_local_session
 
     session = build_local_session(
         "prox-spark-tests",

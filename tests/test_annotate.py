@@ -749,7 +749,7 @@ def test_long_documents_are_chunked_and_programs_stay_global(llm, tmp_path):
 
 
 def test_job_writes_records_and_reruns_from_cache(llm, tmp_path, capsys):
-    from jobs.annotate_seed import main
+    from prox_spark.jobs.annotate_seed import main
 
     source = tmp_path / "docs.jsonl"
     rows = [{"id": "g", "text": GOOD_DOC}, {"id": "d", "text": DROPPED_DOC}, {"id": "n", "text": "EDU=none FMT=1"}]

@@ -26,12 +26,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jobs import audit
-from jobs.logs import _RUN_ID, RunIdFilter, configure_logging
-from jobs.preflight import preflight
-from jobs.refine import run_refine
-from jobs.summary import summarize_run
-from jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
+from prox_spark.jobs import audit
+from prox_spark.jobs.logs import _RUN_ID, RunIdFilter, configure_logging
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import run_refine
+from prox_spark.jobs.summary import summarize_run
+from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
 from prox_spark.config import OutputConfig, as_dict, load_config
 from prox_spark.programs import execute_batch
 
@@ -107,10 +107,10 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from jobs import refine_plan as plan
+    from prox_spark.jobs import refine_plan as plan
     from prox_spark.config import executor_config
-    from udfs.executor import make_executor_udf
-    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.udfs.executor import make_executor_udf
+    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     docs = scripted_docs()
     corpus.mkdir(parents=True)
@@ -666,7 +666,7 @@ def test_input_of_a_delta_input_run_is_reread_with_spark(spark, tables, tmp_path
     spark.createDataFrame([(d["id"], d["text"]) for d in docs], "id string, text string").write.format("delta").save(table)
     recorded = audit.run_config(spark, tables.output, RUN_SCRIPTED)
     as_delta = dataclasses.replace(recorded, input=dataclasses.replace(recorded.input, format="delta", path=table))
-    from jobs import audit_documents
+    from prox_spark.jobs import audit_documents
 
     monkeypatch.setattr(audit_documents, "run_config", lambda *args: as_delta)
     rows = audit.read_input_texts(spark, tables.output, RUN_SCRIPTED).collect()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jobs.compare import CompareConfig, run_compare
+from prox_spark.jobs.compare import CompareConfig, run_compare
 from prox_spark.comparison import VARIANTS
 from prox_spark.config import load_config
 
@@ -44,7 +44,7 @@ def test_compare_writes_the_table_for_four_variants(spark, untrained_models, sha
 def test_a_bad_model_path_fails_before_any_variant_runs(shared_data, tmp_path, capsys):
     """Every refine variant is preflighted up front: a missing chunk model is a clear error in seconds, not
     after the raw and rules variants have been refined and trained."""
-    from jobs.compare import main
+    from prox_spark.jobs.compare import main
 
     out = tmp_path / "compare"
     code = main(["--conf", "conf/compare_local.yaml", f"out_dir={out}", f"corpus.shared_data={shared_data}",

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from jobs.connect import is_connect, is_local_remote, redact_remote
-from jobs.job_tags import run_tag, tag_of
-from jobs.preflight import preflight
-from jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, run_refine
-from jobs.run_row import redacted_config
-from jobs.staging import run_folder
+from prox_spark.jobs.connect import is_connect, is_local_remote, redact_remote
+from prox_spark.jobs.job_tags import run_tag, tag_of
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, run_refine
+from prox_spark.jobs.run_row import redacted_config
+from prox_spark.jobs.staging import run_folder
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +37,9 @@ LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 #: workers imported the project from, the staging tables left in the schema, and audits
 CONNECT_DRIVER = r"""
 import json, sys
-from jobs.refine import main
-from jobs.spark import get_session
-from jobs.connect import is_connect
+from prox_spark.jobs.refine import main
+from prox_spark.jobs.spark import get_session
+from prox_spark.jobs.connect import is_connect
 
 conf, inp, out_rules, out_prox, warehouse, uc_schema = sys.argv[1:7]
 common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0",
@@ -56,13 +56,13 @@ codes = [
 spark = get_session()
 
 def where(frames):
-    import udfs.stage_pass
+    from prox_spark.udfs import stage_pass
     for frame in frames:
-        frame["file"] = udfs.stage_pass.__file__
+        frame["file"] = stage_pass.__file__
         yield frame[["file"]]
 
 worker_files = sorted({row.file for row in spark.range(2, numPartitions=2).mapInPandas(where, "file string").collect()})
-from jobs.audit import audit_drop_reasons
+from prox_spark.jobs.audit import audit_drop_reasons
 reasons = {f"{row.outcome}:{row.reason}": row.docs for row in audit_drop_reasons(spark, out_prox, "connect").collect()}
 from prox_spark.config import OutputConfig
 names = OutputConfig(catalog="spark_catalog", database=uc_schema)

@@ -158,7 +158,7 @@ def test_report_pages_are_test_pages_capped_per_set(shared_data):
 
 
 def run_job(args: list[str], capsys, monkeypatch) -> tuple[int, dict, str]:
-    from jobs.evaluate_cleaning import main
+    from prox_spark.jobs.evaluate_cleaning import main
 
     monkeypatch.chdir(REPO_ROOT)  # config model paths are relative to the checkout, as for prox-spark clean
     code = main(args)
@@ -211,14 +211,14 @@ def test_job_with_the_default_models_on_every_set(shared_data, tmp_path, capsys,
 
 
 def test_job_exits_2_on_a_missing_data_folder(tmp_path, capsys):
-    from jobs.evaluate_cleaning import main
+    from prox_spark.jobs.evaluate_cleaning import main
 
     assert main(["--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
 
 
 def test_variant_specs_name_a_config_and_its_overrides(monkeypatch):
-    from jobs.evaluate_cleaning import parse_variant
+    from prox_spark.jobs.evaluate_cleaning import parse_variant
     from prox_spark.config import ConfigError
 
     monkeypatch.chdir(REPO_ROOT)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import refine_plan as plan
-from jobs.preflight import preflight
-from jobs.refine import run_refine
-from jobs.summary import RunCheckError
+from prox_spark.jobs import refine_plan as plan
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import run_refine
+from prox_spark.jobs.summary import RunCheckError
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -327,7 +327,7 @@ def test_resume_keeps_the_checkpoint_table_version(tmp_path, tokenizer_file):
 
 
 def test_job_errors_name_the_problem(tmp_path, tokenizer_file, capsys):
-    from jobs.pretrain import main
+    from prox_spark.jobs.pretrain import main
 
     conf = tmp_path / "c.yaml"
     conf.write_text(f"data: {{table: {tmp_path / 'missing'}, tokenizer: {tokenizer_file}}}\n")
@@ -340,7 +340,7 @@ def test_job_errors_name_the_problem(tmp_path, tokenizer_file, capsys):
 @pytest.mark.slow
 def test_tiny_run_lowers_the_loss(tmp_path, tokenizer_file, capsys, caplog):
     """The local YAML, through the CLI, on a repetitive corpus: loss and held-out ppl go down."""
-    from jobs.pretrain import main
+    from prox_spark.jobs.pretrain import main
 
     caplog.set_level("INFO", logger="prox_spark.pretrain")
     table = str(tmp_path / "refined")

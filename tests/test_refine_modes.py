@@ -14,8 +14,8 @@ import typing
 
 import pytest
 
-from jobs.preflight import preflight
-from jobs.refine import run_refine
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import run_refine
 from prox_spark.clean import clean_file, load_models
 from prox_spark.config import PIPELINE_STAGES, ConfigError, PipelineConfig, RulesConfig, load_config
 from prox_spark.pipeline import refine_batch, settings_of

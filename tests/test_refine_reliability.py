@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.preflight import preflight
-from jobs.refine import run_refine
+from prox_spark.jobs.preflight import preflight
+from prox_spark.jobs.refine import run_refine
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

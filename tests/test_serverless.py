@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import connect
-from jobs.refine import build_parser
-from jobs.staging import staging_place, staging_root
-from jobs.tables import commit_metadata
+from prox_spark.jobs import connect
+from prox_spark.jobs.refine import build_parser
+from prox_spark.jobs.staging import staging_place, staging_root
+from prox_spark.jobs.tables import commit_metadata
 from prox_spark import cli
 from prox_spark.config import load_config
 
@@ -73,7 +73,7 @@ def test_job_runs_the_wheel_on_serverless_compute():
     module, function = target.split(":")
     assert getattr(importlib.import_module(module), function) is cli.main
     command, *args = wheel_task["parameters"]
-    assert cli.COMMANDS[command].module == "jobs.refine"
+    assert cli.COMMANDS[command].module == "prox_spark.jobs.refine"
     parsed = build_parser().parse_args(args)
     assert parsed.conf == "{{job.parameters.conf}}" and parsed.overrides == ["run_id={{job.parameters.run_id}}"]
     defaults = {p["name"]: p["default"] for p in JOB["parameters"]}
@@ -127,7 +127,7 @@ def test_session_settings_the_server_refuses_are_skipped(caplog):
         assert took and spark.conf.values["spark.a"] == "1"
     assert "spark.a" not in spark.conf.values  # restored: it was unset before
     assert connect.get_conf(spark, "spark.hidden.key") is None
-    from jobs import tables
+    from prox_spark.jobs import tables
 
     with commit_metadata(spark, "r1"):  # the creation commits' run id where the server allows the setting
         assert json.loads(spark.conf.values[tables.USER_METADATA_CONF]) == {"prox_spark_run_id": "r1"}
@@ -136,7 +136,7 @@ def test_session_settings_the_server_refuses_are_skipped(caplog):
 
 def test_on_databricks_the_platform_session_is_asked_for(monkeypatch):
     """A serverless task's Python has no active session until one is asked for, and no JVM of its own."""
-    import jobs.spark
+    from prox_spark.jobs import spark as spark_module
 
     platform = object()
 
@@ -151,7 +151,7 @@ def test_on_databricks_the_platform_session_is_asked_for(monkeypatch):
         def getActiveSession():
             return None
 
-    monkeypatch.setattr(jobs.spark, "SparkSession", FakeSparkSession)
+    monkeypatch.setattr(spark_module, "SparkSession", FakeSparkSession)
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "client.4.0")
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
-    assert jobs.spark.get_session() is platform
+    assert spark_module.get_session() is platform

@@ -108,7 +108,7 @@ def _column(mode: tuple[str, str]) -> str:
 @pytest.fixture(scope="module")
 def spark_results(spark, documents):
     """All four stage/dialect UDFs over the documents in one Spark job, collected by id."""
-    from udfs import make_executor_udf
+    from prox_spark.udfs import make_executor_udf
 
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")  # several Arrow batches per task
     try:
@@ -152,7 +152,7 @@ def test_inputs_cover_the_interesting_outcomes(spark_results):
 
 @pytest.mark.spark
 def test_delta_round_trip_with_spark_sql(spark, documents, tmp_path):
-    from udfs import make_executor_udf
+    from prox_spark.udfs import make_executor_udf
 
     chunk = make_executor_udf("chunk", "reference")
     df = spark.createDataFrame(documents, "id STRING, text STRING, doc_program STRING, chunk_program STRING")
@@ -191,7 +191,7 @@ def test_delta_round_trip_with_spark_sql(spark, documents, tmp_path):
 
 
 def test_make_executor_udf_rejects_unknown_modes():
-    from udfs import make_executor_udf
+    from prox_spark.udfs import make_executor_udf
 
     with pytest.raises(ValueError, match="stage"):
         make_executor_udf("paragraph", "reference")
@@ -201,15 +201,15 @@ def test_make_executor_udf_rejects_unknown_modes():
 
 def test_result_type_mirrors_the_batch_contract():
     from prox_spark.programs.batch import OP_FIELDS
-    from udfs import EXECUTOR_RESULT_TYPE, OPS_TYPE
+    from prox_spark.udfs import EXECUTOR_RESULT_TYPE, OPS_TYPE
 
     assert tuple(EXECUTOR_RESULT_TYPE.fieldNames()) == tuple(BATCH_COLUMNS)
     assert tuple(OPS_TYPE.elementType.fieldNames()) == tuple(OP_FIELDS)
 
 
 def test_missing_jars_error_names_make_jars(tmp_path, monkeypatch):
-    from jobs.delta_jars import JARS_DIR_ENV, DeltaJarsMissing
-    from jobs.spark import local_session_conf
+    from prox_spark.jobs.delta_jars import JARS_DIR_ENV, DeltaJarsMissing
+    from prox_spark.jobs.spark import local_session_conf
 
     monkeypatch.setenv(JARS_DIR_ENV, str(tmp_path / "no-jars-here"))
     with pytest.raises(DeltaJarsMissing, match="make jars"):
@@ -218,7 +218,7 @@ def test_missing_jars_error_names_make_jars(tmp_path, monkeypatch):
 
 @pytest.mark.spark
 def test_get_session_returns_the_active_session(spark):
-    from jobs.spark import get_session
+    from prox_spark.jobs.spark import get_session
 
     assert get_session() is spark
 

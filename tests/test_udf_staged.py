@@ -69,8 +69,8 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     """Three Arrow batches in one task give the rows the core gives on the same three batches (greedy
     decoding is deterministic per batch), and the plan has a single Python node: the stages no longer
     cross the JVM/Python boundary once each."""
-    from udfs.stage_pass import stage_documents
-    from udfs.model_stages import StageModelSettings
+    from prox_spark.udfs.stage_pass import stage_documents
+    from prox_spark.udfs.model_stages import StageModelSettings
 
     rows = [(f"d{i}", text, i) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "doc_id string, text string, record_index long").coalesce(1)
@@ -118,7 +118,7 @@ def test_spark_types_name_every_field_of_the_stage_records():
     from dataclasses import fields
 
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
-    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     assert DOC_PROGRAM_TYPE.fieldNames() == [f.name for f in fields(DocProgram)]
     assert CHUNK_PROGRAMS_TYPE.elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
@@ -143,9 +143,9 @@ def test_spark_types_are_derived_from_the_stage_arrow_schemas():
     from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
     from prox_spark.programs import BATCH_COLUMNS
     from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OP_FIELDS, OPS_ARROW_TYPE
-    from udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
-    from udfs.stage_pass import STAGED_TYPES
-    from udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
+    from prox_spark.udfs.stage_pass import STAGED_TYPES
+    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
     assert tuple(STAGE_SCHEMAS) == STAGE_ORDER
     assert staged_columns(STAGE_ORDER) == tuple(STAGED_TYPES) == tuple(STAGE_ARROW_TYPES)
@@ -171,7 +171,7 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     )
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
     from prox_spark.rules import RULES_STAGE_COLUMNS
-    from udfs.stage_pass import _to_arrow
+    from prox_spark.udfs.stage_pass import _to_arrow
 
     assert [f.name for f in DOC_PROGRAM_ARROW_TYPE] == [f.name for f in fields(DocProgram)]
     assert [f.name for f in CHUNK_PROGRAM_ARROW_TYPE] == [f.name for f in fields(ChunkProgram)]

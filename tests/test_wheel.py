@@ -2,8 +2,10 @@
 
 ``test_wheel_installs_and_runs_under_spark_submit`` (slow) does what a cluster does: ``make wheel``, a fresh
 virtualenv without this checkout or its venv's packages, ``pip install <wheel>[spark,cpu]`` (pip's cache
-makes the second time fast), then ``spark-submit`` of the *installed* ``jobs/refine.py`` with the Delta jars
-passed as ``--jars`` (as on EMR) over a tiny corpus and the untrained fixture models.
+makes the second time fast), then ``spark-submit`` of the *installed* ``prox_spark/jobs/refine.py`` with the Delta
+jars passed as ``--jars`` (as on EMR) over a tiny corpus and the untrained fixture models. The wheel ships the
+repository's ``jobs/`` and ``udfs/`` as ``prox_spark.jobs`` / ``prox_spark.udfs``: nothing of it is importable as
+``jobs`` or ``udfs`` from site-packages, where such names would clash with a cluster's own code.
 
 The fast tests check that conf/databricks.yaml, conf/emr.yaml and deploy/* load and agree with each other,
 with the job's CLI and with the pins in constraints.txt.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.refine import build_parser
+from prox_spark.jobs.refine import build_parser
 from prox_spark.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,9 +144,17 @@ def test_wheel_contents_and_base_dependencies(wheel):
         names = set(whl.namelist())
         metadata = whl.read(f"prox_spark-{VERSION}.dist-info/METADATA").decode()
         entry_points = whl.read(f"prox_spark-{VERSION}.dist-info/entry_points.txt").decode()
-    assert {"jobs/refine.py", "jobs/refine_plan.py", "jobs/audit.py", "jobs/log4j2.properties", "udfs/executor.py", "prox_spark/cli.py",
+    assert {"prox_spark/jobs/refine.py", "prox_spark/jobs/refine_plan.py", "prox_spark/jobs/audit.py",
+            "prox_spark/jobs/log4j2.properties", "prox_spark/udfs/executor.py", "prox_spark/cli.py",
             "prox_spark/resources/sample_corpus.jsonl"} <= names
-    assert not any(n.startswith(("tests/", "notebooks/", "deploy/")) or "__pycache__" in n for n in names)
+    # one top-level package: the project's own name
+    assert {n.split("/")[0] for n in names} == {"prox_spark", f"prox_spark-{VERSION}.dist-info"}, sorted(names)[:20]
+    assert "__pycache__" not in "".join(names)
+    # every Python file of the core and of both Spark layers ships (the package list in pyproject is explicit)
+    sources = {f"prox_spark/{p.relative_to(REPO_ROOT / 'prox_spark')}" for p in (REPO_ROOT / "prox_spark").rglob("*.py")}
+    for layer in ("jobs", "udfs"):
+        sources |= {f"prox_spark/{layer}/{p.relative_to(REPO_ROOT / layer)}" for p in (REPO_ROOT / layer).rglob("*.py")}
+    assert sources - names == set()
     # the entry point deploy/databricks_serverless_job.json's python_wheel_task names
     assert re.search(r"^\[console_scripts\]\nprox-spark = prox_spark\.cli:main$", entry_points, re.M), entry_points
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
@@ -155,12 +165,12 @@ def test_wheel_contents_and_base_dependencies(wheel):
 def test_wheel_ships_the_audit_sql(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
-    assert {f"jobs/sql/audit/{p.name}" for p in (REPO_ROOT / "jobs" / "sql" / "audit").glob("*.sql")} <= names
+    assert {f"prox_spark/jobs/sql/audit/{p.name}" for p in (REPO_ROOT / "jobs" / "sql" / "audit").glob("*.sql")} <= names
 
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_under_spark_submit(wheel, untrained_models, tmp_path):
-    from jobs.delta_jars import delta_jar_paths
+    from prox_spark.jobs.delta_jars import delta_jar_paths
 
     jars = ",".join(str(p) for p in delta_jar_paths())  # the cached jars, as a cluster ships its own
     venv = tmp_path / "venv"
@@ -174,13 +184,15 @@ def test_wheel_installs_and_runs_under_spark_submit(wheel, untrained_models, tmp
     assert install.returncode == 0, install.stderr[-3000:]
 
     probe = subprocess.run(
-        [str(python), "-c", "import importlib.util as u, jobs.refine, prox_spark; "
-         "print(jobs.refine.__file__); print(u.find_spec('torch') is None, u.find_spec('transformers') is None)"],
+        [str(python), "-c", "import importlib.util as u, prox_spark.jobs.refine as refine; "
+         "print(refine.__file__); print(u.find_spec('torch') is None, u.find_spec('transformers') is None); "
+         "print(u.find_spec('jobs') is None, u.find_spec('udfs') is None)"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert probe.returncode == 0, probe.stderr[-2000:]
-    refine_py, no_torch = probe.stdout.split("\n")[:2]
-    assert refine_py.startswith(str(venv)), refine_py  # the installed copy, not this checkout
+    refine_py, no_torch, no_top_level_layers = probe.stdout.split("\n")[:3]
+    assert refine_py.startswith(str(venv)) and refine_py.endswith("prox_spark/jobs/refine.py"), refine_py  # installed, not this checkout
     assert no_torch == "True True"
+    assert no_top_level_layers == "True True"  # no site-packages module named jobs or udfs
     assert subprocess.run([str(venv / "bin" / "prox-spark"), "refine", "--help"], capture_output=True, env=env,
                           timeout=120).returncode == 0
 

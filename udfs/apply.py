@@ -18,7 +18,7 @@ from prox_spark.pipeline import RefineSettings, staged_columns
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, STORED_CHUNK_FIELDS, STORED_DOC_FIELDS, apply_stored_programs
 from prox_spark.pipeline.stage_pass import StagedColumn
 from prox_spark.rules import get_preset
-from udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
+from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
 
 #: the columns the stored programs arrive in, joined onto each document
 STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"

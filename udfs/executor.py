@@ -1,6 +1,6 @@
 """The program executor as a pandas UDF: ``(text, program) -> struct`` mirroring ``BATCH_COLUMNS``.
 
-    from udfs import make_executor_udf
+    from prox_spark.udfs import make_executor_udf
     chunk = make_executor_udf("chunk", "reference")
     df.select("id", chunk("text", "program").alias("r")).select("id", "r.*")
 

@@ -24,7 +24,7 @@ from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
 from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, StagedColumn
 from prox_spark.rules import DEFAULT_PRESET, get_preset
-from udfs.model_stages import StageModelSettings
+from prox_spark.udfs.model_stages import StageModelSettings
 
 #: Spark type of each column ``run_stages`` adds: derived from the stage's Arrow schema in the core
 #: (``prox_spark.pipeline.stage_pass.STAGE_SCHEMAS``), never written here
