@@ -2,7 +2,8 @@
 
 ``test_wheel_installs_and_runs_under_spark_submit`` (slow) does what a cluster does: ``make wheel``, a fresh
 virtualenv without this checkout or its venv's packages, ``pip install <wheel>[spark,cpu]`` (pip's cache
-makes the second time fast), then ``spark-submit`` of the *installed* ``prox_spark/jobs/refine.py`` with the Delta
+makes the second time fast), ``prox-spark --version`` and ``prox-spark clean`` (no ``--conf``: the bundled models)
+from another directory, then ``spark-submit`` of the *installed* ``prox_spark/jobs/refine.py`` with the Delta
 jars passed as ``--jars`` (as on EMR) over a tiny corpus and the untrained fixture models. The wheel ships the
 repository's ``jobs/`` and ``udfs/`` as ``prox_spark.jobs`` / ``prox_spark.udfs``: nothing of it is importable as
 ``jobs`` or ``udfs`` from site-packages, where such names would clash with a cluster's own code.
@@ -195,10 +196,24 @@ def test_wheel_installs_and_runs_under_spark_submit(wheel, untrained_models, tmp
     assert no_top_level_layers == "True True"  # no site-packages module named jobs or udfs
     assert subprocess.run([str(venv / "bin" / "prox-spark"), "refine", "--help"], capture_output=True, env=env,
                           timeout=120).returncode == 0
+    version = subprocess.run([str(venv / "bin" / "prox-spark"), "--version"], capture_output=True, text=True, env=env,
+                             cwd=tmp_path, timeout=120)
+    assert version.returncode == 0 and VERSION in version.stdout, version
+
+    # `prox-spark clean` from another directory, no --conf: the installed wheel's bundled models
+    sample = (REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    pages = [json.loads(line) for line in sample[:3]]
+    (tmp_path / "x.jsonl").write_text("".join(json.dumps({"id": p["id"], "text": p["text"]}) + "\n" for p in pages),
+                                      encoding="utf-8")
+    clean = subprocess.run([str(venv / "bin" / "prox-spark"), "clean", "--input", "x.jsonl", "--output", "y.jsonl"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    cleaned = [json.loads(line) for line in (tmp_path / "y.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in cleaned] == [p["id"] for p in pages]
+    assert all(r["doc_program"] in ("keep_doc()", "drop_doc()") for r in cleaned)  # the bundled doc model ran
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    sample = (REPO_ROOT / "prox_spark" / "resources" / "sample_corpus.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.dumps({"id": r["id"], "text": r["text"]}) for r in map(json.loads, sample[:3])]
     (corpus / "tiny.jsonl").write_text("\n".join(records + ["{broken"]) + "\n", encoding="utf-8")
     command = [
