@@ -123,6 +123,22 @@ def test_notebooks_have_papermill_parameter_cells():
         assert all(not c.get("outputs") for c in notebook["cells"] if c["cell_type"] == "code")  # stored clean
 
 
+def test_code_imports_the_spark_layers_by_their_installed_names():
+    """``import jobs.x`` / ``from udfs import y`` resolve in a checkout only; the wheel has prox_spark.jobs / .udfs."""
+    bare = re.compile(r"^\s*(?:from|import)\s+(?:jobs|udfs)\b", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(REPO_ROOT))
+        for folder in ("prox_spark", "jobs", "udfs", "benchmarks", "tests")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        if bare.search(path.read_text(encoding="utf-8"))
+    ]
+    for notebook in (REPO_ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        if any(bare.search("".join(c["source"])) for c in cells if c["cell_type"] == "code"):
+            offenders.append(str(notebook.relative_to(REPO_ROOT)))
+    assert offenders == []
+
+
 # --------------------------------------------------------------------------------------------------
 # the wheel, installed and run like on a cluster
 # --------------------------------------------------------------------------------------------------
