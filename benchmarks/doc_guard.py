@@ -19,7 +19,8 @@ from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, load_config
 from prox_spark.evaluation.harness import report_pages
 from prox_spark.pipeline import settings_of, write_doc_programs
 from prox_spark.pipeline.model_stages import DOC_CHOICES, spare_main_text_pages
-from prox_spark.training.seed import doc_examples, read_jsonl_dicts
+from prox_spark.training.seed import doc_examples
+from prox_spark.training.seed_sources import read_jsonl_dicts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Iterable
 
 from prox_spark.evaluation.gold import gold_pages
-from prox_spark.training.seed import read_jsonl_dicts, split_of
+from prox_spark.training.seed import split_of
+from prox_spark.training.seed_sources import read_jsonl_dicts
 
 #: variants in table order: name → refine ``pipeline.mode`` (None: the corpus as read, no refining)
 VARIANTS: dict[str, str | None] = {"raw": None, "rules": "rules", "prox-doc": "prox-doc", "prox": "prox"}

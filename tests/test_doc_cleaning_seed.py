@@ -13,13 +13,13 @@ from prox_spark.training.seed import (
     DOC_CLEANING_FILE,
     DOC_FILE,
     KEEP_DOC,
-    CleaningPage,
     SeedExample,
     build_seed,
     cleaning_keep_examples,
     read_seed,
     split_of,
 )
+from prox_spark.training.seed_sources import CleaningPage
 from prox_spark.training.sft import SFTConfig, extra_train_examples
 
 NOISY = "Home | About\nThe council approved the new cycling lanes on Tuesday.\nCopyright 2024"

@@ -24,17 +24,9 @@ from prox_spark.training.evaluate import (
     removed_lines,
     snippet_scores,
 )
-from prox_spark.training.seed import (
-    KEEP_CHUNK,
-    LineLabel,
-    SeedExample,
-    derive_page,
-    doc_examples,
-    doc_label,
-    heuristic_clean_text,
-    label_lines,
-    split_of,
-)
+from prox_spark.training.seed import SeedExample, derive_page, doc_examples, doc_label, split_of
+from prox_spark.training.seed_labels import LineLabel, heuristic_clean_text, label_lines
+from prox_spark.training.seed_programs import KEEP_CHUNK
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = REPO / "prox_spark" / "resources" / "models"

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from prox_spark.training.seed import TRAFILATURA_SEGMENTS, Split, split_of
+from prox_spark.training.seed import Split, split_of
+from prox_spark.training.seed_sources import TRAFILATURA_SEGMENTS
 
 Use = Literal["training", "evaluation"]
 

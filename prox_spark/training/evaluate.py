@@ -377,7 +377,8 @@ def evaluate_cleaning(
     extraction itself, and no cleaning; plus the published extractor figures (all 990 pages)."""
     from prox_spark.models import load_tokenizer
     from prox_spark.inference import load_manifest
-    from prox_spark.training.seed import DEFAULT_SALT, cleaning_pages, derive_page, split_of
+    from prox_spark.training.seed import DEFAULT_SALT, derive_page, split_of
+    from prox_spark.training.seed_sources import cleaning_pages
 
     pages = [
         p
