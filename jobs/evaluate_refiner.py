@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from prox_spark.inference import load_manifest
-from prox_spark.training.evaluate import doc_baselines, evaluate_cleaning, evaluate_model_on_seed, write_report
+from prox_spark.training.evaluate import doc_baselines, evaluate_cleaning, evaluate_model_on_seed
+from prox_spark.training.refiner_report import write_report
 from prox_spark.training.seed import CHUNK_FILE, DOC_FILE
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -13,7 +13,7 @@ from prox_spark.inference import load_manifest
 from prox_spark.inference.manifest import MANIFEST_NAME, write_manifest
 from prox_spark.pipeline import StageModel, write_doc_programs
 from prox_spark.pipeline.model_stages import doc_keep_margins
-from prox_spark.training.evaluate import calibrate_keep_threshold
+from prox_spark.training.refiner_metrics import calibrate_keep_threshold
 
 
 def test_calibration_by_hand():

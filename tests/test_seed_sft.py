@@ -12,17 +12,16 @@ from hypothesis import strategies as st
 
 from prox_spark.programs import execute, parse
 from prox_spark.programs.ops import OpStatus
-from prox_spark.training.evaluate import (
+from prox_spark.training.evaluate import evaluate_cleaning, snippet_scores
+from prox_spark.training.refiner_metrics import (
     F1,
     binary_f1,
     chunk_metrics,
     doc_f1,
     doc_metrics,
-    evaluate_cleaning,
     line_f1,
     program_errors,
     removed_lines,
-    snippet_scores,
 )
 from prox_spark.training.seed import SeedExample, derive_page, doc_examples, doc_label, split_of
 from prox_spark.training.seed_labels import LineLabel, heuristic_clean_text, label_lines

@@ -17,7 +17,7 @@ decision at once. What the loop does, and why:
 - **AdamW, linear warmup then cosine** to ``min_lr_ratio * learning_rate``; gradient clipping.
 - **Validation**: every ``eval_every`` steps, teacher-forced loss and *greedy decoding* of
   ``eval_examples`` validation prompts scored with the stage's metric (doc F1 with keep positive, or
-  chunk line F1, ``prox_spark.training.evaluate``). The best checkpoint by (F1, -loss) is kept
+  chunk line F1, ``prox_spark.training.refiner_metrics``). The best checkpoint by (F1, -loss) is kept
   (``work_dir/best``, a ``save_pretrained`` directory with ``tokenizer.json``); ``patience`` evaluations
   without improvement stop the run.
 - **Export**: the best checkpoint goes through ``export_model`` (ONNX fp32 + manifest) when
@@ -48,7 +48,7 @@ from transformers import LlamaForCausalLM
 
 from prox_spark.models import build_model, llama_config, load_tokenizer, parameter_count
 from prox_spark.prompts import encode_prompt, encode_text
-from prox_spark.training.evaluate import calibrate_keep_threshold, chunk_metrics, doc_keeps, doc_metrics
+from prox_spark.training.refiner_metrics import calibrate_keep_threshold, chunk_metrics, doc_keeps, doc_metrics
 from prox_spark.training.schedule import warmup_cosine_factor
 from prox_spark.training.seed import SeedExample, read_seed
 
