@@ -275,7 +275,8 @@ def _synthetic_doc_seed(path: Path, n: int = 96) -> None:
 @pytest.mark.slow
 def test_short_sft_run_lowers_validation_loss(tmp_path):
     from prox_spark.models import build_model, llama_config, save_tokenizer, train_tokenizer
-    from prox_spark.training.sft import SFTConfig, encode_examples, train, validation_loss
+    from prox_spark.training.sft import SFTConfig, train, validation_loss
+    from prox_spark.training.sft_data import encode_examples
     from prox_spark.training.seed import read_seed
 
     texts = ["The study measured results carefully.", "BUY CHEAP pills now click here!!!"] * 20

@@ -4,19 +4,15 @@ No pretrained base exists here (the paper fine-tunes a 0.3B model pre-trained on
 model starts from ``build_model`` weights and learns the prompt format, the program grammar and the
 decision at once. What the loop does, and why:
 
-- **Loss on program tokens only**: the label of every prompt position is -100; the target is the program
-  plus EOS. The LM head runs only on the positions that have a label (the program's few tokens), not on
-  all ~400 prompt positions, which saves most of the vocabulary projection's cost on CPU.
-  ``prompt_loss_weight > 0`` adds next-token loss on (a sample of) the prompt positions: denser signal
-  for a model with no pre-training (measured: validation loss on the programs 1.98 instead of 2.20
-  after 150 steps of the tiny chunk model). Off by default; it does not change what is exported.
-- **Prompts exactly as at inference**: ``encode_prompt(template, kind, input, max_tokens=...)``, so a
-  long document is truncated the way the exported model will see it (content cut, closing frame kept).
-- **Length-bucketed batches**: examples are shuffled (seeded), sorted by length inside windows of
-  ``50 * batch_size`` and batched, so a batch pads little; batch order is shuffled again.
+- **Loss on program tokens only**, prompts encoded exactly as at inference, length-bucketed batches
+  (``prox_spark.training.sft_data``). ``prompt_loss_weight > 0`` adds next-token loss on (a sample of)
+  the prompt positions: denser signal for a model with no pre-training (measured: validation loss on the
+  programs 1.98 instead of 2.20 after 150 steps of the tiny chunk model). Off by default; it does not
+  change what is exported.
 - **AdamW, linear warmup then cosine** to ``min_lr_ratio * learning_rate``; gradient clipping.
 - **Validation**: every ``eval_every`` steps, teacher-forced loss and *greedy decoding* of
-  ``eval_examples`` validation prompts scored with the stage's metric (doc F1 with keep positive, or
+  ``eval_examples`` validation prompts (in torch, ``prox_spark.training.validation_decode``: the
+  checkpoint is not exported yet) scored with the stage's metric (doc F1 with keep positive, or
   chunk line F1, ``prox_spark.training.refiner_metrics``). The best checkpoint by (F1, -loss) is kept
   (``work_dir/best``, a ``save_pretrained`` directory with ``tokenizer.json``); ``patience`` evaluations
   without improvement stop the run.
@@ -47,14 +43,14 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 from prox_spark.models import build_model, llama_config, load_tokenizer, parameter_count
-from prox_spark.prompts import encode_prompt, encode_text
+from prox_spark.prompts import encode_text
 from prox_spark.training.refiner_metrics import calibrate_keep_threshold, chunk_metrics, doc_keeps, doc_metrics
 from prox_spark.training.schedule import warmup_cosine_factor
 from prox_spark.training.seed import SeedExample, read_seed
+from prox_spark.training.sft_data import IGNORE, Encoded, bucketed_batches, collate, encode_examples, sft_loss
+from prox_spark.training.validation_decode import doc_margins, greedy_generate
 
 logger = logging.getLogger(__name__)
-
-IGNORE = -100
 
 
 @dataclass(frozen=True)
@@ -134,16 +130,6 @@ class SFTConfig:
 
 
 @dataclass
-class Encoded:
-    prompt: list[int]
-    target: list[int]
-    example: SeedExample
-
-    def __len__(self) -> int:
-        return len(self.prompt) + len(self.target)
-
-
-@dataclass
 class TrainResult:
     best_step: int
     best_metric: float
@@ -164,123 +150,6 @@ class TrainResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def encode_examples(
-    examples: Sequence[SeedExample], tokenizer: Any, *, template: str, max_prompt_tokens: int, eos_id: int
-) -> list[Encoded]:
-    """Prompt ids (truncated as inference truncates) and target ids + EOS per example."""
-    encoded = []
-    for example in examples:
-        prompt = encode_prompt(template, example.kind, example.input, tokenizer, max_tokens=max_prompt_tokens)
-        target = encode_text(tokenizer, example.target, add_special_tokens=False) + [eos_id]
-        encoded.append(Encoded(prompt, target, example))
-    return encoded
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, window: int = 50) -> list[list[int]]:
-    """Shuffled indices, sorted by length inside windows of ``window * batch_size``, cut into batches,
-    batch order shuffled: little padding, still a random order."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    span = window * batch_size
-    batches = []
-    for start in range(0, len(order), span):
-        block = sorted(order[start : start + span], key=lambda i: lengths[i])
-        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(items: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on prompt and padding)."""
-    width = max(len(item) for item in items)
-    input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(items), width), dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
-    for row, item in enumerate(items):
-        ids = item.prompt + item.target
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention[row, : len(ids)] = 1
-        labels[row, len(item.prompt) : len(ids)] = torch.tensor(item.target)
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
-
-
-def sft_loss(
-    model: LlamaForCausalLM,
-    batch: dict[str, torch.Tensor],
-    prompt_loss_weight: float = 0.0,
-    prompt_loss_sample: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Mean cross-entropy over program tokens; the LM head runs on labelled positions only.
-
-    With ``prompt_loss_weight`` the mean next-token loss over a ``prompt_loss_sample`` share of the
-    prompt positions is added, weighted (the sample keeps the LM head's cost down).
-    """
-    hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    hidden, labels = hidden[:, :-1], batch["labels"][:, 1:]
-    mask = labels != IGNORE
-    loss = F.cross_entropy(model.lm_head(hidden[mask]).float(), labels[mask])
-    if prompt_loss_weight > 0:
-        inputs = batch["input_ids"][:, 1:]
-        prompt_mask = (batch["attention_mask"][:, 1:] == 1) & ~mask
-        if prompt_loss_sample < 1.0:
-            prompt_mask &= torch.rand(prompt_mask.shape, generator=generator) < prompt_loss_sample
-        if prompt_mask.any():
-            lm = F.cross_entropy(model.lm_head(hidden[prompt_mask]).float(), inputs[prompt_mask])
-            loss = loss + prompt_loss_weight * lm
-    return loss
-
-
-@torch.no_grad()
-def greedy_generate(
-    model: LlamaForCausalLM,
-    prompts: Sequence[Sequence[int]],
-    *,
-    max_new_tokens: int,
-    eos_id: int,
-    pad_id: int,
-    batch_size: int = 32,
-) -> list[tuple[list[int], bool]]:
-    """Greedy continuations (tokens without EOS, stopped at EOS) with a KV cache, left-padded batches."""
-    model.eval()
-    results: dict[int, tuple[list[int], bool]] = {}
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        width = max(len(prompts[i]) for i in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, index in enumerate(batch):
-            prompt = list(prompts[index])
-            input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            attention[row, width - len(prompt) :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1]
-        generated = [[] for _ in batch]
-        done = torch.zeros(len(batch), dtype=torch.bool)
-        next_position = attention.sum(-1, keepdim=True)
-        for _ in range(max_new_tokens):
-            tokens = logits.argmax(-1)
-            for row, token in enumerate(tokens.tolist()):
-                if not done[row]:
-                    if token == eos_id:
-                        done[row] = True
-                    else:
-                        generated[row].append(token)
-            if done.all():
-                break
-            attention = torch.cat([attention, torch.ones((len(batch), 1), dtype=torch.long)], dim=1)
-            out = model(
-                input_ids=tokens[:, None], attention_mask=attention, position_ids=next_position, past_key_values=past, use_cache=True
-            )
-            past, logits = out.past_key_values, out.logits[:, -1]
-            next_position = next_position + 1
-        for row, index in enumerate(batch):
-            results[index] = (generated[row], bool(done[row]))
-    return [results[i] for i in range(len(prompts))]
 
 
 def lm_pretrain(model: LlamaForCausalLM, config: SFTConfig, tokenizer: Any, eos_id: int) -> dict[str, Any]:
@@ -327,33 +196,6 @@ def lm_pretrain(model: LlamaForCausalLM, config: SFTConfig, tokenizer: Any, eos_
     }
     logger.info("LM pre-training %s", summary)
     return summary
-
-
-@torch.no_grad()
-def doc_margins(model: LlamaForCausalLM, prompts: Sequence[Sequence[int]], tokenizer: Any, pad_id: int, batch_size: int = 32) -> list[float]:
-    """logit(keep_doc) - logit(drop_doc) at the deciding token after each prompt: the torch twin of the
-    serving side's ``prox_spark.pipeline.model_stages.doc_keep_margins``, for calibrating its threshold."""
-    from prox_spark.pipeline.model_stages import DOC_CHOICES
-
-    keep, drop = (encode_text(tokenizer, c, add_special_tokens=False) for c in DOC_CHOICES)
-    common = 0
-    while keep[common] == drop[common]:
-        common += 1
-    prefix, deciding = keep[:common], [keep[common], drop[common]]
-    model.eval()
-    margins: list[float] = []
-    for start in range(0, len(prompts), batch_size):
-        batch = [list(p) + prefix for p in prompts[start : start + batch_size]]
-        width = max(len(p) for p in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, prompt in enumerate(batch):
-            input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            attention[row, width - len(prompt) :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits[:, -1, deciding]
-        margins.extend((logits[:, 0] - logits[:, 1]).float().tolist())
-    return margins
 
 
 def extra_train_examples(config: SFTConfig) -> list[SeedExample]:
