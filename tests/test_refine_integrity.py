@@ -172,7 +172,8 @@ SAMPLE = REPO / "prox_spark" / "resources" / "sample_corpus.jsonl"
 def test_pretraining_reads_exactly_the_latest_succeeded_run(spark, tmp_path, capsys):
     from prox_spark.jobs.pretrain import main as pretrain_main
     from prox_spark.pretrain import DeltaSource, open_table
-    from prox_spark.pretrain.data import DataSettings, resolve_run_id
+    from prox_spark.pretrain.data import DataSettings
+    from prox_spark.pretrain.delta import resolve_run_id
 
     pages = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = tmp_path / "out"
@@ -216,7 +217,8 @@ def test_a_table_that_is_not_the_jobs_has_no_run_to_choose(tmp_path):
     from deltalake import write_deltalake
 
     from prox_spark.pretrain import DataError, open_table
-    from prox_spark.pretrain.data import DataSettings, resolve_run_id
+    from prox_spark.pretrain.data import DataSettings
+    from prox_spark.pretrain.delta import resolve_run_id
 
     plain, tagged = str(tmp_path / "plain"), str(tmp_path / "tagged" / "refined")
     write_deltalake(plain, pa.table({"text": ["a b", "c d"], "kept": [True, True]}))

@@ -7,7 +7,7 @@ What a run does (prox-reference.md §5.7 for the settings):
 
 - reads ONE refine run (``data.run_id``, or the latest succeeded run in the ``runs`` table) of the
   refined Delta table at ONE version (``data.version``, or the latest at start); both are recorded in
-  the metrics and kept by every resume; BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``data.py``);
+  the metrics and kept by every resume; BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``delta.py``, ``data.py``);
 - ``LlamaForCausalLM`` from a named shape (``tiny`` for tests; ``prox_xs_0_3b`` / ``tlm_s_0_7b`` /
   ``tlm_m_1_7b`` for the reference's TLM-XS/S/M) plus ``model.overrides``;
 - AdamW (0.9, 0.95), weight decay 0.1 on matrices only, linear warmup then cosine to ``min_lr`` at
@@ -45,14 +45,12 @@ from prox_spark.pretrain.data import (
     Cursor,
     DataError,
     DataSettings,
-    DeltaSource,
     PackedDataset,
     eval_blocks,
     make_encoder,
-    open_table,
     read_texts_file,
-    resolve_run_id,
 )
+from prox_spark.pretrain.delta import DeltaSource, open_table, resolve_run_id
 from prox_spark.training.schedule import warmup_cosine_factor
 
 log = logging.getLogger("prox_spark.pretrain")
