@@ -10,7 +10,7 @@ weights and exported into a temporary directory each run:
    export (fused GroupQueryAttention, last-position logits), (c) the same on its int8 graph, (d) the same on
    optimum's unfused fp32 graph (``attention="unfused"``, the export before the fused one), as a baseline. Prefill time is a 1-token run; decode tokens/s
    is ``batch * (new - 1) / (t_new - t_1)``; end to end is ``batch * new / t_new``.
-2. **Roofline**: prefill FLOPs (2 x weights touched per prompt token: every non-embedding weight except
+2. **Roofline** (``benchmarks/inference_roofline.py``): prefill FLOPs (2 x weights touched per prompt token: every non-embedding weight except
    the lm_head, which the last-position graph applies once per row) over prefill time, divided by the best
    fp32 onnxruntime ``MatMul`` rate at the model's own matrix shapes with the same thread count. For
    decode, the **matmul floor**: one onnxruntime graph of every projection a decode step applies (all
@@ -32,6 +32,9 @@ weights and exported into a temporary directory each run:
    All doc-stage variants run interleaved batch by batch, so load changes hit them alike.
 
     python -m benchmarks.inference [--quick] [--json results.json]
+
+The measured cases are this script; the printed tables and the verdict on ``TARGETS`` are
+``benchmarks/inference_report.py``.
 
 ``--quick`` is a smoke run (tiny model, short prompts, few pages) that finishes in well under a minute.
 Real pages come from ``../shared/data/cleaning/trafilatura_eval_segments.jsonl.gz`` (read in place); without
@@ -57,7 +60,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+
+from benchmarks.inference_report import print_model, print_summary, summarize
+from benchmarks.inference_roofline import prefill_flops, roofline
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "cleaning" / "trafilatura_eval_segments.jsonl.gz"
@@ -102,29 +107,8 @@ QUICK = Settings(
     below_cap=False, documents=32, documents_cap=256, roofline_repeat=2, min_pages=64,
 )
 
-#: (name, ratio key, target text, predicate)
-TARGETS = (
-    ("ORT fp32 / torch decode, batch 8", "ort_vs_torch_decode_b8", ">= 3x", lambda v: v >= 3.0),
-    ("ORT fp32 / torch decode, batch 32", "ort_vs_torch_decode_b32", ">= 3x", lambda v: v >= 3.0),
-    ("fp32 prefill, % of matmul roofline (b32)", "fp32_prefill_roofline_pct_b32", ">= 80%", lambda v: v >= 80.0),
-    ("int8 / fp32 end to end, batch 8", "int8_vs_fp32_e2e_b8", ">= 1.5x", lambda v: v >= 1.5),
-    ("int8 / fp32 end to end, batch 32", "int8_vs_fp32_e2e_b32", ">= 1.5x", lambda v: v >= 1.5),
-    ("bucketed / unsorted (documents)", "bucketed_vs_unsorted_documents", ">= 1.8x", lambda v: v >= 1.8),
-    ("score / generate (doc stage)", "score_vs_generate", "~1.1-1.3x", lambda v: 1.1 <= v <= 1.3),
-)
-
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(max(1, repeat)):
-        gc.collect()
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def load_pages(limit: int | None = None) -> tuple[list[str], str]:
@@ -163,106 +147,6 @@ def load_documents(limit: int) -> list[str]:
 
 def load_avg() -> float:
     return round(os.getloadavg()[0], 2)
-
-
-# ----------------------------------------------------------------------------------------------- roofline
-
-
-def ort_matmul_flops(rows: int, inner: int, cols: int, threads: int, repeat: int = 5) -> float:
-    """FLOP/s of one fp32 onnxruntime MatMul [rows, inner] x [inner, cols] (constant weight), best of ``repeat``."""
-    from prox_spark.inference.session import session_options
-
-    rng = np.random.default_rng(0)
-    weight = numpy_helper.from_array(rng.standard_normal((inner, cols), dtype=np.float32) * 0.02, "w")
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])],
-        "matmul",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, inner])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, cols])],
-        initializer=[weight],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(
-        model.SerializeToString(), sess_options=session_options(threads, share_cores=False), providers=["CPUExecutionProvider"]
-    )
-    x = rng.standard_normal((rows, inner), dtype=np.float32)
-    session.run(None, {"x": x})
-    seconds = best_time(lambda: session.run(None, {"x": x}), repeat)
-    return 2.0 * rows * inner * cols / seconds
-
-
-def numpy_matmul_flops(rows: int, inner: int, cols: int, repeat: int = 5) -> float:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((rows, inner), dtype=np.float32)
-    b = rng.standard_normal((inner, cols), dtype=np.float32)
-    a @ b
-    return 2.0 * rows * inner * cols / best_time(lambda: a @ b, repeat)
-
-
-def roofline(config, rows: int, repeat: int, batches: Sequence[int]) -> dict:
-    """Best fp32 MatMul rate at the model's projection shapes (q/o, MLP up and down), onnxruntime and numpy.
-
-    The ``small`` model's MLP shape is always included, so a tiny model's inefficient little matrices do
-    not lower the machine's roofline.
-    """
-    hidden, inter = config.hidden_size, config.intermediate_size
-    shapes = sorted({(rows, hidden, hidden), (rows, hidden, inter), (rows, inter, hidden), (rows, 512, 1408)})
-    per_shape = {f"{m}x{k}x{n}": ort_matmul_flops(m, k, n, THREADS, repeat) for m, k, n in shapes}
-    return {
-        "ort_matmul_flops": max(per_shape.values()),
-        "ort_matmul_flops_by_shape": per_shape,
-        "numpy_matmul_flops": max(numpy_matmul_flops(m, k, n, repeat) for m, k, n in shapes),
-        "decode_matmul_floor_s": decode_matmul_floor(config, batches, repeat),
-        "threads": THREADS,
-    }
-
-
-def decode_matmul_floor(config, batches: Sequence[int], repeat: int) -> dict[int, float]:
-    """Seconds per decode step of the step's projections alone: batch -> best time of one graph holding
-    every layer's q/k/v/o, gate/up/down and the lm_head as fp32 MatMuls on ``batch`` rows (each fed its
-    own input, so all weights stream from memory as a real step's do)."""
-    from prox_spark.inference.session import session_options
-
-    hidden, inter = config.hidden_size, config.intermediate_size
-    head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
-    kv = config.num_key_value_heads * head_dim
-    per_layer = [(hidden, hidden), (hidden, kv), (hidden, kv), (hidden, hidden), (hidden, inter), (hidden, inter), (inter, hidden)]
-    shapes = per_layer * config.num_hidden_layers + [(hidden, config.vocab_size)]
-    rng = np.random.default_rng(0)
-    nodes, weights = [], []
-    for i, (inner, cols) in enumerate(shapes):
-        weights.append(numpy_helper.from_array(rng.standard_normal((inner, cols), dtype=np.float32) * 0.02, f"w{i}"))
-        nodes.append(helper.make_node("MatMul", [f"x{inner}", f"w{i}"], [f"y{i}"]))
-    graph = helper.make_graph(
-        nodes,
-        "decode_floor",
-        [helper.make_tensor_value_info(f"x{k}", TensorProto.FLOAT, ["rows", k]) for k in sorted({hidden, inter})],
-        [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, ["rows", cols]) for i, (_, cols) in enumerate(shapes)],
-        initializer=weights,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(
-        model.SerializeToString(), sess_options=session_options(THREADS, share_cores=False), providers=["CPUExecutionProvider"]
-    )
-    floors = {}
-    for batch in batches:
-        feeds = {f"x{k}": rng.standard_normal((batch, k), dtype=np.float32) for k in sorted({hidden, inter})}
-        session.run(None, feeds)
-        floors[batch] = best_time(lambda: session.run(None, feeds), 4 * repeat)
-    return floors
-
-
-def prefill_flops(config, batch: int, prompt_tokens: int) -> float:
-    """2 x (weights applied per prompt token) x tokens, plus the lm_head once per row (last-position graph).
-
-    Attention's activation x activation products (QK^T, AV) are not counted: about 5% more at 256 tokens.
-    """
-    from prox_spark.models import parameter_count
-
-    lm_head = config.vocab_size * config.hidden_size
-    per_token = parameter_count(config, embeddings=False) - lm_head
-    return 2.0 * per_token * batch * prompt_tokens + 2.0 * lm_head * batch
-
 
 # ----------------------------------------------------------------------------------------------- model setup
 
@@ -621,155 +505,6 @@ def measure_doc_stage(prepared: dict, pages: list[str], settings: Settings) -> t
     release_sessions()
     return doc, bucketing
 
-
-# ----------------------------------------------------------------------------------------------- report
-
-
-def summarize(model: dict) -> dict:
-    """Headline ratios of one model's results."""
-    rows = {(r["backend"], r["batch"]): r for r in model["generation"]}
-    ratios = {}
-    for b in (8, 32):
-        if ("torch", b) in rows:
-            decode = {name: rows[name, b]["decode_tok_s"] for name in ("torch", "ort_fp32", "ort_int8")}
-            if decode["torch"] and decode["ort_fp32"]:
-                ratios[f"ort_vs_torch_decode_b{b}"] = decode["ort_fp32"] / decode["torch"]
-            if decode["ort_fp32"] and decode["ort_int8"]:
-                ratios[f"int8_vs_fp32_decode_b{b}"] = decode["ort_int8"] / decode["ort_fp32"]
-            if decode["torch"] and decode["ort_int8"]:
-                ratios[f"int8_vs_torch_decode_b{b}"] = decode["ort_int8"] / decode["torch"]
-            floor_tok_s = b / model["roofline"]["decode_matmul_floor_s"][b]
-            for name in ("torch", "ort_fp32"):
-                if decode[name]:
-                    ratios[f"{name}_decode_pct_floor_b{b}"] = 100 * decode[name] / floor_tok_s
-            if decode["torch"]:
-                ratios[f"floor_vs_torch_decode_b{b}"] = floor_tok_s / decode["torch"]
-            ratios[f"int8_vs_fp32_e2e_b{b}"] = rows["ort_fp32", b]["total_s"] / rows["ort_int8", b]["total_s"]
-            ratios[f"ort_vs_torch_e2e_b{b}"] = rows["torch", b]["total_s"] / rows["ort_fp32", b]["total_s"]
-            ratios[f"fp32_prefill_roofline_pct_b{b}"] = 100 * rows["ort_fp32", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
-            ratios[f"int8_prefill_roofline_pct_b{b}"] = 100 * rows["ort_int8", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
-            ratios[f"torch_prefill_roofline_pct_b{b}"] = 100 * rows["torch", b]["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
-            unfused = rows["ort_fp32_unfused", b]
-            ratios[f"unfused_prefill_roofline_pct_b{b}"] = 100 * unfused["prefill_flop_s"] / model["roofline"]["ort_matmul_flops"]
-            ratios[f"fused_vs_unfused_e2e_b{b}"] = unfused["total_s"] / rows["ort_fp32", b]["total_s"]
-            if decode["torch"] and unfused["decode_tok_s"]:
-                ratios[f"unfused_vs_torch_decode_b{b}"] = unfused["decode_tok_s"] / decode["torch"]
-            if decode["ort_fp32"] and unfused["decode_tok_s"]:
-                ratios[f"fused_vs_unfused_decode_b{b}"] = decode["ort_fp32"] / unfused["decode_tok_s"]
-    doc = model["doc_stage"]["docs_per_s"]
-    ratios["score_vs_generate"] = doc["score_fp32"] / doc["generate_fp32"]
-    ratios["int8_vs_fp32_doc_scoring"] = doc["score_int8"] / doc["score_fp32"]
-    ratios["bucketed_vs_unsorted"] = model["bucketing"]["all_pages"]["ratio"]
-    if model["bucketing"]["pages_below_cap"]:
-        ratios["bucketed_vs_unsorted_below_cap"] = model["bucketing"]["pages_below_cap"]["ratio"]
-    if model["bucketing"]["documents"]:
-        ratios["bucketed_vs_unsorted_documents"] = model["bucketing"]["documents"]["ratio"]
-    return ratios
-
-
-def print_model(model: dict) -> None:
-    info, roof = model["info"], model["roofline"]
-    ex = info["export"]
-    print(
-        f"\nmodel {info['shape']}: {info['parameters'] / 1e6:.1f}M parameters, "
-        f"{info['weights_per_prompt_token'] / 1e6:.1f}M applied per prompt token (non-embedding, lm_head excluded); "
-        f"vocab {info['vocab_size']}"
-    )
-    print(
-        f"  export fp32 {ex['fp32']['export_s']:.1f} s ({ex['fp32']['bytes'] / 1e6:.1f} MB), "
-        f"int8 {ex['int8']['export_s']:.1f} s ({ex['int8']['bytes'] / 1e6:.1f} MB), "
-        f"unfused fp32 {ex['fp32_unfused']['export_s']:.1f} s; "
-        f"fp32 MatMul roofline {roof['ort_matmul_flops'] / 1e9:.1f} GFLOP/s (onnxruntime, {THREADS} threads; "
-        f"numpy {roof['numpy_matmul_flops'] / 1e9:.1f})"
-    )
-    floors = ", ".join(f"b{b} {1e3 * s:.2f} ms" for b, s in roof["decode_matmul_floor_s"].items())
-    print(f"  decode matmul floor (one step's projections alone, per step): {floors}")
-    first = model["generation"][0]
-    print(f"  generation: {first['prompt_tokens']}-token prompts, {first['new_tokens']} new tokens, greedy, {THREADS} threads")
-    print(f"  {'backend':16s} {'batch':>5s} {'prefill tok/s':>13s} {'% roof':>7s} {'decode tok/s':>12s} {'e2e tok/s':>10s} {'e2e s':>7s}")
-    for r in model["generation"]:
-        pct = 100 * r["prefill_flop_s"] / roof["ort_matmul_flops"]
-        print(
-            f"  {r['backend']:16s} {r['batch']:5d} {r['prefill_tok_s']:13.0f} {pct:6.0f}% "
-            f"{r['decode_tok_s'] or float('nan'):12.0f} {r['e2e_tok_s']:10.0f} {r['total_s']:7.2f}"
-        )
-    agree = "; ".join(
-        f"b{b}: fp32=torch {a['ort_fp32_rows_equal_torch']:.0%}, int8=fp32 {a['ort_int8_rows_equal_fp32']:.0%}, "
-        f"unfused=torch {a['ort_fp32_unfused_rows_equal_torch']:.0%}"
-        for b, a in model["token_agreement"].items()
-    )
-    print(f"  identical token rows: {agree}")
-    print("  phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in model.get("phase_s", {}).items()))
-    doc = model["doc_stage"]
-    rate = doc["docs_per_s"]
-    print(
-        f"  doc stage ({doc['pages']} real pages, prompts <= {doc['prompt_cap']} tokens, mean {doc['mean_prompt_tokens']:.0f}, "
-        f"batch {doc['batch_size']}, bucketed): score {rate['score_fp32']:.2f} docs/s, generate {rate['generate_fp32']:.2f} docs/s, "
-        f"int8 score {rate['score_int8']:.2f} docs/s"
-    )
-    print(
-        f"    decisions score vs generate: {doc['decisions_agree']}/{doc['pages']} agree "
-        f"({'identical' if doc['decisions_identical'] else 'DIFFERENT'}), generation wrote a decision for "
-        f"{doc['generated_decided']}/{doc['pages']}, keep {doc['keep']}/{doc['pages']}; int8 agrees with fp32 on "
-        f"{doc['int8_decisions_agree_fp32']}/{doc['pages']}"
-    )
-    for label, key in (("documents", "documents"), ("all pages", "all_pages"), ("pages below cap", "pages_below_cap")):
-        run = model["bucketing"][key]
-        if not run:
-            continue
-        pad = run["padded_tokens"]
-        print(
-            f"  bucketing, {label} ({run['pages']} texts, cap {run['prompt_cap']}, mean {run['mean_prompt_tokens']:.0f} tokens, "
-            f"{run['at_cap']} at cap): "
-            f"bucketed {run['seconds']['bucketed']:.1f} s, unsorted {run['seconds']['unsorted']:.1f} s -> {run['ratio']:.2f}x; "
-            f"tokens computed incl. padding {pad['unsorted']} vs {pad['bucketed']} ({run['padded_ratio']:.2f}x); "
-            f"decisions agree {run['decisions_agree']}/{run['pages']}"
-        )
-
-
-def print_summary(shape: str, ratios: dict, quick: bool) -> list[dict]:
-    note = "  (quick smoke run: timings of a tiny model on short prompts say nothing about the targets)" if quick else ""
-    print(f"\nsummary ({shape} model)                     measured  target      met{note}")
-    verdicts = []
-    for name, key, target, ok in TARGETS:
-        if key not in ratios:
-            continue
-        value = ratios[key]
-        unit = "%" if key.endswith("pct_b32") else "x"
-        shown = f"{value:.0f}%" if unit == "%" else f"{value:.2f}x"
-        met = bool(ok(value))
-        verdicts.append({"name": name, "key": key, "value": value, "target": target, "met": met})
-        print(f"  {name:40s} {shown:>8s}  {target:10s}  {'yes' if met else 'NO'}")
-    extras = [
-        ("fused / unfused fp32 decode, batch 8", "fused_vs_unfused_decode_b8"),
-        ("fused / unfused fp32 decode, batch 32", "fused_vs_unfused_decode_b32"),
-        ("unfused ORT fp32 / torch decode, b8", "unfused_vs_torch_decode_b8"),
-        ("unfused ORT fp32 / torch decode, b32", "unfused_vs_torch_decode_b32"),
-        ("unfused fp32 prefill, % roofline (b32)", "unfused_prefill_roofline_pct_b32"),
-        ("int8 / fp32 decode, batch 32", "int8_vs_fp32_decode_b32"),
-        ("ORT int8 / torch fp32 decode, batch 8", "int8_vs_torch_decode_b8"),
-        ("ORT int8 / torch fp32 decode, batch 32", "int8_vs_torch_decode_b32"),
-        ("ORT fp32 / torch end to end, batch 32", "ort_vs_torch_e2e_b32"),
-        ("int8 prefill, % of fp32 roofline (b32)", "int8_prefill_roofline_pct_b32"),
-        ("torch prefill, % of fp32 roofline (b32)", "torch_prefill_roofline_pct_b32"),
-        ("int8 / fp32 doc scoring", "int8_vs_fp32_doc_scoring"),
-        ("bucketed / unsorted (all pages)", "bucketed_vs_unsorted"),
-        ("bucketed / unsorted (pages below cap)", "bucketed_vs_unsorted_below_cap"),
-        ("ORT fp32 decode, % of matmul floor, b8", "ort_fp32_decode_pct_floor_b8"),
-        ("ORT fp32 decode, % of matmul floor, b32", "ort_fp32_decode_pct_floor_b32"),
-        ("torch decode, % of matmul floor, b8", "torch_decode_pct_floor_b8"),
-        ("torch decode, % of matmul floor, b32", "torch_decode_pct_floor_b32"),
-        ("matmul floor / torch decode, b8 (max)", "floor_vs_torch_decode_b8"),
-        ("matmul floor / torch decode, b32 (max)", "floor_vs_torch_decode_b32"),
-    ]
-    for name, key in extras:
-        if key in ratios:
-            value = ratios[key]
-            shown = f"{value:.0f}%" if "pct" in key else f"{value:.2f}x"
-            print(f"  {name:40s} {shown:>8s}  (info)")
-    return verdicts
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, short prompts, few pages")
@@ -830,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             phase("prepare")
             model: dict = {"info": prepared["info"], "phase_s": phases}
             model["roofline"] = roofline(
-                prepared["config"], settings.roofline_rows, settings.roofline_repeat, settings.batches
+                prepared["config"], settings.roofline_rows, settings.roofline_repeat, settings.batches, THREADS
             )
             phase("roofline")
             model["generation"], model["token_agreement"] = measure_generation(prepared, pages, settings)
