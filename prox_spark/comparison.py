@@ -26,14 +26,11 @@ from typing import Iterable
 
 from prox_spark.evaluation.gold import gold_pages
 from prox_spark.training.seed import split_of
-from prox_spark.training.seed_sources import read_jsonl_dicts
+from prox_spark.training.seed_sources import DCLM_LABELS, TRAFILATURA_SEGMENTS, WARC_EXTRACTED, read_jsonl_dicts
 
 #: variants in table order: name → refine ``pipeline.mode`` (None: the corpus as read, no refining)
 VARIANTS: dict[str, str | None] = {"raw": None, "rules": "rules", "prox-doc": "prox-doc", "prox": "prox"}
 
-CLEANING_PAGES = "cleaning/trafilatura_eval_segments.jsonl.gz"
-WARC_EXTRACTED = ("cleaning/dolma_warc_extracted.jsonl", "cleaning/resiliparse_warc_extracted.jsonl")
-DCLM_DOCS = "quality/dclm_human_labels.jsonl"
 #: the default held-out sets: human gold of pages no bundled model trains on, the smaller set first (the
 #: evaluation reads the first blocks of the held-out texts)
 HELD_OUT_SETS = ("msv_chaos", "dragnet")
@@ -68,7 +65,7 @@ def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
     ``text``); test-split cleaning pages are left out. ``max_*``: 0 means all."""
     shared, corpus = Path(shared_data), Path(corpus_dir)
     pages = []
-    for page in read_jsonl_dicts(shared / CLEANING_PAGES):
+    for page in read_jsonl_dicts(shared / TRAFILATURA_SEGMENTS):
         if split_of(page["id"]) == "test":
             continue
         if page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
@@ -79,7 +76,7 @@ def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
             for i, page in enumerate(read_jsonl_dicts(shared / name)):
                 if (page.get("noisy_text") or "").strip():
                     warc.append({"id": f"{Path(name).stem}-{i}", "text": page["noisy_text"], "url": page.get("url")})
-    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in read_jsonl_dicts(shared / DCLM_DOCS) if d["text"].strip()]
+    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in read_jsonl_dicts(shared / DCLM_LABELS) if d["text"].strip()]
     dclm = dclm[:max_dclm] if max_dclm else dclm
     return CorpusCounts(
         pages=_write_jsonl(corpus / "pages.jsonl", pages),
