@@ -142,9 +142,11 @@ def run_apply(spark: SparkSession, config: RefineConfig, source_run_id: str | No
     programs = read_table_pinned(spark, config.output, PROGRAMS).filter(F.col("run_id") == source.run_id)
     settings = settings_of(config)
 
+    model_ids = checked.model_ids(config)
+
     def stage(docs):
         return apply_documents(docs, programs, config.pipeline.stages, settings, rules_preset=config.rules.preset,
-                               source_run_id=source.run_id)
+                               source_run_id=source.run_id, model_ids=model_ids)
 
     return write_run(spark, config, checked, run_id, stage, source_run_id=source.run_id)
 

@@ -21,7 +21,7 @@ from prox_spark.jobs import refine_plan as plan
 from prox_spark.jobs.connect import set_conf
 from prox_spark.jobs.job_tags import job_tag, run_tag
 from prox_spark.jobs.logs import logging_run
-from prox_spark.jobs.preflight import Preflight, rules_id
+from prox_spark.jobs.preflight import Preflight
 from prox_spark.jobs.progress import commit_progress
 from prox_spark.jobs.run_row import next_attempt, write_run_row
 from prox_spark.jobs.side_by_side import run_concurrently
@@ -35,8 +35,9 @@ log = logging.getLogger("prox_spark.refine")
 #: rows per cached columnar batch of the persisted records and stage results (Spark's default: 10,000)
 CACHED_BATCH_ROWS = 512
 
-#: a commit's documents -> the same rows with the stage columns appended (and, for documents the pass
-#: could not stage, ``udfs.stage_pass.QUARANTINE_REASON``): the models (refine) or a run's stored programs (apply)
+#: a commit's documents -> the same rows with their table rows appended (``udfs.stage_pass.ROW_TYPES``; and, for
+#: documents the pass could not stage, ``udfs.stage_pass.QUARANTINE_REASON``): the models (refine) or a run's
+#: stored programs (apply)
 Stager = Callable[[DataFrame], DataFrame]
 
 
@@ -160,13 +161,12 @@ def _stage_and_write(
         raise InjectedFailure(f"injected failure after staging commit {number} (faults.fail_after_staging_commit)")
 
     t0 = time.perf_counter()
-    stages = config.pipeline.stages
     staged, unstaged = plan.split_unstaged(persisted)
     if unstaged is not None:
         quarantine = quarantine.unionByName(unstaged)
     quarantine_out = staging.derived(plan.quarantine_rows(quarantine, run_id))  # written, then counted
-    programs = plan.program_rows(staged, run_id, checked.doc_model_id, checked.chunk_model_id, stages, rules_id(config))
-    refined = plan.refined_rows(staged, run_id, stages)
+    programs = plan.program_rows(staged, run_id)
+    refined = plan.refined_rows(staged, run_id)
 
     def write(df, spec):
         return partial(replace_rows, df, config.output, spec, run_id, shards)

@@ -20,6 +20,7 @@ from prox_spark.jobs.staging import staging_root
 from prox_spark.config import ConfigError, RefineConfig, as_dict, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model
+from prox_spark.pipeline.rows import rules_model_id, stage_model_ids
 from prox_spark.readers.dispatch import file_format
 from prox_spark.readers.storage import hadoop_local_path, local_path
 from prox_spark.readers.warc import WARC_UNAVAILABLE
@@ -38,6 +39,10 @@ class Preflight:
     #: rows per listed file where the listing counted them (table input: ``refine_plan.table_data_files``); each
     #: commit must read exactly these (None: files, whose readers count every record they meet)
     listed_rows: dict[str, int] | None = None
+
+    def model_ids(self, config: RefineConfig) -> dict[str, str]:
+        """The ``model_id`` each stage's ``programs`` rows carry (``rules:<preset>``, the checked models' ids)."""
+        return stage_model_ids(config.rules.preset, self.doc_model_id, self.chunk_model_id)
 
 
 def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Preflight:
@@ -76,7 +81,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
     versions = library_versions()
     versions.update({f"model.{k}": model_id + "@" + checksum[:12] for k, (model_id, checksum) in models.items()})
     if "rules" in config.pipeline.stages:
-        versions["rules"] = rules_id(config)
+        versions["rules"] = rules_model_id(config.rules.preset)
     model_id = {stage: model_id for stage, (model_id, _) in models.items()}
     return Preflight(files, model_id.get("doc", ""), model_id.get("chunk", ""), versions)
 
@@ -91,11 +96,6 @@ def _warc_input(fmt: str | None, files: list[str]) -> str | None:
         except ValueError:  # no known extension: not read as WARC (read_file refuses it by itself)
             continue
     return None
-
-
-def rules_id(config: RefineConfig) -> str:
-    """The rules stage's ``model_id`` in the programs table: ``rules:<preset>``."""
-    return f"rules:{config.rules.preset}"
 
 
 def library_versions() -> dict[str, str | None]:

@@ -48,7 +48,10 @@ def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) ->
         checked.listed_rows = plan.table_data_files(spark, config)
         checked.files = list(checked.listed_rows)
     tasks = concurrent_tasks(spark)
-    return write_run(spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks))
+    model_ids = checked.model_ids(config)
+    return write_run(
+        spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks, model_ids)
+    )
 
 
 #: ``concurrent_tasks`` when the session says nothing about its executors (a Connect server that hides its

@@ -2,11 +2,13 @@
 
 ``pipeline.mode`` picks the stages (``prox``: doc + chunk; ``prox-doc``; ``rules``; ``rules+prox``). All
 configured stages run in one Python pass per partition (``udfs.stage_pass``: rules, doc program, doc
-executor, chunk programs, chunk executor on each Arrow batch), so every stage runs once per document and
-each document crosses the JVM/Python boundary once; documents dropped at the doc stage reach the chunk
-stage with empty text and cost no model call. The result is kept (``jobs.staging``: persisted, or written to
-a staging Delta table) before the tables are written from it, so the models never run twice for the same
-documents.
+executor, chunk programs, chunk executor on each Arrow batch, then the core's row builder), so every stage
+runs once per document and each document crosses the JVM/Python boundary once; documents dropped at the doc
+stage reach the chunk stage with empty text and cost no model call. The pass returns each document's
+``refined`` row and ``programs`` rows; they are kept (``jobs.staging``: persisted, or written to a staging
+Delta table) before the tables are written from them, so the models never run twice for the same documents.
+Here the rows are only selected (``refined_rows``) and exploded (``program_rows``): their rules live in the
+core (``prox_spark.pipeline.rows``).
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ import dataclasses
 import hashlib
 import json
 import os
+from typing import Mapping
 
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, qualified_name, read_table_pinned
+from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, TableSpec, qualified_name, read_table_pinned
 from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
-from prox_spark.pipeline.refine import PROGRAM_RESULT_FIELDS
+from prox_spark.pipeline.rows import PROGRAM_ROW_ARROW_TYPE, REFINED_ROW_ARROW_TYPE
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
@@ -248,13 +252,14 @@ def split_unstaged(staged: DataFrame) -> tuple[DataFrame, DataFrame | None]:
     return staged.filter(reason.isNull()), unstaged
 
 
-def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: int) -> DataFrame:
-    """Add each configured stage's result to each document row (``pipeline.mode``, in stage order).
+def refine_documents(
+    docs: DataFrame, config: RefineConfig, concurrent_tasks: int, model_ids: Mapping[str, str]
+) -> DataFrame:
+    """Run the configured stages (``pipeline.mode``, in stage order) over each document and add its rows.
 
-    Columns: ``rules_exec`` (rules stage), ``doc`` + ``doc_exec`` (doc stage), ``chunks`` +
-    ``chunk_program`` + ``chunk_exec`` (chunk stage), all from one Python pass per partition. A stage
-    reads the text the previous stage kept; a document dropped earlier reaches it as ``""``, which costs
-    no model call and which ``refined_rows`` never reports over the earlier drop.
+    Columns: ``refined`` (the document's row) and ``programs`` (its program rows, carrying ``model_ids``), built
+    by the core's row builder in the one Python pass per partition that runs the stages. A stage reads the text
+    the previous stage kept; a document dropped earlier reaches it as ``""``, which costs no model call.
     """
     stages = config.pipeline.stages
     if config.input.partitions > 0:
@@ -269,7 +274,7 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
     )
     load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
     return stage_documents(
-        docs, stages, settings_of(config), rules_preset=config.rules.preset,
+        docs, stages, settings_of(config), model_ids=model_ids, rules_preset=config.rules.preset,
         doc_model=StageModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
         if "doc" in stages else None,
         chunk_model=StageModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, kind=models.chunk.kind, **load)
@@ -278,121 +283,23 @@ def refine_documents(docs: DataFrame, config: RefineConfig, concurrent_tasks: in
     )
 
 
-def refined_rows(staged: DataFrame, run_id: str, stages: tuple[str, ...] = ("doc", "chunk")) -> DataFrame:
-    """One row per document: the first stage that dropped it decides, else the last stage's result."""
-    execs = [F.col(f"{stage}_exec") for stage in stages]
-
-    def final(name: str):
-        value = execs[-1][name]
-        for result in reversed(execs[:-1]):
-            value = F.when(~result["kept"], result[name]).otherwise(value)
-        return value
-
-    drop_stage = F.lit(None).cast("string")
-    for stage, result in reversed(list(zip(stages, execs))):
-        drop_stage = F.when(~result["kept"], F.lit(stage)).otherwise(drop_stage)
-    kept = final("kept")
-    return staged.select(
-        F.lit(run_id).alias("run_id"),
-        "shard",
-        "doc_id",
-        final("text").alias("text"),
-        kept.alias("kept"),
-        drop_stage.alias("drop_stage"),
-        F.when(~kept, final("reason")).alias("drop_reason"),
-        (final("outcome") == "kept_original").alias("program_ignored"),
-        execs[0]["words_before"].alias("words_before"),
-        final("words_after").alias("words_after"),
-        execs[0]["lines_before"].alias("lines_before"),
-        final("lines_after").alias("lines_after"),
-        "source_file",
-        "record_index",
-        "url",
-        "metadata_json",
-    ).select(*[c.name for c in REFINED.columns])
+def refined_rows(staged: DataFrame, run_id: str) -> DataFrame:
+    """One ``refined`` row per document: the row the stage pass built (``refined``: the first stage that dropped
+    the document decides, else the last stage), with the run and the document's own columns."""
+    return _table_rows(staged.withColumn("run_id", F.lit(run_id)), F.col("refined"), REFINED_ROW_ARROW_TYPE, REFINED)
 
 
-def program_rows(
-    staged: DataFrame,
-    run_id: str,
-    doc_model_id: str,
-    chunk_model_id: str,
-    stages: tuple[str, ...] = ("doc", "chunk"),
-    rules_id: str = "",
-) -> DataFrame:
-    """Rows of the programs table: one per document per stage it reached (rules, doc), one per chunk."""
-    parts = []
-    if "rules" in stages:
-        parts.append(_rules_program_rows(staged, run_id, rules_id))
-    if "doc" in stages:
-        reached = staged.filter(F.col("rules_exec.kept")) if "rules" in stages else staged
-        parts.append(_doc_program_rows(reached, run_id, doc_model_id))
-    if "chunk" in stages:
-        parts.append(_chunk_program_rows(staged, run_id, chunk_model_id))
-    rows = parts[0]
-    for part in parts[1:]:
-        rows = rows.unionByName(part)
-    return rows.select(*[c.name for c in PROGRAMS.columns])
+def program_rows(staged: DataFrame, run_id: str) -> DataFrame:
+    """The ``programs`` rows the stage pass built for each document (``programs``: one per stage it reached, one
+    per chunk), with the run and the document's keys."""
+    exploded = staged.select(F.lit(run_id).alias("run_id"), "shard", "doc_id", F.explode("programs").alias("row"))
+    return _table_rows(exploded, F.col("row"), PROGRAM_ROW_ARROW_TYPE, PROGRAMS)
 
 
-def _rules_program_rows(staged: DataFrame, run_id: str, rules_id: str) -> DataFrame:
-    """What the rule chain did, in program terms: ``drop_doc()``, ``keep_doc()`` or the removed line ranges."""
-    result = F.col("rules_exec")
-    return _program_select(
-        staged, run_id, "rules", rules_id, result, program=result["program"], ops=result["ops"],
-        errors=F.lit(0).cast("long"), prompt_tokens=F.lit(None).cast("long"), latency_ms=result["latency_ms"],
-    )
-
-
-def _doc_program_rows(staged: DataFrame, run_id: str, doc_model_id: str) -> DataFrame:
-    result, doc = F.col("doc_exec"), F.col("doc")
-    return _program_select(
-        staged, run_id, "doc", doc_model_id, result, program=doc["program"], ops=result["ops"],
-        errors=result["errors"], prompt_tokens=doc["prompt_tokens"], latency_ms=doc["latency_ms"],
-        model_program=doc["model_program"],
-    )
-
-
-def _chunk_program_rows(staged: DataFrame, run_id: str, chunk_model_id: str) -> DataFrame:
-    """One row per chunk, with the ops its own lines of the merged program produced."""
-    exploded = staged.filter(F.col("doc_exec.kept")).select(
-        "shard", "doc_id", "chunk_exec", F.explode("chunks").alias("c")
-    )
-    chunk = F.col("c")
-    start, stop = chunk["program_line_offset"], chunk["program_line_offset"] + chunk["program_lines"]
-    chunk_ops = F.filter("chunk_exec.ops", lambda op: (op["line"] >= start) & (op["line"] < stop))
-    return _program_select(
-        exploded, run_id, "chunk", chunk_model_id, F.col("chunk_exec"), program=chunk["program"], ops=chunk_ops,
-        errors=F.aggregate(chunk_ops, F.lit(0).cast("long"), lambda acc, op: acc + op["errors"]),
-        prompt_tokens=chunk["prompt_tokens"], latency_ms=chunk["latency_ms"], chunk=chunk,
-    )
-
-
-def _program_select(
-    rows: DataFrame, run_id: str, stage: str, model_id: str, result: Column, *, program: Column, ops: Column,
-    errors: Column, prompt_tokens: Column, latency_ms: Column, chunk: Column | None = None,
-    model_program: Column | None = None,
-) -> DataFrame:
-    """A ``programs`` row per row of ``rows``: the stage's program, its executor/rule ``result`` struct's
-    outcome and counts, for a chunk row the chunk's struct (line range, guard clipping), and the model's
-    own program where a guard rewrote it."""
-    def of_chunk(name: str, default: Column) -> Column:
-        return default if chunk is None else chunk[name]
-
-    if model_program is None:
-        model_program = of_chunk("model_program", F.lit(None).cast("string"))
-
-    null_long = F.lit(None).cast("long")
-    return rows.select(
-        F.lit(run_id).alias("run_id"), "shard", "doc_id", F.lit(stage).alias("stage"),
-        of_chunk("chunk_index", null_long).alias("chunk_index"), of_chunk("first_line", null_long).alias("first_line"),
-        of_chunk("last_line", null_long).alias("last_line"), F.lit(model_id).alias("model_id"),
-        program.alias("program"), ops.alias("ops"), errors.alias("errors"),
-        *[result[name].alias(name) for name in PROGRAM_RESULT_FIELDS],
-        prompt_tokens.alias("prompt_tokens"), latency_ms.alias("latency_ms"),
-        of_chunk("clipped_ops", F.lit(0).cast("long")).alias("clipped_ops"),
-        model_program.alias("model_program"),
-    )
+def _table_rows(rows: DataFrame, row: Column, row_type: pa.StructType, table: TableSpec) -> DataFrame:
+    """``table``'s columns: the fields of the core's ``row`` struct, the others from ``rows`` (run, keys, source)."""
+    fields = set(row_type.names)
+    return rows.select(*[row[c.name].alias(c.name) if c.name in fields else F.col(c.name) for c in table.columns])
 
 
 def quarantine_rows(quarantine: DataFrame, run_id: str) -> DataFrame:

@@ -50,7 +50,8 @@ STAGED = ("records", "stages")
 #: statistics): skipped when looking for the write that put the staged rows there
 MAINTENANCE_OPERATIONS = ("VACUUM", "OPTIMIZE", "ANALYZE", "COMPUTE STATS")
 #: bumped when what a staging table holds changes shape: staged rows of an older job version are then stale
-STAGING_FORMAT = 1
+#: (2: ``stages`` holds each document's table rows, ``refined`` and ``programs``, instead of the stage columns)
+STAGING_FORMAT = 2
 #: a Unity Catalog Volume path (``/Volumes/...``, ``dbfs:/Volumes/...``)
 _VOLUME = re.compile(r"^(dbfs:)?/+Volumes/", re.IGNORECASE)
 

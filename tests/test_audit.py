@@ -103,14 +103,12 @@ def _config(models, corpus, output, run_id):
 
 
 def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
-    """The refine plan with given programs in place of the model UDFs (same readers, executor, rows)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
+    """The refine plan with given programs in place of the models: the stage pass of ``apply`` with the
+    scripted programs as the stored ones (same readers, executor, row builder, rows)."""
     from prox_spark.jobs import refine_plan as plan
-    from prox_spark.config import executor_config
-    from prox_spark.udfs.executor import make_executor_udf
-    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.pipeline import settings_of
+    from prox_spark.pipeline.rows import stage_model_ids
+    from prox_spark.udfs.apply import apply_documents
 
     docs = scripted_docs()
     corpus.mkdir(parents=True)
@@ -123,31 +121,31 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     read_per_shard = {r.shard: r["count"] for r in records.groupBy("shard").count().collect()}
     documents, quarantine = plan.split_records(records)
 
-    program_schema = T.StructType([
-        T.StructField("doc_id", T.StringType()), T.StructField("doc", DOC_PROGRAM_TYPE),
-        T.StructField("chunks", CHUNK_PROGRAMS_TYPE),
-    ])
+    # the scripted programs as programs-table rows: a doc row and the chunk rows of each document
     shard_of = {d["id"]: ("s-0.jsonl" if i < 13 else "s-1.jsonl") for i, d in enumerate(docs)}
+    shard_key = {Path(f).name: plan.shard_of(f) for f in files}
     programs = []
     for d in docs:
-        latency = SCRIPTED_LATENCY_MS[shard_of[d["id"]]]
-        chunks = [{**c, "latency_ms": latency["chunk"]} for c in scripted_chunks(d["text"], d["chunk_program"])]
-        programs.append((d["id"], {"program": d["doc_program"], "prompt_tokens": 7, "latency_ms": latency["doc"],
-                                   "truncated": False}, chunks))
-    programs_df = spark.createDataFrame(programs, program_schema)
-    rules, dialect = executor_config(config.executor), config.executor.dialect
-    staged = documents.join(programs_df, "doc_id")
-    staged = staged.withColumn("doc_exec", make_executor_udf("doc", dialect, rules)("text", F.col("doc.program")))
-    survivor = F.when(F.col("doc_exec.kept"), F.col("text")).otherwise(F.lit(""))
-    staged = staged.withColumn("chunk_program", F.concat_ws("\n", F.transform("chunks", lambda c: c["program"])))
-    staged = staged.withColumn("chunk_exec", make_executor_udf("chunk", dialect, rules)(survivor, F.col("chunk_program")))
-    staged = staged.cache()
+        latency, shard = SCRIPTED_LATENCY_MS[shard_of[d["id"]]], shard_key[shard_of[d["id"]]]
+        programs.append((shard, d["id"], "doc", None, None, None, d["doc_program"], 7, latency["doc"], None, None))
+        programs.extend(
+            (shard, d["id"], "chunk", c["chunk_index"], c["first_line"], c["last_line"], c["program"],
+             c["prompt_tokens"], latency["chunk"], None, None)
+            for c in scripted_chunks(d["text"], d["chunk_program"])
+        )
+    programs_df = spark.createDataFrame(programs, (
+        "shard string, doc_id string, stage string, chunk_index long, first_line long, last_line long, "
+        "program string, prompt_tokens long, latency_ms double, clipped_ops long, model_program string"
+    ))
+    staged = apply_documents(
+        documents, programs_df, ("doc", "chunk"), settings_of(config), rules_preset=config.rules.preset,
+        source_run_id=RUN_SCRIPTED, model_ids=stage_model_ids(config.rules.preset, "hand-doc", "hand-chunk"),
+    ).cache()
 
     shards = sorted(read_per_shard)
     ensure_tables(spark, config.output)
     replace_rows(plan.quarantine_rows(quarantine, RUN_SCRIPTED), config.output, QUARANTINE, RUN_SCRIPTED, shards)
-    replace_rows(plan.program_rows(staged, RUN_SCRIPTED, "hand-doc", "hand-chunk"), config.output, PROGRAMS,
-                 RUN_SCRIPTED, shards)
+    replace_rows(plan.program_rows(staged, RUN_SCRIPTED), config.output, PROGRAMS, RUN_SCRIPTED, shards)
     replace_rows(plan.refined_rows(staged, RUN_SCRIPTED), config.output, REFINED, RUN_SCRIPTED, shards)
     refined = spark.read.format("delta").load(str(output / "refined")).filter(F.col("run_id") == RUN_SCRIPTED)
     per_shard = {r.shard: r for r in refined.groupBy("shard").agg(

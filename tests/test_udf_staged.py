@@ -1,5 +1,6 @@
 """All stages in one Python pass per partition: the core (``run_stages``) against ``refine_batch``, and the
-Spark glue (``udfs.stage_pass``) against the core on the same documents, with the committed default models."""
+Spark glue (``udfs.stage_pass``: the stages, then the core's row builder) against the core on the same
+documents, with the committed default models."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from prox_spark.pipeline import RefineSettings, StageModel, refine_batch, run_stages, staged_columns
+from prox_spark.pipeline.rows import ROWS_SCHEMA, stage_model_ids, table_rows
 
 MODELS = Path(__file__).resolve().parents[1] / "prox_spark" / "resources" / "models"
 SAMPLE = Path(__file__).resolve().parents[1] / "prox_spark" / "resources" / "sample_corpus.jsonl"
@@ -75,8 +78,9 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     rows = [(f"d{i}", text, i) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "doc_id string, text string, record_index long").coalesce(1)
     stages = ("rules", "doc", "chunk")
+    model_ids = stage_model_ids("c4", "doc-model", "chunk-model")
     staged = stage_documents(
-        docs, stages, SETTINGS, rules_preset="c4",
+        docs, stages, SETTINGS, model_ids=model_ids, rules_preset="c4",
         doc_model=StageModelSettings(str(MODELS / "doc"), provider="cpu"),
         chunk_model=StageModelSettings(str(MODELS / "chunk"), provider="cpu"),
     )
@@ -87,20 +91,28 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
         got = sorted(staged.collect(), key=lambda row: row.record_index)
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
-    assert got[0].__fields__ == ["doc_id", "text", "record_index", *staged_columns(stages)]
+    assert got[0].__fields__ == ["doc_id", "text", "record_index", *ROWS_SCHEMA.names]
     assert [row.text for row in got] == texts  # the document's own columns pass through untouched
     doc_model, chunk_model = models
     for first in range(0, len(texts), 5):
         want = run_stages(texts[first : first + 5], stages, SETTINGS, rules_preset="c4", doc_model=doc_model,
                           chunk_model=chunk_model)
+        # every stage column reaches the rows: each stage's program and result, each chunk's line range
+        want_rows = table_rows(want, stages, model_ids)
         batch = got[first : first + 5]
-        for name, column in want.items():
-            values = column.to_dict("records") if isinstance(column, pd.DataFrame) else column.tolist()
-            spark_values = [row[name].asDict(recursive=True) if hasattr(row[name], "asDict") else row[name]
-                            for row in batch]
-            if name == "chunks":
-                spark_values = [[chunk.asDict() for chunk in chunks] for chunks in spark_values]
-            assert _comparable(spark_values) == _comparable(values), name
+        for name in ROWS_SCHEMA.names:
+            spark_values = [_as_python(row[name]) for row in batch]
+            assert _comparable(spark_values) == _comparable(want_rows.column(name).to_pylist()), name
+    assert {p["stage"] for row in got for p in _as_python(row.programs)} == set(stages)
+
+
+def _as_python(value):
+    """A Spark value as plain Python (Rows as dicts, arrays as lists)."""
+    if hasattr(value, "asDict"):
+        return value.asDict(recursive=True)
+    if isinstance(value, list):
+        return [_as_python(v) for v in value]
+    return value
 
 
 def _comparable(value):
@@ -115,16 +127,20 @@ def _comparable(value):
 
 
 def test_spark_types_name_every_field_of_the_stage_records():
+    """The stage records' fields, in Spark as in Arrow (the stage columns no longer reach Spark: their Spark
+    types are what their Arrow types convert to)."""
     from dataclasses import fields
 
+    from pyspark.sql.pandas.types import from_arrow_type
+
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
-    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
+    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES
 
-    assert DOC_PROGRAM_TYPE.fieldNames() == [f.name for f in fields(DocProgram)]
-    assert CHUNK_PROGRAMS_TYPE.elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
+    assert from_arrow_type(STAGE_ARROW_TYPES["doc"]).fieldNames() == [f.name for f in fields(DocProgram)]
+    assert from_arrow_type(STAGE_ARROW_TYPES["chunks"]).elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
 
 
-#: the Spark types the tables have today, pinned: the derived types must not move them
+#: the Spark types the stage columns had in the staging tables, pinned: the derived types must not move them
 PINNED_STAGED_TYPES = {
     "rules_exec": "struct<text:string,kept:boolean,outcome:string,reason:string,rule:string,program:string,ops:array<struct<line:bigint,op:string,start:bigint,end:bigint,source:string,target:string,status:string,errors:bigint,detail:string>>,words_before:bigint,words_after:bigint,lines_before:bigint,lines_after:bigint,latency_ms:double>",
     "doc": "struct<program:string,prompt_tokens:bigint,latency_ms:double,truncated:boolean,model_program:string>",
@@ -137,28 +153,52 @@ PINNED_STAGED_TYPES = {
 
 def test_spark_types_are_derived_from_the_stage_arrow_schemas():
     """The Spark types of the stage columns come from the core's Arrow schemas: they cannot drift from them, and
-    they stay what the tables have (pinned here)."""
+    they stay what they were (pinned here)."""
     from pyspark.sql.pandas.types import from_arrow_type
 
     from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
     from prox_spark.programs import BATCH_COLUMNS
     from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OP_FIELDS, OPS_ARROW_TYPE
     from prox_spark.udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
-    from prox_spark.udfs.stage_pass import STAGED_TYPES
-    from prox_spark.udfs.model_stages import CHUNK_PROGRAMS_TYPE, DOC_PROGRAM_TYPE
 
+    staged_types = {name: from_arrow_type(arrow) for name, arrow in STAGE_ARROW_TYPES.items()}
     assert tuple(STAGE_SCHEMAS) == STAGE_ORDER
-    assert staged_columns(STAGE_ORDER) == tuple(STAGED_TYPES) == tuple(STAGE_ARROW_TYPES)
+    assert staged_columns(STAGE_ORDER) == tuple(staged_types) == tuple(STAGE_ARROW_TYPES)
     for stage, schema in STAGE_SCHEMAS.items():
         assert STAGE_COLUMNS[stage] == tuple(schema.names)
-        for field in schema:
-            assert STAGED_TYPES[field.name] == from_arrow_type(field.type), field.name
-    assert {name: t.simpleString() for name, t in STAGED_TYPES.items()} == PINNED_STAGED_TYPES
-    assert DOC_PROGRAM_TYPE == STAGED_TYPES["doc"] and CHUNK_PROGRAMS_TYPE == STAGED_TYPES["chunks"]
-    assert EXECUTOR_RESULT_TYPE == STAGED_TYPES["doc_exec"] == STAGED_TYPES["chunk_exec"]
+    assert {name: t.simpleString() for name, t in staged_types.items()} == PINNED_STAGED_TYPES
+    assert EXECUTOR_RESULT_TYPE == staged_types["doc_exec"] == staged_types["chunk_exec"]
     assert EXECUTOR_RESULT_TYPE == from_arrow_type(EXECUTOR_RESULT_ARROW_TYPE) and OPS_TYPE == from_arrow_type(OPS_ARROW_TYPE)
     assert tuple(EXECUTOR_RESULT_TYPE.fieldNames()) == BATCH_COLUMNS
     assert tuple(OPS_TYPE.elementType.fieldNames()) == OP_FIELDS
+
+
+def test_row_types_are_derived_from_the_core_and_are_the_tables_types():
+    """The rows the stage pass returns (``ROW_TYPES``) are the core's Arrow schema in Spark, and each of their
+    fields has its table column's type: the job selects them into ``refined`` / ``programs`` unchanged, and the
+    job adds only the run, the document's keys and its source columns."""
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    from prox_spark.jobs.tables import PROGRAMS, REFINED
+    from prox_spark.udfs.stage_pass import ROW_TYPES
+
+    assert tuple(ROW_TYPES) == tuple(ROWS_SCHEMA.names) == ("refined", "programs")
+    for field in ROWS_SCHEMA:
+        assert ROW_TYPES[field.name] == from_arrow_type(field.type), field.name
+    job_columns = {
+        "refined": {"run_id", "shard", "doc_id", "source_file", "record_index", "url", "metadata_json"},
+        "programs": {"run_id", "shard", "doc_id"},
+    }
+    for table, row_type in ((REFINED, ROW_TYPES["refined"]), (PROGRAMS, ROW_TYPES["programs"].elementType)):
+        fields = {field.name: field.dataType for field in row_type.fields}
+        columns = {column.name: column.type for column in table.columns}
+        assert set(columns) - set(fields) == job_columns[table.key], table.key
+        for name, data_type in fields.items():
+            if name in columns:  # refine_batch's stage programs are not columns of the refined table
+                assert data_type == columns[name], (table.key, name)
+    assert set(ROW_TYPES["refined"].fieldNames()) - {c.name for c in REFINED.columns} == {
+        "rules_program", "doc_program", "chunk_program"
+    }
 
 
 def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
@@ -171,7 +211,6 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     )
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
     from prox_spark.rules import RULES_STAGE_COLUMNS
-    from prox_spark.udfs.stage_pass import _to_arrow
 
     assert [f.name for f in DOC_PROGRAM_ARROW_TYPE] == [f.name for f in fields(DocProgram)]
     assert [f.name for f in CHUNK_PROGRAM_ARROW_TYPE] == [f.name for f in fields(ChunkProgram)]
@@ -185,5 +224,13 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
             assert list(column.columns) == [f.name for f in arrow_type], name
         else:
             assert all(set(chunk) == {f.name for f in CHUNK_PROGRAM_ARROW_TYPE} for doc in column if name == "chunks" for chunk in doc)
-        array = _to_arrow(column, arrow_type)
+        array = _stage_column_as_arrow(column, arrow_type)
         assert array.type == arrow_type and len(array) == len(texts), name
+
+
+def _stage_column_as_arrow(column: pd.DataFrame | pd.Series, arrow_type) -> pa.Array:
+    """A stage column as Arrow: a DataFrame becomes a struct (one field per column), a Series an array."""
+    if isinstance(column, pd.DataFrame):
+        table = pa.Table.from_pandas(column, schema=pa.schema(list(arrow_type)), preserve_index=False)
+        return table.to_struct_array().combine_chunks()
+    return pa.array(column.tolist(), type=arrow_type)

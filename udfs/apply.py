@@ -1,14 +1,16 @@
 """The stage pass of ``prox-spark apply``: a run's stored programs joined onto its documents and applied in
 one Python pass per partition, with no model loaded anywhere.
 
-The pass returns the refine pass's columns (``udfs.stage_pass.STAGED_TYPES``), so the refine job's row builders
-write ``refined`` and ``programs`` from it unchanged. A document that reaches a model stage without a
-stored program gets ``QUARANTINE_REASON`` / ``QUARANTINE_DETAIL`` set, and the job quarantines it.
+The pass returns the refine pass's columns (``udfs.stage_pass.ROW_TYPES``: the rows of the core's row builder,
+``prox_spark.pipeline.rows.table_rows``), so the refine job writes ``refined`` and ``programs`` from it
+unchanged. A document that reaches a model stage without a stored program gets ``QUARANTINE_REASON`` /
+``QUARANTINE_DETAIL`` set, and the job quarantines it (its rows are placeholders, never written).
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Mapping
+
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -16,9 +18,9 @@ from pyspark.sql import types as T
 
 from prox_spark.pipeline import RefineSettings, staged_columns
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, STORED_CHUNK_FIELDS, STORED_DOC_FIELDS, apply_stored_programs
-from prox_spark.pipeline.stage_pass import StagedColumn
+from prox_spark.pipeline.rows import table_rows
 from prox_spark.rules import get_preset
-from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, STAGED_TYPES, map_stage_columns
+from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, ROW_TYPES, map_stage_columns, row_columns
 
 #: the columns the stored programs arrive in, joined onto each document
 STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"
@@ -45,17 +47,18 @@ def apply_documents(
     *,
     rules_preset: str,
     source_run_id: str,
+    model_ids: Mapping[str, str],
 ) -> DataFrame:
-    """``docs`` plus ``staged_columns(stages)`` and the quarantine columns, from ``programs`` (the rows of run
-    ``source_run_id`` in the ``programs`` table) executed under ``settings``."""
-    names = staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
+    """``docs`` plus their rows (``ROW_TYPES``, the program rows carrying ``model_ids``) and the quarantine
+    columns, from ``programs`` (the rows of run ``source_run_id`` in the ``programs`` table) executed under
+    ``settings``."""
+    staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
     if "rules" in stages:
         get_preset(rules_preset)
     joined = docs.join(stored_programs(programs), ["shard", "doc_id"], "left")
-    added: dict[str, T.DataType] = {name: STAGED_TYPES[name] for name in names}
-    added.update({QUARANTINE_REASON: T.StringType(), QUARANTINE_DETAIL: T.StringType()})
+    added: dict[str, T.DataType] = {**ROW_TYPES, QUARANTINE_REASON: T.StringType(), QUARANTINE_DETAIL: T.StringType()}
 
-    def apply(batch: pa.RecordBatch) -> dict[str, StagedColumn]:
+    def apply(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         applied = apply_stored_programs(
             batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
             doc_programs=batch.column(STORED_DOC).to_pylist(), chunk_programs=batch.column(STORED_CHUNKS).to_pylist(),
@@ -65,9 +68,9 @@ def apply_documents(
             for stage in applied.missing
         ]
         return {
-            **applied.columns,
-            QUARANTINE_REASON: pd.Series([NO_STORED_PROGRAM if d else None for d in details], dtype=object),
-            QUARANTINE_DETAIL: pd.Series(details, dtype=object),
+            **row_columns(table_rows(applied.columns, stages, model_ids)),
+            QUARANTINE_REASON: pa.array([NO_STORED_PROGRAM if d else None for d in details], pa.string()),
+            QUARANTINE_DETAIL: pa.array(details, pa.string()),
         }
 
     return map_stage_columns(joined, added, apply, drop=(STORED_DOC, STORED_CHUNKS))

@@ -1,4 +1,4 @@
-"""Model stages on Spark: their column types, and how a worker loads a stage's model for its task.
+"""Model stages on Spark: how a worker loads a stage's model for its task.
 
 Each Python worker builds a stage's model once: ``StageModelSettings.load`` runs for every Arrow batch, and returns
 the model (onnxruntime session, decoder, tokenizer; or the line refiner) the worker built for the first batch
@@ -11,18 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import pyarrow as pa
 from pyspark import TaskContext
-from pyspark.sql.pandas.types import from_arrow_type
 
 from prox_spark.config import ModelConfig, ModelsConfig
 from prox_spark.inference import cuda_device_id
 from prox_spark.pipeline import ChunkModel, load_stage_model
-from prox_spark.pipeline.stage_pass import CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE
-
-#: the ``doc`` and ``chunks`` columns' Spark types, derived from the core's Arrow types (never written here)
-DOC_PROGRAM_TYPE = from_arrow_type(DOC_PROGRAM_ARROW_TYPE)
-CHUNK_PROGRAMS_TYPE = from_arrow_type(pa.list_(CHUNK_PROGRAM_ARROW_TYPE))
 
 
 @dataclass(frozen=True)

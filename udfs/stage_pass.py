@@ -2,9 +2,11 @@
 
 Chaining one pandas UDF per stage sent each document's text across the JVM/Python boundary once per
 stage, each stage its own ArrowEvalPython node. Here every Arrow batch crosses once: the core
-(``prox_spark.pipeline.run_stages``) runs the configured stages over it and the batch comes back with
-the stage columns appended. ``mapInArrow`` rather than ``mapInPandas``: the document's own columns
-(text, metadata) pass through as the same Arrow arrays, never converted to pandas and back.
+(``prox_spark.pipeline.run_stages``) runs the configured stages over it, the core's row builder
+(``prox_spark.pipeline.rows.table_rows``) turns their results into the document's ``refined`` row and its
+``programs`` rows, and the batch comes back with those two columns appended (the job only selects and
+explodes them). ``mapInArrow`` rather than ``mapInPandas``: the document's own columns (text, metadata) pass
+through as the same Arrow arrays, never converted to pandas and back.
 
 Greedy decoding is deterministic for a given batch, so a retried task recomputes the same rows.
 ``prox-spark apply`` runs the same pass with the stored programs instead of the models (``udfs.apply``).
@@ -12,23 +14,22 @@ Greedy decoding is deterministic for a given batch, so a retried task recomputes
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
-import pandas as pd
 import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
-from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
+from pyspark.sql.pandas.types import from_arrow_type
 
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
-from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, StagedColumn
+from prox_spark.pipeline.rows import ROWS_SCHEMA, table_rows
 from prox_spark.rules import DEFAULT_PRESET, get_preset
 from prox_spark.udfs.model_stages import StageModelSettings
 
-#: Spark type of each column ``run_stages`` adds: derived from the stage's Arrow schema in the core
-#: (``prox_spark.pipeline.stage_pass.STAGE_SCHEMAS``), never written here
-STAGED_TYPES: dict[str, T.DataType] = {name: from_arrow_type(arrow) for name, arrow in STAGE_ARROW_TYPES.items()}
+#: Spark type of each column a stage pass adds (``refined``: the document's row, ``programs``: its program
+#: rows): derived from the core's Arrow schema (``prox_spark.pipeline.rows.ROWS_SCHEMA``), never written here
+ROW_TYPES: dict[str, T.DataType] = {field.name: from_arrow_type(field.type) for field in ROWS_SCHEMA}
 
 #: columns a stage pass adds when it cannot stage some documents (apply: no stored program): the job
 #: quarantines a document whose reason is set, with that reason and detail, instead of writing its rows
@@ -41,49 +42,54 @@ def stage_documents(
     stages: tuple[str, ...],
     settings: RefineSettings,
     *,
+    model_ids: Mapping[str, str],
     rules_preset: str = DEFAULT_PRESET,
     doc_model: StageModelSettings | None = None,
     chunk_model: StageModelSettings | None = None,
     fail_first_attempt_of_partition: int = -1,
 ) -> DataFrame:
-    """``docs`` (with a ``text`` column) plus ``staged_columns(stages)``, typed as ``STAGED_TYPES``.
+    """``docs`` (with a ``text`` column) plus its rows after ``stages`` (``ROW_TYPES``), the program rows
+    carrying ``model_ids`` (``prox_spark.pipeline.rows.stage_model_ids``).
 
     ``fail_first_attempt_of_partition`` (fault injection, ``faults.*``): the first attempt of that
     partition raises, its retry runs normally.
     """
-    names = staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
+    staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
     if "rules" in stages:
         get_preset(rules_preset)
 
-    def stage(batch: pa.RecordBatch) -> dict[str, StagedColumn]:
-        return run_stages(
+    def stage(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        columns = run_stages(
             batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
             doc_model=doc_model.load() if doc_model else None,
             chunk_model=chunk_model.load() if chunk_model else None,
         )
+        return row_columns(table_rows(columns, stages, model_ids))
 
-    return map_stage_columns(
-        docs, {name: STAGED_TYPES[name] for name in names}, stage,
-        on_partition=lambda: _maybe_fail(fail_first_attempt_of_partition),
-    )
+    return map_stage_columns(docs, ROW_TYPES, stage, on_partition=lambda: _maybe_fail(fail_first_attempt_of_partition))
+
+
+def row_columns(rows: pa.RecordBatch) -> dict[str, pa.Array]:
+    """``table_rows``' result as the columns a stage pass adds, by name."""
+    return dict(zip(rows.schema.names, rows.columns))
 
 
 def map_stage_columns(
     docs: DataFrame,
     added: dict[str, T.DataType],
-    compute: Callable[[pa.RecordBatch], dict[str, StagedColumn]],
+    compute: Callable[[pa.RecordBatch], Mapping[str, pa.Array]],
     *,
     drop: tuple[str, ...] = (),
     on_partition: Callable[[], None] | None = None,
 ) -> DataFrame:
-    """``docs`` without ``drop``, plus the ``added`` columns ``compute`` returns for each Arrow batch, in one
-    Python pass per partition (``mapInArrow``): the stage passes of ``refine`` and ``apply`` share it.
-    ``on_partition`` runs as each partition starts (fault injection)."""
+    """``docs`` without ``drop``, plus the ``added`` columns ``compute`` returns for each Arrow batch (arrays of
+    the Arrow types the Spark types in ``added`` are derived from), in one Python pass per partition
+    (``mapInArrow``): the stage passes of ``refine`` and ``apply`` share it. ``on_partition`` runs as each
+    partition starts (fault injection)."""
     if "text" not in docs.columns:
         raise ValueError(f"a stage pass needs a 'text' column, got {docs.columns}")
     kept = [field for field in docs.schema.fields if field.name not in drop]
     schema = T.StructType(kept + [T.StructField(name, data_type) for name, data_type in added.items()])
-    arrow_types = {name: to_arrow_type(data_type) for name, data_type in added.items()}
     passed = [field.name for field in kept]
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -91,20 +97,11 @@ def map_stage_columns(
             on_partition()
         for batch in batches:
             columns = compute(batch)
-            staged = [_to_arrow(columns[name], arrow_types[name]) for name in added]
             yield pa.RecordBatch.from_arrays(
-                [batch.column(name) for name in passed] + staged, names=passed + list(added)
+                [batch.column(name) for name in passed] + [columns[name] for name in added], names=passed + list(added)
             )
 
     return docs.mapInArrow(run, schema)
-
-
-def _to_arrow(column: pd.DataFrame | pd.Series, arrow_type: pa.DataType) -> pa.Array:
-    """A staged column as Arrow: a DataFrame becomes a struct (one field per column), a Series an array."""
-    if isinstance(column, pd.DataFrame):
-        table = pa.Table.from_pandas(column, schema=pa.schema(list(arrow_type)), preserve_index=False)
-        return table.to_struct_array().combine_chunks()
-    return pa.array(column.tolist(), type=arrow_type)
 
 
 def _maybe_fail(partition: int) -> None:

@@ -1,10 +1,9 @@
 """Every configured stage over one batch of documents, kept as one column per stage result.
 
 Each stage's full result is kept (the ``programs`` table has a row per stage and per chunk, and
-``refined`` names the stage that dropped a document): the Spark job persists these columns and derives
-both tables from them in Spark, ``refine_batch`` derives the same rows in pandas. Running all
-stages in one call per batch lets the job cross the JVM/Python boundary once per document instead of
-once per stage. A stage reads the text the previous stage kept; a document dropped earlier reaches it as
+``refined`` names the stage that dropped a document): ``pipeline.rows.table_rows`` builds both tables' rows
+from these columns, in the job's stage pass and in ``refine_batch`` alike. Running all stages in one call
+per batch lets the job cross the JVM/Python boundary once per document instead of once per stage. A stage reads the text the previous stage kept; a document dropped earlier reaches it as
 ``""``, which costs no model call.
 
 ``stage_pass`` is the one loop over the stages, so the hand-off between them is written once. Where a model
@@ -81,8 +80,8 @@ RULES_RESULT_ARROW_TYPE = pa.struct(
     ]
 )
 
-#: the columns each stage adds, in order, as Arrow: the one definition of a stage's output. Spark's types are
-#: derived from it (``udfs.stage_pass.STAGED_TYPES``), never written by hand.
+#: the columns each stage adds, in order, as Arrow: the one definition of a stage's output (what the row builder,
+#: ``pipeline.rows``, reads; the job's Spark pass returns the rows, not these columns).
 STAGE_SCHEMAS: dict[str, pa.Schema] = {
     "rules": pa.schema([("rules_exec", RULES_RESULT_ARROW_TYPE)]),
     "doc": pa.schema([("doc", DOC_PROGRAM_ARROW_TYPE), ("doc_exec", EXECUTOR_RESULT_ARROW_TYPE)]),
