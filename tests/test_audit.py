@@ -105,6 +105,8 @@ def _config(models, corpus, output, run_id):
 def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     """The refine plan with given programs in place of the models: the stage pass of ``apply`` with the
     scripted programs as the stored ones (same readers, executor, row builder, rows)."""
+    from pyspark.sql import functions as F
+
     from prox_spark.jobs import refine_plan as plan
     from prox_spark.pipeline import settings_of
     from prox_spark.pipeline.rows import stage_model_ids
