@@ -298,7 +298,7 @@ def program_rows(staged: DataFrame, run_id: str) -> DataFrame:
 
 def _table_rows(rows: DataFrame, row: Column, row_type: pa.StructType, table: TableSpec) -> DataFrame:
     """``table``'s columns: the fields of the core's ``row`` struct, the others from ``rows`` (run, keys, source)."""
-    fields = set(row_type.names)
+    fields = {field.name for field in row_type}
     return rows.select(*[row[c.name].alias(c.name) if c.name in fields else F.col(c.name) for c in table.columns])
 
 

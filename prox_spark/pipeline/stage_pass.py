@@ -3,8 +3,9 @@
 Each stage's full result is kept (the ``programs`` table has a row per stage and per chunk, and
 ``refined`` names the stage that dropped a document): ``pipeline.rows.table_rows`` builds both tables' rows
 from these columns, in the job's stage pass and in ``refine_batch`` alike. Running all stages in one call
-per batch lets the job cross the JVM/Python boundary once per document instead of once per stage. A stage reads the text the previous stage kept; a document dropped earlier reaches it as
-``""``, which costs no model call.
+per batch lets the job cross the JVM/Python boundary once per document instead of once per stage. A stage
+reads the text the previous stage kept; a document dropped earlier reaches it as ``""``, which costs no model
+call.
 
 ``stage_pass`` is the one loop over the stages, so the hand-off between them is written once. Where a model
 stage's programs come from is its ``ProgramSource``: the models (``ModelPrograms``, behind ``run_stages``) or
