@@ -3,8 +3,8 @@ programs read back from the ``programs`` table instead of written by the models.
 
 Why a second path: the programs are the models' decisions, the executor (dialect, thresholds) is how they
 are applied, and only the second changes when ``executor.*`` does. Re-applying costs an executor pass over
-the text instead of a model rerun, and because the columns are exactly ``run_stages``' the job's own row
-builders (``refined``, ``programs``) turn them into table rows. The rules stage is run again: it is a pure
+the text instead of a model rerun, and because the columns are exactly ``run_stages``' the same row builder
+(``pipeline.rows.table_rows``) turns them into the ``refined`` and ``programs`` rows. The rules stage is run again: it is a pure
 function of the text, needs no model, and no executor setting changes it.
 
 The stored programs are a ``ProgramSource`` of ``stage_pass``, the loop ``run_stages`` runs the models in, so
