@@ -82,7 +82,9 @@ def stage_model_ids(rules_preset: str, doc_model_id: str = "", chunk_model_id: s
     return {"rules": rules_model_id(rules_preset), "doc": doc_model_id, "chunk": chunk_model_id}
 
 
-def table_rows(columns: Mapping[str, StagedColumn], stages: Sequence[str], model_ids: Mapping[str, str]) -> pa.RecordBatch:
+def table_rows(
+    columns: Mapping[str, StagedColumn], stages: Sequence[str], model_ids: Mapping[str, str]
+) -> pa.RecordBatch:
     """The rows of ``columns`` (``stage_pass``' columns for ``stages``), one entry per document: ``ROWS_SCHEMA``.
 
     ``model_ids``: the ``model_id`` of each stage's program rows (``stage_model_ids``)."""
