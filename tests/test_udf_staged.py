@@ -206,9 +206,10 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     none less, none renamed (the dataclasses and the rule rows against ``STAGE_SCHEMAS``)."""
     from dataclasses import fields
 
-    from prox_spark.pipeline.stage_pass import (
-        CHUNK_PROGRAM_ARROW_TYPE, DOC_PROGRAM_ARROW_TYPE, RULES_RESULT_ARROW_TYPE, STAGE_ARROW_TYPES, STAGE_ORDER,
-    )
+    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_ORDER
+    from prox_spark.pipeline.stages.chunk import CHUNK_PROGRAM_ARROW_TYPE
+    from prox_spark.pipeline.stages.doc import DOC_PROGRAM_ARROW_TYPE
+    from prox_spark.pipeline.stages.rules import RULES_RESULT_ARROW_TYPE
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
     from prox_spark.rules import RULES_STAGE_COLUMNS
 

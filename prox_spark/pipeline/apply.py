@@ -21,32 +21,29 @@ from typing import Any, Mapping, Sequence
 
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stage_pass import StagedBatch, stage_pass
-from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
+from prox_spark.pipeline.stages import STAGE_BY_NAME, ModelStage
+from prox_spark.pipeline.stages.chunk import STORED_CHUNK_FIELDS
+from prox_spark.pipeline.stages.doc import STORED_DOC_FIELDS
+
+__all__ = ["NO_STORED_PROGRAM", "STORED_CHUNK_FIELDS", "STORED_DOC_FIELDS", "StoredPrograms", "apply_stored_programs"]
 
 #: the quarantine reason of a document that reached a model stage without a stored program
 NO_STORED_PROGRAM = "no_stored_program"
-#: the ``programs`` table columns a stored doc program is read back from
-STORED_DOC_FIELDS = ("program", "prompt_tokens", "latency_ms", "model_program")
-#: the ``programs`` table columns a stored chunk program is read back from (one row per chunk)
-STORED_CHUNK_FIELDS = (
-    "chunk_index", "first_line", "last_line", "program", "prompt_tokens", "latency_ms", "clipped_ops", "model_program",
-)
 
 StoredProgram = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class StoredPrograms:
-    """The programs a run stored, one entry per document (None: the run stored none for it)."""
+    """The programs a run stored, by stage name: one entry per document (its ``programs`` rows' ``stored_fields``
+    of that stage; None: the run stored none for it), read back by the stage (``ModelStage.read_stored``)."""
 
-    doc: Sequence[StoredProgram | None]
-    chunks: Sequence[Sequence[StoredProgram] | None]
+    stored: Mapping[str, Sequence[Any]]
 
-    def doc_programs(self, texts: list[str]) -> list[DocProgram | None]:
-        return [None if stored is None else _doc_program(stored) for stored in self.doc]
-
-    def chunk_programs(self, texts: list[str]) -> list[list[ChunkProgram] | None]:
-        return [_chunk_programs(stored) if stored else None for stored in self.chunks]
+    def programs(self, stage: str, texts: list[str]) -> list[Any | None]:
+        model_stage = STAGE_BY_NAME[stage]
+        assert isinstance(model_stage, ModelStage), stage
+        return [model_stage.read_stored(entry) if entry else None for entry in self.stored[stage]]
 
 
 def apply_stored_programs(
@@ -67,26 +64,5 @@ def apply_stored_programs(
     """
     if not len(texts) == len(doc_programs) == len(chunk_programs):
         raise ValueError(f"{len(texts)} texts, {len(doc_programs)} doc and {len(chunk_programs)} chunk program entries")
-    stored = StoredPrograms(doc_programs, chunk_programs)
+    stored = StoredPrograms({"doc": doc_programs, "chunk": chunk_programs})
     return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=stored)
-
-
-def _doc_program(stored: StoredProgram) -> DocProgram:
-    return DocProgram(stored["program"], stored["prompt_tokens"], stored["latency_ms"],
-                      model_program=stored["model_program"])
-
-
-def _chunk_programs(stored: Sequence[StoredProgram]) -> list[ChunkProgram]:
-    """A document's chunk programs in chunk order, with where each one's lines sit in the merged program
-    (``program_line_offset``, ``program_lines``: what the row builder slices a chunk's ops by)."""
-    chunks, offset = [], 0
-    for row in sorted(stored, key=lambda r: r["chunk_index"]):
-        lines = row["program"].count("\n") + 1
-        chunks.append(ChunkProgram(
-            row["chunk_index"], row["first_line"], row["last_line"], row["program"], row["prompt_tokens"],
-            row["latency_ms"], program_line_offset=offset, program_lines=lines, clipped_ops=row["clipped_ops"],
-            model_program=row["model_program"],
-        ))
-        offset += lines
-    return chunks
-

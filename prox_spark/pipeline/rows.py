@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
 import pyarrow as pa
 
-from prox_spark.pipeline.stage_pass import STAGE_ORDER, StagedColumn, staged_columns
+from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, Stage
+from prox_spark.pipeline.stages.base import StageRecord, StagedColumn
 from prox_spark.programs.batch import OPS_ARROW_TYPE
 
 #: a document's ``refined`` row (without its id): its final text and outcome, and each stage's program (null
@@ -36,9 +38,8 @@ REFINED_ROW_ARROW_TYPE = pa.struct(
         ("words_after", pa.int64()),
         ("lines_before", pa.int64()),
         ("lines_after", pa.int64()),
-        ("rules_program", pa.string()),
-        ("doc_program", pa.string()),
-        ("chunk_program", pa.string()),
+        # each stage's program (``Stage.refined_program``), in stage order: ``rules_program``, ``doc_program``, ...
+        *((f"{stage.name}_program", pa.string()) for stage in STAGES),
     ]
 )
 #: one ``programs`` row (without the document's id): a stage's program, or a chunk's, and what it did
@@ -68,10 +69,6 @@ PROGRAM_ROW_ARROW_TYPE = pa.struct(
 ROWS_SCHEMA = pa.schema([("refined", REFINED_ROW_ARROW_TYPE), ("programs", pa.list_(PROGRAM_ROW_ARROW_TYPE))])
 #: the executor/rule result fields a program row repeats from its stage's result
 PROGRAM_RESULT_FIELDS = ("outcome", "reason", "words_before", "words_after", "lines_before", "lines_after")
-#: the fields of a program row that belong to a chunk: null on a whole-document (rules, doc) row
-_WHOLE_DOCUMENT = {"chunk_index": None, "first_line": None, "last_line": None, "clipped_ops": 0, "model_program": None}
-
-
 def rules_model_id(preset: str) -> str:
     """The rules stage's ``model_id`` in the programs table: ``rules:<preset>``."""
     return f"rules:{preset}"
@@ -88,22 +85,19 @@ def table_rows(
     """The rows of ``columns`` (``stage_pass``' columns for ``stages``), one entry per document: ``ROWS_SCHEMA``.
 
     ``model_ids``: the ``model_id`` of each stage's program rows (``stage_model_ids``)."""
-    order = [stage for stage in STAGE_ORDER if stage in stages]
+    order = [stage for stage in STAGES if stage.name in stages]
     if not order:
         raise ValueError("no stage to build rows from")
-    missing = sorted(set(staged_columns(order)) - set(columns))
+    missing = sorted({column for stage in order for column in stage.columns} - set(columns))
     if missing:
-        raise ValueError(f"staged columns {missing} missing for stages {order}")
-    results = {stage: columns[f"{stage}_exec"].to_dict("records") for stage in order}
-    doc = columns["doc"].to_dict("records") if "doc" in order else []
-    chunks = columns["chunks"].tolist() if "chunk" in order else []
-    chunk_program = columns["chunk_program"].tolist() if "chunk" in order else []
+        raise ValueError(f"staged columns {missing} missing for stages {[stage.name for stage in order]}")
+    records = {stage.name: _records(columns, stage) for stage in order}
+    no_programs = {f"{name}_program": None for name in STAGE_ORDER}
     refined, programs = [], []
-    for i in range(len(results[order[0]])):
-        reached = _reached(order, results, i)
-        final = results[reached[-1]][i]
-        drop_stage = None if final["kept"] else reached[-1]
-        first = results[order[0]][i]
+    for i in range(len(records[order[0].name])):
+        reached = _reached(order, records, i)
+        first, final = _result(records, order[0], i), _result(records, reached[-1], i)
+        drop_stage = None if final["kept"] else reached[-1].name
         refined.append({
             "text": final["text"],
             "kept": bool(final["kept"]),
@@ -114,23 +108,15 @@ def table_rows(
             "words_after": final["words_after"],
             "lines_before": first["lines_before"],
             "lines_after": final["lines_after"],
-            "rules_program": first["program"] if order[0] == "rules" else None,
-            "doc_program": doc[i]["program"] if "doc" in reached else None,
-            "chunk_program": chunk_program[i] if "chunk" in reached else None,
+            **no_programs,
+            **{f"{stage.name}_program": stage.refined_program(records[stage.name][i]) for stage in reached},
         })
         rows: list[dict[str, Any]] = []
         for stage in reached:
-            result = results[stage][i]
-            common = {"stage": stage, "model_id": model_ids[stage], **{f: result[f] for f in PROGRAM_RESULT_FIELDS}}
-            if stage == "rules":
-                rows.append({**common, **_WHOLE_DOCUMENT, "program": result["program"], "ops": result["ops"],
-                             "errors": 0, "prompt_tokens": None, "latency_ms": result["latency_ms"]})
-            elif stage == "doc":
-                rows.append({**common, **_WHOLE_DOCUMENT, "program": doc[i]["program"], "ops": result["ops"],
-                             "errors": result["errors"], "prompt_tokens": doc[i]["prompt_tokens"],
-                             "latency_ms": doc[i]["latency_ms"], "model_program": doc[i]["model_program"]})
-            else:
-                rows.extend({**common, **_chunk_row(chunk, result["ops"])} for chunk in chunks[i])
+            result = _result(records, stage, i)
+            common = {"stage": stage.name, "model_id": model_ids[stage.name],
+                      **{f: result[f] for f in PROGRAM_RESULT_FIELDS}}
+            rows.extend({**common, **own} for own in stage.program_rows(records[stage.name][i]))
         programs.append(rows)
     return pa.RecordBatch.from_arrays(
         [pa.array(refined, REFINED_ROW_ARROW_TYPE, from_pandas=True),
@@ -139,23 +125,25 @@ def table_rows(
     )
 
 
-def _reached(order: list[str], results: Mapping[str, list[dict[str, Any]]], i: int) -> list[str]:
+def _records(columns: Mapping[str, StagedColumn], stage: Stage) -> list[dict[str, Any]]:
+    """Per document, ``stage``'s columns by name (a struct column's value as a dict of its fields)."""
+    values = {
+        name: columns[name].to_dict("records") if isinstance(columns[name], pd.DataFrame) else columns[name].tolist()
+        for name in stage.columns
+    }
+    return [dict(zip(values, document)) for document in zip(*values.values())]
+
+
+def _result(records: Mapping[str, list[StageRecord]], stage: Stage, i: int) -> StageRecord:
+    """Document ``i``'s result of ``stage``, as the executor reports one."""
+    return records[stage.name][i][stage.result_column]
+
+
+def _reached(order: list[Stage], records: Mapping[str, list[StageRecord]], i: int) -> list[Stage]:
     """The stages document ``i`` reached, in order: every stage up to the first that dropped it."""
     reached = []
     for stage in order:
         reached.append(stage)
-        if not results[stage][i]["kept"]:
+        if not _result(records, stage, i)["kept"]:
             break
     return reached
-
-
-def _chunk_row(chunk: Mapping[str, Any], ops: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A chunk's program row: its own lines of the merged program (``merge_programs``), so it shows its own ops."""
-    start, stop = chunk["program_line_offset"], chunk["program_line_offset"] + chunk["program_lines"]
-    own = [op for op in ops if start <= op["line"] < stop]
-    return {
-        "chunk_index": chunk["chunk_index"], "first_line": chunk["first_line"], "last_line": chunk["last_line"],
-        "program": chunk["program"], "ops": own, "errors": sum(op["errors"] for op in own),
-        "prompt_tokens": chunk["prompt_tokens"], "latency_ms": chunk["latency_ms"],
-        "clipped_ops": chunk["clipped_ops"], "model_program": chunk["model_program"],
-    }
