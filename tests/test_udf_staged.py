@@ -134,7 +134,7 @@ def test_spark_types_name_every_field_of_the_stage_records():
     from pyspark.sql.pandas.types import from_arrow_type
 
     from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram
-    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES
+    from prox_spark.pipeline.stages import STAGE_ARROW_TYPES
 
     assert from_arrow_type(STAGE_ARROW_TYPES["doc"]).fieldNames() == [f.name for f in fields(DocProgram)]
     assert from_arrow_type(STAGE_ARROW_TYPES["chunks"]).elementType.fieldNames() == [f.name for f in fields(ChunkProgram)]
@@ -156,7 +156,7 @@ def test_spark_types_are_derived_from_the_stage_arrow_schemas():
     they stay what they were (pinned here)."""
     from pyspark.sql.pandas.types import from_arrow_type
 
-    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
+    from prox_spark.pipeline.stages import STAGE_ARROW_TYPES, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS
     from prox_spark.programs import BATCH_COLUMNS
     from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE, OP_FIELDS, OPS_ARROW_TYPE
     from prox_spark.udfs.executor import EXECUTOR_RESULT_TYPE, OPS_TYPE
@@ -206,7 +206,7 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     none less, none renamed (the dataclasses and the rule rows against ``STAGE_SCHEMAS``)."""
     from dataclasses import fields
 
-    from prox_spark.pipeline.stage_pass import STAGE_ARROW_TYPES, STAGE_ORDER
+    from prox_spark.pipeline.stages import STAGE_ARROW_TYPES, STAGE_ORDER
     from prox_spark.pipeline.stages.chunk import CHUNK_PROGRAM_ARROW_TYPE
     from prox_spark.pipeline.stages.doc import DOC_PROGRAM_ARROW_TYPE
     from prox_spark.pipeline.stages.rules import RULES_RESULT_ARROW_TYPE

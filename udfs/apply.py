@@ -17,7 +17,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from prox_spark.pipeline import RefineSettings, staged_columns
-from prox_spark.pipeline.apply import NO_STORED_PROGRAM, STORED_CHUNK_FIELDS, STORED_DOC_FIELDS, apply_stored_programs
+from prox_spark.pipeline.apply import NO_STORED_PROGRAM, apply_stored_programs
+from prox_spark.pipeline.stages.chunk import STORED_CHUNK_FIELDS
+from prox_spark.pipeline.stages.doc import STORED_DOC_FIELDS
 from prox_spark.pipeline.rows import table_rows
 from prox_spark.rules import get_preset
 from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, ROW_TYPES, map_stage_columns, row_columns

@@ -22,10 +22,8 @@ from typing import Any, Mapping, Sequence
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stage_pass import StagedBatch, stage_pass
 from prox_spark.pipeline.stages import STAGE_BY_NAME, ModelStage
-from prox_spark.pipeline.stages.chunk import STORED_CHUNK_FIELDS
-from prox_spark.pipeline.stages.doc import STORED_DOC_FIELDS
 
-__all__ = ["NO_STORED_PROGRAM", "STORED_CHUNK_FIELDS", "STORED_DOC_FIELDS", "StoredPrograms", "apply_stored_programs"]
+__all__ = ["NO_STORED_PROGRAM", "StoredPrograms", "apply_stored_programs"]
 
 #: the quarantine reason of a document that reached a model stage without a stored program
 NO_STORED_PROGRAM = "no_stored_program"

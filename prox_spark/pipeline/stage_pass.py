@@ -21,18 +21,12 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.stages import (
-    STAGE_ARROW_TYPES, STAGE_BY_NAME, STAGE_COLUMNS, STAGE_ORDER, STAGE_SCHEMAS, ModelStage, PassContext,
-    stages_in_order,
-)
+from prox_spark.pipeline.stages import STAGE_BY_NAME, STAGE_COLUMNS, ModelStage, PassContext, stages_in_order
 from prox_spark.pipeline.stages.base import StagedColumn
 from prox_spark.rules import DEFAULT_PRESET
 from prox_spark.text import is_missing
 
-__all__ = [
-    "STAGE_ARROW_TYPES", "STAGE_COLUMNS", "STAGE_ORDER", "STAGE_SCHEMAS", "ModelPrograms", "ProgramSource",
-    "StagedBatch", "StagedColumn", "run_stages", "stage_pass", "staged_columns",
-]
+__all__ = ["ModelPrograms", "ProgramSource", "StagedBatch", "run_stages", "stage_pass", "staged_columns"]
 
 
 def staged_columns(stages: Sequence[str]) -> tuple[str, ...]:
