@@ -110,7 +110,7 @@ class PeakMemory:
 
 def run_spark(spark, conf: str | None, extra: list[str], corpus: Path, output: Path) -> tuple[float, dict, PeakMemory]:
     """Seconds for the refine job, its stage timings (``runs.stage_seconds_json``) and peak memory."""
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
     from prox_spark.config import load_config
 

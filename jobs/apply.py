@@ -9,7 +9,7 @@ The models' programs are decisions; the executor is how they are applied. ``appl
 ``programs`` rows (``--source-run``, default: the latest succeeded run in ``runs``), re-reads the input files
 the source run committed (``shards.source_file``) with the same readers, and runs the stage pass with the
 stored programs in place of the models (``udfs.apply``). The refine job's own commit loop
-(``jobs.commit_loop``) writes the tables (``refined``, ``programs``, ``quarantine``, ``shards``, and a ``runs``
+(``udfs.commit_loop``) writes the tables (``refined``, ``programs``, ``quarantine``, ``shards``, and a ``runs``
 row whose ``source_run_id`` names the source run), under a new run id, so both runs sit side by side.
 
 Every input record is accounted for once, as in a refine run: records the readers quarantine (and repeated
@@ -35,12 +35,12 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.commit_loop import write_run
-from prox_spark.jobs.logs import configure_logging
-from prox_spark.jobs.preflight import Preflight, library_versions
+from prox_spark.udfs.commit_loop import write_run
+from prox_spark.udfs.logs import configure_logging
+from prox_spark.udfs.preflight import Preflight, library_versions
 from prox_spark.jobs.spark import job_session
-from prox_spark.jobs.summary import RunCheckError, RunSummary, print_summary
-from prox_spark.jobs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
+from prox_spark.udfs.summary import RunCheckError, RunSummary, print_summary
+from prox_spark.udfs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config
 from prox_spark.pipeline import settings_of
 from prox_spark.udfs.apply import apply_documents

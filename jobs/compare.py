@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
 from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_held_out, write_report
 from prox_spark.config import ConfigError, build, load_config

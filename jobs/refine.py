@@ -5,17 +5,17 @@
     prox-spark refine --conf conf/local.yaml
 
 Order of work: validate the config, the input listing and both model directories *before* any Spark
-stage (``jobs.preflight``: a typo or a corrupt model fails in seconds, not after an hour of reading); then,
+stage (``udfs.preflight``: a typo or a corrupt model fails in seconds, not after an hour of reading); then,
 per commit of ``input.shards_per_commit`` shards not yet committed by this run, read → refine → write
-quarantine, programs, refined and the shard commit log (``jobs.commit_loop``); then check the whole run
+quarantine, programs, refined and the shard commit log (``udfs.commit_loop``); then check the whole run
 against its own input listing (every listed file committed, input = kept + dropped + quarantined, something
-read, quarantined fraction at most ``input.max_quarantined_fraction``: ``jobs.summary.run_problems``) and
-write the attempt's row to ``runs`` (``jobs.run_row``).
+read, quarantined fraction at most ``input.max_quarantined_fraction``: ``udfs.summary.run_problems``) and
+write the attempt's row to ``runs`` (``udfs.run_row``).
 
 Exit codes: 0 succeeded; 1 the run failed its checks (its ``runs`` row says ``failed``) or a Delta commit
 kept conflicting with another writer; 2 a configuration, input or model problem found before Spark.
 
-Logs: every record the driver logs carries the run id (``jobs.logs``); ``--log-format json`` writes one JSON
+Logs: every record the driver logs carries the run id (``udfs.logs``); ``--log-format json`` writes one JSON
 object per line for log pipelines.
 """
 
@@ -28,15 +28,15 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs import refine_plan as plan
-from prox_spark.jobs.commit_loop import write_run
-from prox_spark.jobs.connect import get_conf
-from prox_spark.jobs.input_files import needs_session
-from prox_spark.jobs.logs import configure_logging
-from prox_spark.jobs.preflight import Preflight, derive_run_id, preflight
+from prox_spark.udfs import refine_plan as plan
+from prox_spark.udfs.commit_loop import write_run
+from prox_spark.udfs.connect import get_conf
+from prox_spark.udfs.input_files import needs_session
+from prox_spark.udfs.logs import configure_logging
+from prox_spark.udfs.preflight import Preflight, derive_run_id, preflight
 from prox_spark.jobs.spark import job_session
-from prox_spark.jobs.summary import RunCheckError, RunSummary, print_summary
-from prox_spark.jobs.tables import CommitConflictError
+from prox_spark.udfs.summary import RunCheckError, RunSummary, print_summary
+from prox_spark.udfs.tables import CommitConflictError
 from prox_spark.config import ConfigError, RefineConfig, load_config
 from prox_spark.inference import ModelLoadError
 

@@ -9,7 +9,7 @@
   jars cached by ``make jars`` (never downloaded at start), workers on this interpreter, UTC, few
   shuffle partitions, no UI.
 - ``get_session(remote=...)`` (or the ``SPARK_REMOTE`` environment variable) returns a Spark Connect session
-  instead (``jobs.connect``): ``sc://host:port`` joins a running server, ``local[N]`` starts one here with
+  instead (``udfs.connect``): ``sc://host:port`` joins a running server, ``local[N]`` starts one here with
   the same local set-up.
 
 ``python -m jobs.spark fetch-jars`` fetches the jars (what ``make jars`` runs);
@@ -29,7 +29,7 @@ from pyspark.sql import SparkSession
 
 import prox_spark
 from prox_spark.config import RefineConfig
-from prox_spark.jobs.connect import connect_session, is_connect
+from prox_spark.udfs.connect import connect_session, is_connect
 from prox_spark.jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
 
 __all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "job_session", "local_session_conf"]
@@ -138,7 +138,7 @@ def get_session(app_name: str = "prox-spark", *, remote: str = "", **local_kwarg
     """The session a job should use: the platform's when there is one, else one built here.
 
     - an active session (Databricks notebook/job, classic or Connect, pyspark shell): returned as-is;
-    - ``remote`` (``spark.remote``): a Spark Connect session (``jobs.connect.connect_session``; ``local_kwargs``
+    - ``remote`` (``spark.remote``): a Spark Connect session (``udfs.connect.connect_session``; ``local_kwargs``
       set up a ``local[N]`` server);
     - on Databricks (``DATABRICKS_RUNTIME_VERSION`` set; a serverless task's Python has no active session until
       one is asked for): the platform's session from ``SparkSession.builder.getOrCreate()``, nothing added;

@@ -23,7 +23,7 @@ from prox_spark.readers.dispatch import read_file
 from prox_spark.readers.records import InputStream
 from prox_spark.readers.warc import require_warc_support
 
-#: the job's reason for a second record with a doc_id already read (``jobs.refine_plan.split_records``)
+#: the job's reason for a second record with a doc_id already read (``udfs.refine_plan.split_records``)
 DUPLICATE_DOC_ID = "duplicate_doc_id"
 #: characters of a duplicate's text kept as its quarantine ``raw`` (the job keeps the same)
 DUPLICATE_RAW_CHARS = 65536

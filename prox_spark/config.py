@@ -250,7 +250,7 @@ class OutputConfig:
     @property
     def namespace(self) -> tuple[str, ...]:
         """Where the metastore tables live, as plain names: ``(catalog, schema)`` or ``(schema,)``; ``()`` for
-        path-based tables. ``jobs.tables`` quotes each part."""
+        path-based tables. ``udfs.tables`` quotes each part."""
         if not self.database:
             return ()
         parts = split_name(self.database, "output.database")

@@ -14,7 +14,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``connect`` (a local Spark Connect server) run on the Spark 4.0 line only: on Spark 3.5 each
     is skipped with the reason (pyspark 3.5's package ships no Connect server; `make test-spark35`)."""
-    from prox_spark.jobs.spark_line import PYSPARK_VERSION, SPARK4
+    from prox_spark.udfs.spark_line import PYSPARK_VERSION, SPARK4
 
     if SPARK4:
         return
@@ -105,7 +105,7 @@ def untrained_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_log_handlers_on_captured_streams():
-    """Remove, after the session, the root handler ``jobs.logs.configure_logging`` installs when a test runs
+    """Remove, after the session, the root handler ``udfs.logs.configure_logging`` installs when a test runs
     the job: it writes to the stderr pytest captured, which is closed by the time py4j logs its shutdown."""
     import logging
 

@@ -133,7 +133,7 @@ def _quarantine(spark, out: Path, run_id: str) -> set[tuple]:
 @pytest.mark.spark
 @pytest.mark.slow
 def test_apply_equals_a_full_rerun_without_loading_a_model(spark, shared_data, tmp_path, capsys):
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
     from prox_spark.cli import main as cli
     from prox_spark.config import load_config
@@ -179,7 +179,7 @@ def test_apply_equals_a_full_rerun_without_loading_a_model(spark, shared_data, t
 @pytest.mark.spark
 def test_apply_refuses_settings_that_change_what_the_source_read(spark, tmp_path, capsys):
     from prox_spark.jobs.apply import main as apply_main
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
     from prox_spark.config import load_config
 

@@ -1,11 +1,11 @@
-"""Audits (jobs/audit.py + jobs/sql/audit/*.sql) checked against the executor's own numbers.
+"""Audits (udfs/audit.py + udfs/sql/audit/*.sql) checked against the executor's own numbers.
 
 Two runs land in one set of tables (``build_audit_tables``, shared with tests/test_notebooks.py):
 
 - ``audit-models``: the refine job itself (``run_refine``) with the untrained fixture models on ten sample
   pages in two shards plus one broken record. Random models keep nearly everything and write programs the
   executor ignores, so this run checks the audits against the job's own summary and the raw tables.
-- ``audit-scripted``: the job's read -> executor -> table-row plan (``jobs.refine_plan``) with the sample
+- ``audit-scripted``: the job's read -> executor -> table-row plan (``udfs.refine_plan``) with the sample
   corpus' hand-written programs instead of model output, plus two crafted documents (an out-of-range
   removal, a two-chunk program). Its numbers are known: every audit is compared with a plain-pandas
   recomputation from ``execute_batch``, the executor the job runs.
@@ -26,12 +26,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prox_spark.jobs import audit
-from prox_spark.jobs.logs import _RUN_ID, RunIdFilter, configure_logging
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs import audit
+from prox_spark.udfs.logs import _RUN_ID, RunIdFilter, configure_logging
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
-from prox_spark.jobs.summary import summarize_run
-from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
+from prox_spark.udfs.summary import summarize_run
+from prox_spark.udfs.tables import PROGRAMS, QUARANTINE, REFINED, RUNS, SHARDS, ensure_tables, replace_rows
 from prox_spark.config import OutputConfig, as_dict, load_config
 from prox_spark.programs import execute_batch
 
@@ -107,7 +107,7 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     scripted programs as the stored ones (same readers, executor, row builder, rows)."""
     from pyspark.sql import functions as F
 
-    from prox_spark.jobs import refine_plan as plan
+    from prox_spark.udfs import refine_plan as plan
     from prox_spark.pipeline import settings_of
     from prox_spark.pipeline.rows import stage_model_ids
     from prox_spark.udfs.apply import apply_documents
@@ -204,7 +204,7 @@ def tables(spark, untrained_models, tmp_path_factory) -> AuditTables:
 
 def path_tables(output: str) -> dict[str, str]:
     """The SQL parameters a user passes for path-based tables: ``IDENTIFIER`` needs the session catalog's
-    three-part name on open-source Spark (jobs.audit.PATH_PREFIXES)."""
+    three-part name on open-source Spark (udfs.audit.PATH_PREFIXES)."""
     return {key: f"spark_catalog.delta.`{output}/{key}`" for key in ("refined", "programs", "quarantine", "runs", "shards")}
 
 
@@ -220,7 +220,7 @@ def plain_sql(spark):
 
 @pytest.fixture(scope="module")
 def views(plain_sql, tables) -> dict[str, pd.DataFrame]:
-    """Every audit of both runs as pandas: each ``jobs/sql/audit/<name>.sql`` file's text through ``spark.sql``
+    """Every audit of both runs as pandas: each ``udfs/sql/audit/<name>.sql`` file's text through ``spark.sql``
     with the tables as named parameters, nothing registered in the session (each query runs once)."""
     frames = {name: plain_sql.sql((audit.SQL_DIR / f"{name}.sql").read_text(encoding="utf-8"),
                                   args=path_tables(tables.output)).toPandas()
@@ -666,7 +666,7 @@ def test_input_of_a_delta_input_run_is_reread_with_spark(spark, tables, tmp_path
     spark.createDataFrame([(d["id"], d["text"]) for d in docs], "id string, text string").write.format("delta").save(table)
     recorded = audit.run_config(spark, tables.output, RUN_SCRIPTED)
     as_delta = dataclasses.replace(recorded, input=dataclasses.replace(recorded.input, format="delta", path=table))
-    from prox_spark.jobs import audit_documents
+    from prox_spark.udfs import audit_documents
 
     monkeypatch.setattr(audit_documents, "run_config", lambda *args: as_delta)
     rows = audit.read_input_texts(spark, tables.output, RUN_SCRIPTED).collect()

@@ -140,9 +140,9 @@ def test_refine_batch_clips_to_the_chunk_and_records_it(pages, keep_all_doc_mode
 
 @pytest.mark.spark
 def test_refine_job_clips_and_writes_the_programs_table(spark, pages, keep_all_doc_model, tmp_path):
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
-    from prox_spark.jobs.tables import PROGRAMS, read_table
+    from prox_spark.udfs.tables import PROGRAMS, read_table
 
     corpus = tmp_path / "pages.jsonl"
     corpus.write_text("".join(json.dumps({"id": p["id"], "text": p["noisy_text"]}) + "\n" for p in pages[:4]))

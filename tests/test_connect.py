@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.jobs.connect import is_connect, is_local_remote, redact_remote
-from prox_spark.jobs.job_tags import run_tag, tag_of
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.connect import is_connect, is_local_remote, redact_remote
+from prox_spark.udfs.job_tags import run_tag, tag_of
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import ONE_THREAD_PER_TASK, concurrent_tasks, run_refine
-from prox_spark.jobs.run_row import redacted_config
-from prox_spark.jobs.staging import run_folder
+from prox_spark.udfs.run_row import redacted_config
+from prox_spark.udfs.staging import run_folder
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ CONNECT_DRIVER = r"""
 import json, sys
 from prox_spark.jobs.refine import main
 from prox_spark.jobs.spark import get_session
-from prox_spark.jobs.connect import is_connect
+from prox_spark.udfs.connect import is_connect
 
 conf, inp, out_rules, out_prox, warehouse, uc_schema = sys.argv[1:7]
 common = ["--conf", conf, f"input.path={inp}", "spark.remote=local[2]", "run_id=connect", "input.shards_per_commit=0",
@@ -62,7 +62,7 @@ def where(frames):
         yield frame[["file"]]
 
 worker_files = sorted({row.file for row in spark.range(2, numPartitions=2).mapInPandas(where, "file string").collect()})
-from prox_spark.jobs.audit import audit_drop_reasons
+from prox_spark.udfs.audit import audit_drop_reasons
 reasons = {f"{row.outcome}:{row.reason}": row.docs for row in audit_drop_reasons(spark, out_prox, "connect").collect()}
 from prox_spark.config import OutputConfig
 names = OutputConfig(catalog="spark_catalog", database=uc_schema)

@@ -3,8 +3,8 @@ own name, with their share of the stage's programs, and programs no guard touche
 
 from __future__ import annotations
 
-from prox_spark.jobs import audit
-from prox_spark.jobs.tables import PROGRAMS
+from prox_spark.udfs import audit
+from prox_spark.udfs.tables import PROGRAMS
 from prox_spark.config import OutputConfig
 
 

@@ -114,9 +114,9 @@ def uri_corpus(tmp_path):
 def test_spark_lists_and_reads_uri_inputs(spark, uri_corpus, tmp_path):
     """The job's preflight lists a ``file://`` directory through Hadoop (same files as the local listing,
     hidden ones skipped, globs too) and its read stage opens those URIs in the tasks."""
-    from prox_spark.jobs import refine_plan as plan
-    from prox_spark.jobs.input_files import list_input_files
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs import refine_plan as plan
+    from prox_spark.udfs.input_files import list_input_files
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.config import ConfigError, load_config
 
     uri = f"file://{uri_corpus}"

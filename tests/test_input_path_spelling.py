@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.jobs import refine_plan as plan
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs import refine_plan as plan
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
-from prox_spark.jobs.summary import RunCheckError
+from prox_spark.udfs.summary import RunCheckError
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -111,7 +111,7 @@ def test_audit_notebook(spark, untrained_models, tmp_path_factory, tmp_path, ker
     assert failures[(RUN_SCRIPTED, "chunk")]["failed_programs"] == 4
 
     [positions] = tagged(text, "AUDIT_REMOVED_BY_POSITION")
-    from prox_spark.jobs.audit import audit_removed_lines
+    from prox_spark.udfs.audit import audit_removed_lines
 
     assert sum(positions) == audit_removed_lines(spark, tables.output, RUN_SCRIPTED).count() > 0
 
@@ -131,7 +131,7 @@ def test_audit_notebook(spark, untrained_models, tmp_path_factory, tmp_path, ker
 def test_scheduled_refresh_notebook_refines_only_new_shards(spark, untrained_models, tmp_path, kernel_env):
     import yaml
 
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
     from prox_spark.config import load_config
     from test_audit import sample_rows

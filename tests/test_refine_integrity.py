@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.jobs import refine_plan as plan
+from prox_spark.udfs import refine_plan as plan
 from prox_spark.jobs.refine import main as refine_main
-from prox_spark.jobs.summary import run_problems, summarize_run
+from prox_spark.udfs.summary import run_problems, summarize_run
 from prox_spark.config import load_config
 
 pytestmark = [pytest.mark.spark]
@@ -310,7 +310,7 @@ def test_secrets_are_redacted_and_database_names_are_quoted(spark, tmp_path):
 
 
 def test_a_symlink_loop_lists_each_real_file_once(spark, tmp_path):
-    from prox_spark.jobs.input_files import list_input_files
+    from prox_spark.udfs.input_files import list_input_files
 
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     a = _write(corpus / "a.jsonl", _docs("a", 3))
@@ -332,7 +332,7 @@ def _held_write(spark, output, run_id: str, gate: Path):
 
     import pandas as pd
 
-    from prox_spark.jobs.tables import SHARDS, replace_rows
+    from prox_spark.udfs.tables import SHARDS, replace_rows
 
     gate_dir = str(gate)
 
@@ -358,8 +358,8 @@ def _race(spark, output, gate: Path, run_id: str) -> None:
     import threading
     import time as _time
 
-    from prox_spark.jobs.side_by_side import inheriting
-    from prox_spark.jobs.tables import SHARDS, replace_rows
+    from prox_spark.udfs.side_by_side import inheriting
+    from prox_spark.udfs.tables import SHARDS, replace_rows
 
     gate.mkdir()
     errors: list[BaseException] = []
@@ -384,7 +384,7 @@ def _race(spark, output, gate: Path, run_id: str) -> None:
 
 
 def test_a_commit_that_loses_a_real_race_is_retried_then_fails_with_one_line(spark, tmp_path, caplog):
-    from prox_spark.jobs.tables import CommitConflictError, ensure_tables
+    from prox_spark.udfs.tables import CommitConflictError, ensure_tables
 
     config = load_config(None, [f"output.path={tmp_path / 'out'}", "output.commit_backoff_seconds=0.1"])
     ensure_tables(spark, config.output)
@@ -403,9 +403,9 @@ def test_a_commit_that_loses_a_real_race_is_retried_then_fails_with_one_line(spa
 def test_two_jobs_write_one_output_at_once(spark, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from prox_spark.jobs.preflight import preflight
+    from prox_spark.udfs.preflight import preflight
     from prox_spark.jobs.refine import run_refine
-    from prox_spark.jobs.side_by_side import inheriting
+    from prox_spark.udfs.side_by_side import inheriting
 
     out = tmp_path / "out"
     files = {f"job-{i}": _write(tmp_path / f"corpus-{i}" / "part-0.jsonl", _docs(f"j{i}", 6)) for i in (1, 2)}

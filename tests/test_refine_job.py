@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prox_spark.jobs.refine import main as refine_main
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
 from prox_spark.config import ConfigError, load_config
 from prox_spark.inference import ModelLoadError
@@ -163,7 +163,7 @@ def test_delta_table_input(spark, untrained_models, tmp_path):
 
 
 def test_progress_lines_name_the_time_left_from_the_pace_so_far():
-    from prox_spark.jobs.progress import commit_progress
+    from prox_spark.udfs.progress import commit_progress
 
     assert commit_progress(1, 4, 90.0) == "committed 1/4 shards (25%), 1m30s elapsed, about 4m30s left"
     assert commit_progress(4, 4, 7300.0) == "committed 4/4 shards (100%), 2h01m elapsed"

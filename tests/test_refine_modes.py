@@ -14,7 +14,7 @@ import typing
 
 import pytest
 
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
 from prox_spark.clean import clean_file, load_models
 from prox_spark.config import PIPELINE_STAGES, ConfigError, PipelineConfig, RulesConfig, load_config

@@ -14,7 +14,7 @@ def _record(doc_id, source_file, index, text="text", kind="document"):
 
 
 def test_repeated_doc_ids_keep_the_first_copy_and_quarantine_the_rest(spark):
-    from prox_spark.jobs.refine_plan import split_records
+    from prox_spark.udfs.refine_plan import split_records
 
     rows = [
         _record("a", "/in/b.jsonl", 0, "a from b"),

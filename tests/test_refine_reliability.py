@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
 from prox_spark.config import load_config
 

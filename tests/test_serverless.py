@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from prox_spark.jobs import connect
+from prox_spark.udfs import connect
 from prox_spark.jobs.refine import build_parser
-from prox_spark.jobs.staging import staging_place, staging_root
-from prox_spark.jobs.tables import commit_metadata
+from prox_spark.udfs.staging import staging_place, staging_root
+from prox_spark.udfs.tables import commit_metadata
 from prox_spark import cli
 from prox_spark.config import load_config
 
@@ -127,7 +127,7 @@ def test_session_settings_the_server_refuses_are_skipped(caplog):
         assert took and spark.conf.values["spark.a"] == "1"
     assert "spark.a" not in spark.conf.values  # restored: it was unset before
     assert connect.get_conf(spark, "spark.hidden.key") is None
-    from prox_spark.jobs import tables
+    from prox_spark.udfs import tables
 
     with commit_metadata(spark, "r1"):  # the creation commits' run id where the server allows the setting
         assert json.loads(spark.conf.values[tables.USER_METADATA_CONF]) == {"prox_spark_run_id": "r1"}

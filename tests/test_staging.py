@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import DataFrame
 
-from prox_spark.jobs.commit_loop import InjectedFailure
-from prox_spark.jobs.preflight import preflight
+from prox_spark.udfs.commit_loop import InjectedFailure
+from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
-from prox_spark.jobs.staging import commit_fingerprints, run_folder, run_table_prefix, staging_place, staging_root
+from prox_spark.udfs.staging import commit_fingerprints, run_folder, run_table_prefix, staging_place, staging_root
 from prox_spark.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -232,8 +232,8 @@ def test_persisted_stage_results_outlive_the_commit_s_own_writes(spark, tmp_path
     so the first write that lands makes every later write's plan differ from the persisted one."""
     from pyspark.sql import functions as F
 
-    from prox_spark.jobs import refine_plan as plan
-    from prox_spark.jobs.tables import REFINED, SHARDS, ensure_tables, replace_rows
+    from prox_spark.udfs import refine_plan as plan
+    from prox_spark.udfs.tables import REFINED, SHARDS, ensure_tables, replace_rows
 
     config = load_config(None, [f"output.path={tmp_path / 'out'}", "run_id=pinned"])
     ensure_tables(spark, config.output)

@@ -179,7 +179,7 @@ def test_row_types_are_derived_from_the_core_and_are_the_tables_types():
     job adds only the run, the document's keys and its source columns."""
     from pyspark.sql.pandas.types import from_arrow_type
 
-    from prox_spark.jobs.tables import PROGRAMS, REFINED
+    from prox_spark.udfs.tables import PROGRAMS, REFINED
     from prox_spark.udfs.stage_pass import ROW_TYPES
 
     assert tuple(ROW_TYPES) == tuple(ROWS_SCHEMA.names) == ("refined", "programs")

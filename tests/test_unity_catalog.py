@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs import audit
+from prox_spark.udfs import audit
 from prox_spark.jobs.refine import main as refine_main
-from prox_spark.jobs.tables import ALL_TABLES, quote_identifier, table_location
+from prox_spark.udfs.tables import ALL_TABLES, quote_identifier, table_location
 from prox_spark.config import ConfigError, OutputConfig, load_config, split_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

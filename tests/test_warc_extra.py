@@ -71,7 +71,7 @@ def test_without_the_extra_the_package_imports_and_reads_jsonl(tmp_path):
         out["options"] = sorted(reader_options())
         out["records"] = [(type(r).__name__, r.doc_id) for r in read_file(sys.argv[1])]
 
-        from prox_spark.jobs.preflight import preflight
+        from prox_spark.udfs.preflight import preflight
         from prox_spark.config import load_config
         config = load_config(None, [f"input.path={sys.argv[1]}", f"output.path={sys.argv[2]}", "pipeline.mode=rules"])
         out["preflight_files"] = preflight(config).files
@@ -113,7 +113,7 @@ def test_without_the_extra_warc_input_fails_naming_it(shared_data, tmp_path):
         out["read_warc"] = error(lambda: read_warc(warc))
         out["read_file"] = error(lambda: read_file(warc))  # input.format auto: from the name
 
-        from prox_spark.jobs.preflight import preflight
+        from prox_spark.udfs.preflight import preflight
         from prox_spark.config import load_config
 
         def checked(path, *overrides):

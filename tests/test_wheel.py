@@ -161,7 +161,7 @@ def test_wheel_contents_and_base_dependencies(wheel):
         names = set(whl.namelist())
         metadata = whl.read(f"prox_spark-{VERSION}.dist-info/METADATA").decode()
         entry_points = whl.read(f"prox_spark-{VERSION}.dist-info/entry_points.txt").decode()
-    assert {"prox_spark/jobs/refine.py", "prox_spark/jobs/refine_plan.py", "prox_spark/jobs/audit.py",
+    assert {"prox_spark/jobs/refine.py", "prox_spark/udfs/refine_plan.py", "prox_spark/udfs/audit.py",
             "prox_spark/jobs/log4j2.properties", "prox_spark/udfs/executor.py", "prox_spark/cli.py",
             "prox_spark/resources/sample_corpus.jsonl"} <= names
     # one top-level package: the project's own name
@@ -182,7 +182,7 @@ def test_wheel_contents_and_base_dependencies(wheel):
 def test_wheel_ships_the_audit_sql(wheel):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
-    assert {f"prox_spark/jobs/sql/audit/{p.name}" for p in (REPO_ROOT / "jobs" / "sql" / "audit").glob("*.sql")} <= names
+    assert {f"prox_spark/udfs/sql/audit/{p.name}" for p in (REPO_ROOT / "udfs" / "sql" / "audit").glob("*.sql")} <= names
 
 
 @pytest.mark.slow

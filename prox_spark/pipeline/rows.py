@@ -5,7 +5,7 @@ once, in the core. The first stage that dropped a document decides its ``refined
 a document has a ``programs`` row per stage it reached (rules, doc) and one per chunk, each chunk row with the
 ops its own lines of the merged program produced (``program_line_offset``). The Spark pass
 (``udfs.stage_pass``, ``udfs.apply``) returns these rows as two Arrow columns from the same Python pass that
-ran the stages, and the job only selects, explodes and writes them (``jobs.refine_plan``); ``refine_batch``
+ran the stages, and the job only selects, explodes and writes them (``udfs.refine_plan``); ``refine_batch``
 (``prox-spark clean``, notebooks) turns the same rows into frames.
 
 The rows leave the document id out: they line up with the batch's documents by position and the caller owns

@@ -1,6 +1,6 @@
 """Pick the reader for a file, list a local corpus' files, and turn records into pandas frames.
 
-The Spark job lists the input files on the driver (``jobs.input_files.list_input_files``: plain paths with
+The Spark job lists the input files on the driver (``udfs.input_files.list_input_files``: plain paths with
 :func:`list_local_files` here, URIs through Spark's Hadoop FileSystem; :func:`detect_format`),
 builds a DataFrame of paths (one row = one file = one task) and calls :func:`read_file` +
 :func:`iter_record_frames` inside ``mapInPandas`` with :data:`RECORD_SPARK_DDL` as the output schema.
@@ -107,7 +107,7 @@ def _hidden(name: str) -> bool:
 def list_local_files(path_or_glob: str | os.PathLike) -> list[str]:
     """The input files of a corpus on a plain (local or FUSE-mounted) path, sorted: a single file, every file
     under a directory (recursively), or the files matching a glob (``**`` allowed). No Spark: the job lists a
-    corpus with ``jobs.input_files.list_input_files``, which calls this for plain paths and Spark's Hadoop
+    corpus with ``udfs.input_files.list_input_files``, which calls this for plain paths and Spark's Hadoop
     FileSystem for URIs (``s3://``, ``abfss://``, ...).
 
     Hidden and underscore-prefixed files and directories (``_SUCCESS``, ``_delta_log/``, ``.crc``

@@ -1,6 +1,6 @@
 """Open an input file by local path or by URI (``s3://``, ``s3a://``, ``gs://``, ``abfss://``, ``dbfs:/``, ``file:``).
 
-Spark lists cloud inputs on the driver through Hadoop's FileSystem (``jobs/input_files.py``); the tasks
+Spark lists cloud inputs on the driver through Hadoop's FileSystem (``udfs/input_files.py``); the tasks
 that read them are plain Python, so they open the same URIs with ``pyarrow.fs`` (already a dependency:
 S3, GCS, Azure and HDFS filesystems built in, credentials from the environment or instance role, as
 the platforms provide them). Hadoop-only spellings are mapped to what pyarrow knows: ``s3a://`` and

@@ -2,7 +2,7 @@
 -- line) and from the end (offset 0 = last line) of a document, per run: headers and footers show up as
 -- high removal rates at small offsets. documents = documents long enough to have that line (same set as
 -- removed_lines.sql); removal_rate = lines_removed / documents. The raw text is not stored, so this is the
--- position view; jobs.audit.audit_removed_line_patterns shows the removed text when the input is readable.
+-- position view; udfs.audit.audit_removed_line_patterns shows the removed text when the input is readable.
 WITH
 -- begin removed_lines
 removals AS (

@@ -1,16 +1,16 @@
 """Audits of refine runs over the job's Delta tables: plain SQL files, and the same queries as DataFrames.
 
 The issue asked for ``prox_spark/audit.py``; it lives in ``jobs/`` because it builds Spark DataFrames and the
-core package never imports pyspark (architecture.md, "Layers"). The queries live in ``jobs/sql/audit/*.sql``,
+core package never imports pyspark (architecture.md, "Layers"). The queries live in ``udfs/sql/audit/*.sql``,
 one self-contained query per file, and the functions here run those files, so a rule is written once:
 
-    from prox_spark.jobs.audit import audit_drop_reasons, audit_sql
+    from prox_spark.udfs.audit import audit_drop_reasons, audit_sql
     audit_drop_reasons(spark, "out/local", "r1").show()   # one run, in the query's order
     audit_sql(spark, "out/local", "failure_ratio").show()  # the file as it is: every run
 
 Each file reads the tables through named parameter markers, ``IDENTIFIER(:refined)``, ``IDENTIFIER(:programs)``,
 ``IDENTIFIER(:quarantine)``, ``IDENTIFIER(:runs)`` and ``IDENTIFIER(:shards)`` (one per table of
-``jobs.tables``), so it also runs as it is in Databricks SQL or through ``spark.sql(query, args=...)`` with
+``udfs.tables``), so it also runs as it is in Databricks SQL or through ``spark.sql(query, args=...)`` with
 the tables' metastore names or path-based names as parameter values (``table_names``). Nothing is registered
 in the session. Every query returns all runs with a ``run_id`` column, sorted so that the same tables give
 the same rows in the same order; the ``audit_*`` functions filter on ``run_id`` (``None``: every run), and
@@ -26,7 +26,7 @@ What the tables can and cannot tell (the raw input text is not stored, only the 
   ``removed_by_position`` (ten relative-position buckets) and ``removed_line_offsets`` (line offsets from the
   start and the end);
 - the *text* of removed lines and before/after diffs need the input: ``audit_removed_line_patterns``,
-  ``document_report`` and ``sample_reports`` (``jobs.audit_documents``, importable from here too) re-read it
+  ``document_report`` and ``sample_reports`` (``udfs.audit_documents``, importable from here too) re-read it
   with the job's own reader, from the input path the run recorded in ``runs`` (or ``input_path``), and use a
   document only when it still has the line and word counts the run recorded (``input_matches``). File inputs
   need local or FUSE paths (``/dbfs/``, ``/Volumes/``); a Delta input is read by Spark (its current version: a
@@ -44,7 +44,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.tables import ALL_TABLES, RUNS, read_table, table_location
+from prox_spark.udfs.tables import ALL_TABLES, RUNS, read_table, table_location
 from prox_spark.config import OutputConfig, RefineConfig, build
 
 __all__ = [
@@ -117,7 +117,7 @@ def as_output(output: Output) -> OutputConfig:
 
 
 def load_sql(name: str) -> str:
-    """The query of one audit (``jobs/sql/audit/<name>.sql``) without a trailing semicolon."""
+    """The query of one audit (``udfs/sql/audit/<name>.sql``) without a trailing semicolon."""
     path = SQL_DIR / f"{name}.sql"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in SQL_DIR.glob("*.sql"))) or "none"
@@ -137,7 +137,7 @@ def table_names(output: Output, path_prefix: str = PATH_PREFIXES[0]) -> dict[str
 
 
 def audit_sql(spark: SparkSession, output: Output, name: str, **parameters: str) -> DataFrame:
-    """``jobs/sql/audit/<name>.sql`` as it is, every run, its tables bound to ``output``'s (``table_names``).
+    """``udfs/sql/audit/<name>.sql`` as it is, every run, its tables bound to ``output``'s (``table_names``).
 
     ``parameters`` binds the query's other markers (``run_id``, ``input_text`` of removed_line_patterns).
     For path-based tables the first name form of ``PATH_PREFIXES`` this Spark accepts is used."""
@@ -272,8 +272,8 @@ def run_config(spark: SparkSession, output: Output, run_id: str) -> RefineConfig
     return build(RefineConfig, json.loads(row.config_json), "")
 
 
-#: what ``jobs.audit_documents`` holds (the audits that re-read the input, and one document's report), still
-#: importable from here: ``from jobs.audit import sample_reports`` (not in ``__all__``)
+#: what ``udfs.audit_documents`` holds (the audits that re-read the input, and one document's report), still
+#: importable from here: ``from udfs.audit import sample_reports`` (not in ``__all__``)
 _DOCUMENT_AUDITS = (
     "DocumentReport", "INPUT_TEXT_VIEW", "SAMPLE_KINDS", "audit_removed_line_patterns", "document_report",
     "read_input_texts", "sample_reports",
@@ -281,6 +281,6 @@ _DOCUMENT_AUDITS = (
 
 
 def __getattr__(name: str) -> Any:
-    if name in _DOCUMENT_AUDITS:  # imported on first use: jobs.audit_documents builds on this module
-        return getattr(importlib.import_module("prox_spark.jobs.audit_documents"), name)
+    if name in _DOCUMENT_AUDITS:  # imported on first use: udfs.audit_documents builds on this module
+        return getattr(importlib.import_module("prox_spark.udfs.audit_documents"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,10 +13,10 @@ from datetime import datetime
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.connect import redact_remote
-from prox_spark.jobs.preflight import Preflight
-from prox_spark.jobs.summary import RunSummary
-from prox_spark.jobs.tables import RUNS, read_table, replace_rows
+from prox_spark.udfs.connect import redact_remote
+from prox_spark.udfs.preflight import Preflight
+from prox_spark.udfs.summary import RunSummary
+from prox_spark.udfs.tables import RUNS, read_table, replace_rows
 from prox_spark.config import RefineConfig, as_dict
 
 #: spark.conf keys whose values runs.config_json never shows (credentials: fs.s3a.secret.key, ...)

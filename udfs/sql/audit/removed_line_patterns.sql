@@ -1,7 +1,7 @@
 -- removed_line_patterns: the text of the lines the chunk stage removed in run :run_id, grouped by a pattern
 -- (trimmed, lower-cased, digit runs -> 0, first 120 characters).
 -- The tables keep only the final text, so this one also reads :input_text, a table or view with the run's
--- input as (doc_id, text) columns: jobs.audit.audit_removed_line_patterns re-reads it with the job's reader;
+-- input as (doc_id, text) columns: udfs.audit.audit_removed_line_patterns re-reads it with the job's reader;
 -- in plain SQL, name the input table when it has those columns (or a view that selects them).
 -- Only documents whose input has the line count the run recorded are used: the input may have changed since
 -- the run. Lines are taken from the input before normalize (see removed_lines.sql for the limit this implies).

@@ -3,8 +3,8 @@
 The tables keep only the final text, so the text of removed lines and before/after diffs re-read the run's
 input with the job's own reader (``read_input_texts``), from the input path the run recorded in ``runs`` (or
 ``input_path``), and trust a document only when it still has the word and line counts the run recorded
-(``DocumentReport.input_matches``). The table-only audits are ``jobs.audit``, which also re-exports the
-names here (``from jobs.audit import sample_reports``).
+(``DocumentReport.input_matches``). The table-only audits are ``udfs.audit``, which also re-exports the
+names here (``from udfs.audit import sample_reports``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, Iterable, Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.audit import AuditError, Output, as_output, audit_doc_results, audit_sql, run_config
-from prox_spark.jobs.tables import REFINED, read_table
+from prox_spark.udfs.audit import AuditError, Output, as_output, audit_doc_results, audit_sql, run_config
+from prox_spark.udfs.tables import REFINED, read_table
 from prox_spark.text import count_lines
 
 __all__ = [
@@ -49,8 +49,8 @@ def read_input_texts(
     ``input_path`` replaces the path the run recorded (the corpus moved, or a subset is enough). With
     ``doc_ids`` only the shards holding those documents are read. The text is the input *now*: callers
     compare it with the counts the run recorded before trusting it (``DocumentReport.input_matches``)."""
-    from prox_spark.jobs import refine_plan as plan
-    from prox_spark.jobs.input_files import list_input_files
+    from prox_spark.udfs import refine_plan as plan
+    from prox_spark.udfs.input_files import list_input_files
 
     output = as_output(output)
     config = run_config(spark, output, run_id)

@@ -1,6 +1,6 @@
 -- doc_results: one row per refined document with its programs next to its result: the doc program,
 -- the chunk programs joined in chunk order (as the executor ran them) with every line's status, the
--- decision and the final text. The input text is not stored (see jobs.audit.document_report for a diff
+-- decision and the final text. The input text is not stored (see udfs.audit.document_report for a diff
 -- against the re-read input).
 WITH chunks AS (
   SELECT run_id,

@@ -15,8 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs.input_files import list_input_files
-from prox_spark.jobs.staging import staging_root
+from prox_spark.udfs.input_files import list_input_files
+from prox_spark.udfs.staging import staging_root
 from prox_spark.config import ConfigError, RefineConfig, as_dict, stage_model_paths
 from prox_spark.inference import ModelLoadError
 from prox_spark.pipeline import verify_stage_model
@@ -50,7 +50,7 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
     missing output location.
 
     ``spark`` lists URI inputs (``s3://``, ``abfss://``, ``gs://``, ``dbfs:/``, ``file:``) through Hadoop's
-    FileSystem; plain paths need none (``jobs.input_files``)."""
+    FileSystem; plain paths need none (``udfs.input_files``)."""
     if not (config.input.path or config.input.table):
         raise ConfigError("input.path: required (a file, a directory or a glob), or input.table (a table name)")
     if not (config.output.path or config.output.database):

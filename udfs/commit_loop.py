@@ -2,8 +2,8 @@
 
 Per commit of ``input.shards_per_commit`` shards the run has not committed yet: read → stage (the models, or a
 run's stored programs: the ``Stager``) → write quarantine, programs and refined → the shard commit log. Then the
-whole run is checked against its own input listing (``jobs.summary.run_problems``) and the attempt's row is
-written to ``runs`` (``jobs.run_row``). A killed run resumes at the first uncommitted shard.
+whole run is checked against its own input listing (``udfs.summary.run_problems``) and the attempt's row is
+written to ``runs`` (``udfs.run_row``). A killed run resumes at the first uncommitted shard.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs import refine_plan as plan
-from prox_spark.jobs.connect import set_conf
-from prox_spark.jobs.job_tags import job_tag, run_tag
-from prox_spark.jobs.logs import logging_run
-from prox_spark.jobs.preflight import Preflight
-from prox_spark.jobs.progress import commit_progress
-from prox_spark.jobs.run_row import next_attempt, write_run_row
-from prox_spark.jobs.side_by_side import run_concurrently
-from prox_spark.jobs.staging import Staging, commit_fingerprints, drop_run_staging, staging_for
-from prox_spark.jobs.summary import RunCheckError, RunSummary, run_problems, summarize_run
-from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
+from prox_spark.udfs import refine_plan as plan
+from prox_spark.udfs.connect import set_conf
+from prox_spark.udfs.job_tags import job_tag, run_tag
+from prox_spark.udfs.logs import logging_run
+from prox_spark.udfs.preflight import Preflight
+from prox_spark.udfs.progress import commit_progress
+from prox_spark.udfs.run_row import next_attempt, write_run_row
+from prox_spark.udfs.side_by_side import run_concurrently
+from prox_spark.udfs.staging import Staging, commit_fingerprints, drop_run_staging, staging_for
+from prox_spark.udfs.summary import RunCheckError, RunSummary, run_problems, summarize_run
+from prox_spark.udfs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, ensure_tables, read_table, replace_rows
 from prox_spark.config import RefineConfig
 
 log = logging.getLogger("prox_spark.refine")

@@ -27,7 +27,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs.spark_line import PYSPARK_VERSION, SPARK4
+from prox_spark.udfs.spark_line import PYSPARK_VERSION, SPARK4
 
 log = logging.getLogger(__name__)
 

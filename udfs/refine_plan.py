@@ -5,7 +5,7 @@ configured stages run in one Python pass per partition (``udfs.stage_pass``: rul
 executor, chunk programs, chunk executor on each Arrow batch, then the core's row builder), so every stage
 runs once per document and each document crosses the JVM/Python boundary once; documents dropped at the doc
 stage reach the chunk stage with empty text and cost no model call. The pass returns each document's
-``refined`` row and ``programs`` rows; they are kept (``jobs.staging``: persisted, or written to a staging
+``refined`` row and ``programs`` rows; they are kept (``udfs.staging``: persisted, or written to a staging
 Delta table) before the tables are written from them, so the models never run twice for the same documents.
 Here the rows are only selected (``refined_rows``) and exploded (``program_rows``): their rules live in the
 core (``prox_spark.pipeline.rows``).
@@ -24,7 +24,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, TableSpec, qualified_name, read_table_pinned
+from prox_spark.udfs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, TableSpec, qualified_name, read_table_pinned
 from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.rows import PROGRAM_ROW_ARROW_TYPE, REFINED_ROW_ARROW_TYPE

@@ -4,11 +4,11 @@ The job supports both (``jobs.delta_jars`` fetches the Delta jars of the install
 that Spark 3.5 lacks are bridged where they are called, on ``SPARK4``:
 
 - ``SparkSession.addTag``/``removeTag`` (classic sessions from 4.0; 3.5 has them for Spark Connect only):
-  ``SparkContext.addJobTag``/``removeJobTag`` on 3.5 (``jobs.job_tags``);
+  ``SparkContext.addJobTag``/``removeJobTag`` on 3.5 (``udfs.job_tags``);
 - ``pyspark.inheritable_thread_target(session)`` (4.0; 3.5 takes the thread target itself:
-  ``jobs.side_by_side``);
+  ``udfs.side_by_side``);
 - ``DataFrameWriter.saveAsTable`` in overwrite mode with ``replaceWhere`` on a Delta metastore table (3.5 takes
-  Spark's v1 path there): ``DataFrameWriterV2.overwrite(condition)`` on 3.5 (``jobs.tables.replace_rows``).
+  Spark's v1 path there): ``DataFrameWriterV2.overwrite(condition)`` on 3.5 (``udfs.tables.replace_rows``).
 
 Spark Connect is used on the 4.0 line only (the tests run it there; the Spark 3.5 venv has no Connect client).
 """

@@ -28,9 +28,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from prox_spark.jobs.connect import session_conf
-from prox_spark.jobs.side_by_side import run_concurrently
-from prox_spark.jobs.spark_line import SPARK4
+from prox_spark.udfs.connect import session_conf
+from prox_spark.udfs.side_by_side import run_concurrently
+from prox_spark.udfs.spark_line import SPARK4
 from prox_spark.config import OutputConfig
 from prox_spark.udfs.executor import OPS_TYPE
 

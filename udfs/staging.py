@@ -34,10 +34,10 @@ from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
-from prox_spark.jobs import refine_plan as plan
-from prox_spark.jobs.connect import session_conf
-from prox_spark.jobs.side_by_side import run_concurrently
-from prox_spark.jobs.tables import qualified_name, quote_identifier
+from prox_spark.udfs import refine_plan as plan
+from prox_spark.udfs.connect import session_conf
+from prox_spark.udfs.side_by_side import run_concurrently
+from prox_spark.udfs.tables import qualified_name, quote_identifier
 from prox_spark.config import ConfigError, RefineConfig, as_dict
 
 log = logging.getLogger("prox_spark.staging")

@@ -6,9 +6,6 @@ waits. Run side by side from threads they overlap: Spark schedules jobs from sev
 commits to different Delta tables never conflict. Threads are wrapped with
 ``pyspark.inheritable_thread_target`` so each job keeps the run's job tags (the UI, cancellation), and
 run in a copy of the caller's context so log records still carry the run id.
-
-(Not named ``concurrent``: spark-submit runs ``jobs/refine.py`` as a script, which puts ``jobs/`` first on
-``sys.path``, where such a module would hide the standard library's ``concurrent`` package.)
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from typing import Any
 from pyspark import inheritable_thread_target
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs.spark_line import SPARK4
+from prox_spark.udfs.spark_line import SPARK4
 
 
 def run_concurrently(spark: SparkSession, actions: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:

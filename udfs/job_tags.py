@@ -4,7 +4,7 @@
 serverless, standard access mode): there is no SparkContext. ``SparkSession.addTag`` exists on both kinds
 of session in pyspark 4.0. A tag marks every Spark job the calling thread starts while it is set; the UI
 lists it with the job, and ``spark.interruptTag(tag)`` cancels those jobs (the run's tag cancels the run).
-Tags are per thread: ``jobs.side_by_side`` copies them into its worker threads.
+Tags are per thread: ``udfs.side_by_side`` copies them into its worker threads.
 
 On Spark 3.5 a classic session has no ``addTag`` (3.5 offers it to Spark Connect sessions only): the tag goes
 on the SparkContext instead (``addJobTag``, the same per-thread job tag), and
@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 from pyspark.sql import SparkSession
 
-from prox_spark.jobs.connect import is_connect
-from prox_spark.jobs.spark_line import SPARK4
+from prox_spark.udfs.connect import is_connect
+from prox_spark.udfs.spark_line import SPARK4
 
 
 def tag_of(*parts: str) -> str:

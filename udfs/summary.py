@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from prox_spark.jobs.side_by_side import run_concurrently
-from prox_spark.jobs.tables import ALL_TABLES, QUARANTINE, REFINED, SHARDS, read_table, table_location
+from prox_spark.udfs.side_by_side import run_concurrently
+from prox_spark.udfs.tables import ALL_TABLES, QUARANTINE, REFINED, SHARDS, read_table, table_location
 from prox_spark.config import OutputConfig, RefineConfig
 
 
