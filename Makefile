@@ -238,7 +238,7 @@ models-large: venv
 	for kind in doc chunk; do
 	  extra=()  # as in `make models`: the doc model also learns the train-split cleaning pages as keeps
 	  if [ "$$kind" = doc ]; then extra=(extra_train_file="$(MODELS_WORK)/seed/doc_cleaning.jsonl"); fi
-	  "$(PY)" -m jobs.train_refiner --config "conf/training/$${kind}_large.yaml" \
+	  "$(PY)" -m jobs.train_refiner --conf "conf/training/$${kind}_large.yaml" \
 	    seed_file="$(MODELS_WORK)/seed/$$kind.jsonl" tokenizer="$(MODELS_WORK)/tokenizer/tokenizer.json" \
 	    work_dir="$(MODELS_WORK)/train/$${kind}_large" export_dir="$(MODELS_WORK)/large/$$kind" "$${extra[@]}" $(TRAIN_ARGS)
 	done
