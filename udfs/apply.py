@@ -16,13 +16,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from prox_spark.pipeline import RefineSettings, staged_columns
+from prox_spark.pipeline import RefineSettings
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, apply_stored_programs
 from prox_spark.pipeline.stages.chunk import STORED_CHUNK_FIELDS
 from prox_spark.pipeline.stages.doc import STORED_DOC_FIELDS
 from prox_spark.pipeline.rows import table_rows
-from prox_spark.rules import get_preset
-from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, ROW_TYPES, map_stage_columns, row_columns
+from prox_spark.udfs.stage_pass import (
+    QUARANTINE_DETAIL, QUARANTINE_REASON, ROW_TYPES, check_stages, map_stage_columns, row_columns,
+)
 
 #: the columns the stored programs arrive in, joined onto each document
 STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"
@@ -54,9 +55,7 @@ def apply_documents(
     """``docs`` plus their rows (``ROW_TYPES``, the program rows carrying ``model_ids``) and the quarantine
     columns, from ``programs`` (the rows of run ``source_run_id`` in the ``programs`` table) executed under
     ``settings``."""
-    staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
-    if "rules" in stages:
-        get_preset(rules_preset)
+    check_stages(stages, rules_preset)
     joined = docs.join(stored_programs(programs), ["shard", "doc_id"], "left")
     added: dict[str, T.DataType] = {**ROW_TYPES, QUARANTINE_REASON: T.StringType(), QUARANTINE_DETAIL: T.StringType()}
 

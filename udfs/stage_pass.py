@@ -54,9 +54,7 @@ def stage_documents(
     ``fail_first_attempt_of_partition`` (fault injection, ``faults.*``): the first attempt of that
     partition raises, its retry runs normally.
     """
-    staged_columns(stages)  # an unknown stage or rule preset fails here, on the driver
-    if "rules" in stages:
-        get_preset(rules_preset)
+    check_stages(stages, rules_preset)
 
     def stage(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         columns = run_stages(
@@ -67,6 +65,13 @@ def stage_documents(
         return row_columns(table_rows(columns, stages, model_ids))
 
     return map_stage_columns(docs, ROW_TYPES, stage, on_partition=lambda: _maybe_fail(fail_first_attempt_of_partition))
+
+
+def check_stages(stages: tuple[str, ...], rules_preset: str) -> None:
+    """An unknown stage, or an unknown rule preset when the rules run, fails here, on the driver, before a task."""
+    staged_columns(stages)
+    if "rules" in stages:
+        get_preset(rules_preset)
 
 
 def row_columns(rows: pa.RecordBatch) -> dict[str, pa.Array]:

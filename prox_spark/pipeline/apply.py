@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stage_pass import StagedBatch, stage_pass
-from prox_spark.pipeline.stages import STAGE_BY_NAME, ModelStage
+from prox_spark.pipeline.stages import model_stage
 
 __all__ = ["NO_STORED_PROGRAM", "StoredPrograms", "apply_stored_programs"]
 
@@ -39,9 +39,8 @@ class StoredPrograms:
     stored: Mapping[str, Sequence[Any]]
 
     def programs(self, stage: str, texts: list[str]) -> list[Any | None]:
-        model_stage = STAGE_BY_NAME[stage]
-        assert isinstance(model_stage, ModelStage), stage
-        return [model_stage.read_stored(entry) if entry else None for entry in self.stored[stage]]
+        reader = model_stage(stage)
+        return [reader.read_stored(entry) if entry else None for entry in self.stored[stage]]
 
 
 def apply_stored_programs(

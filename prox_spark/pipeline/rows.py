@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, Stage
+from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, Stage, stages_in_order
 from prox_spark.pipeline.stages.base import StageRecord, StagedColumn
 from prox_spark.programs.batch import OPS_ARROW_TYPE
 
@@ -69,6 +69,8 @@ PROGRAM_ROW_ARROW_TYPE = pa.struct(
 ROWS_SCHEMA = pa.schema([("refined", REFINED_ROW_ARROW_TYPE), ("programs", pa.list_(PROGRAM_ROW_ARROW_TYPE))])
 #: the executor/rule result fields a program row repeats from its stage's result
 PROGRAM_RESULT_FIELDS = ("outcome", "reason", "words_before", "words_after", "lines_before", "lines_after")
+
+
 def rules_model_id(preset: str) -> str:
     """The rules stage's ``model_id`` in the programs table: ``rules:<preset>``."""
     return f"rules:{preset}"
@@ -85,7 +87,7 @@ def table_rows(
     """The rows of ``columns`` (``stage_pass``' columns for ``stages``), one entry per document: ``ROWS_SCHEMA``.
 
     ``model_ids``: the ``model_id`` of each stage's program rows (``stage_model_ids``)."""
-    order = [stage for stage in STAGES if stage.name in stages]
+    order = stages_in_order(stages)
     if not order:
         raise ValueError("no stage to build rows from")
     missing = sorted({column for stage in order for column in stage.columns} - set(columns))

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from prox_spark.pipeline.models import ChunkModel, StageModel
 from prox_spark.pipeline.settings import RefineSettings
-from prox_spark.pipeline.stages import STAGE_BY_NAME, STAGE_COLUMNS, ModelStage, PassContext, stages_in_order
+from prox_spark.pipeline.stages import STAGE_COLUMNS, ModelStage, PassContext, model_stage, stages_in_order
 from prox_spark.pipeline.stages.base import StagedColumn
 from prox_spark.rules import DEFAULT_PRESET
 from prox_spark.text import is_missing
@@ -62,9 +62,7 @@ class ModelPrograms:
         return model
 
     def programs(self, stage: str, texts: list[str]) -> Sequence[Any]:
-        model_stage = STAGE_BY_NAME[stage]
-        assert isinstance(model_stage, ModelStage), stage
-        return model_stage.write_programs(texts, self)
+        return model_stage(stage).write_programs(texts, self)
 
 
 @dataclass(frozen=True)

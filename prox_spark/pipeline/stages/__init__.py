@@ -34,6 +34,14 @@ STAGE_ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def model_stage(name: str) -> ModelStage:
+    """The model stage named ``name`` (a program source is asked only for those)."""
+    stage = STAGE_BY_NAME[name]
+    if not isinstance(stage, ModelStage):
+        raise TypeError(f"stage {name!r} takes no programs from a model")
+    return stage
+
+
 def stages_in_order(names: Sequence[str]) -> list[Stage]:
     """The stages ``names`` names, in ``STAGE_ORDER``; an unknown name fails."""
     unknown = sorted(set(names) - set(STAGE_ORDER))
@@ -44,5 +52,6 @@ def stages_in_order(names: Sequence[str]) -> list[Stage]:
 
 __all__ = [
     "STAGES", "STAGE_ARROW_TYPES", "STAGE_BY_NAME", "STAGE_COLUMNS", "STAGE_ORDER", "STAGE_SCHEMAS",
-    "ChunkStage", "DocStage", "ModelStage", "PassContext", "RulesStage", "Stage", "StageRun", "stages_in_order",
+    "ChunkStage", "DocStage", "ModelStage", "PassContext", "RulesStage", "Stage", "StageRun", "model_stage",
+    "stages_in_order",
 ]
