@@ -173,6 +173,39 @@ def test_spark_types_are_derived_from_the_stage_arrow_schemas():
     assert tuple(OPS_TYPE.elementType.fieldNames()) == OP_FIELDS
 
 
+#: the ``refined`` and ``programs`` columns as the existing Delta tables have them, in order, pinned: tables
+#: written by any earlier run must keep working (a new output column adds itself here)
+PINNED_TABLE_COLUMNS = {
+    "refined": [
+        ("run_id", "string"), ("shard", "string"), ("doc_id", "string"), ("text", "string"), ("kept", "boolean"),
+        ("drop_stage", "string"), ("drop_reason", "string"), ("program_ignored", "boolean"),
+        ("words_before", "bigint"), ("words_after", "bigint"), ("lines_before", "bigint"), ("lines_after", "bigint"),
+        ("source_file", "string"), ("record_index", "bigint"), ("url", "string"), ("metadata_json", "string"),
+    ],
+    "programs": [
+        ("run_id", "string"), ("shard", "string"), ("doc_id", "string"), ("stage", "string"),
+        ("chunk_index", "bigint"), ("first_line", "bigint"), ("last_line", "bigint"), ("model_id", "string"),
+        ("program", "string"),
+        ("ops", "array<struct<line:bigint,op:string,start:bigint,end:bigint,source:string,target:string,status:string,errors:bigint,detail:string>>"),
+        ("errors", "bigint"), ("outcome", "string"), ("reason", "string"), ("words_before", "bigint"),
+        ("words_after", "bigint"), ("lines_before", "bigint"), ("lines_after", "bigint"), ("prompt_tokens", "bigint"),
+        ("latency_ms", "double"), ("clipped_ops", "bigint"), ("model_program", "string"),
+    ],
+}
+
+
+def test_the_row_tables_keep_their_columns():
+    """The ``refined`` and ``programs`` columns (name, Spark type, order) stay what the existing tables hold, every
+    one nullable, and ``ops`` keeps the executor's type exactly (its nested fields too)."""
+    from prox_spark.udfs.executor import OPS_TYPE
+    from prox_spark.udfs.tables import PROGRAMS, REFINED
+
+    for table in (REFINED, PROGRAMS):
+        assert [(c.name, c.type.simpleString()) for c in table.columns] == PINNED_TABLE_COLUMNS[table.key], table.key
+        assert all(field.nullable for field in table.schema.fields), table.key
+    assert next(c.type for c in PROGRAMS.columns if c.name == "ops") == OPS_TYPE
+
+
 def test_row_types_are_derived_from_the_core_and_are_the_tables_types():
     """The rows the stage pass returns (``ROW_TYPES``) are the core's Arrow schema in Spark, and each of their
     fields has its table column's type: the job selects them into ``refined`` / ``programs`` unchanged, and the
