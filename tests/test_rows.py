@@ -9,7 +9,17 @@ import pytest
 
 from prox_spark.pipeline import RefineSettings
 from prox_spark.pipeline.apply import apply_stored_programs
-from prox_spark.pipeline.rows import ROWS_SCHEMA, stage_model_ids, table_rows
+from prox_spark.pipeline.rows import (
+    PROGRAM_ROW_ARROW_TYPE,
+    PROGRAM_ROW_FIELDS,
+    REFINED_ROW_ARROW_TYPE,
+    REFINED_ROW_FIELDS,
+    REFINED_ROW_ONLY_FIELDS,
+    ROWS_SCHEMA,
+    stage_model_ids,
+    table_rows,
+)
+from prox_spark.pipeline.stages import STAGE_ORDER
 
 STAGES = ("rules", "doc", "chunk")
 PAGE = "\n".join(f"line {i} of the page has several plain words in it for the rules to count here." for i in range(8))
@@ -39,6 +49,17 @@ def rows() -> tuple[list[dict], list[list[dict]]]:
 
 def _stages(programs: list[dict]) -> list[tuple]:
     return [(p["stage"], p["chunk_index"], p["model_id"]) for p in programs]
+
+
+def test_the_row_fields_declare_the_rows():
+    """Each field is declared once, with the description its table column carries, and the Arrow rows are exactly
+    those fields; the ``refined`` row's fields its table leaves out are each stage's program."""
+    for declared, arrow_type in ((REFINED_ROW_FIELDS, REFINED_ROW_ARROW_TYPE), (PROGRAM_ROW_FIELDS, PROGRAM_ROW_ARROW_TYPE)):
+        assert [(field.name, field.type) for field in arrow_type] == [(field.name, field.type) for field in declared]
+        assert len({field.name for field in declared}) == len(declared)
+        assert all(field.description.strip() for field in declared)
+    assert REFINED_ROW_ONLY_FIELDS == {f"{name}_program" for name in STAGE_ORDER}
+    assert REFINED_ROW_ONLY_FIELDS <= {field.name for field in REFINED_ROW_FIELDS}
 
 
 def test_the_first_stage_that_dropped_decides(rows):

@@ -209,9 +209,13 @@ def test_the_row_tables_keep_their_columns():
 def test_row_types_are_derived_from_the_core_and_are_the_tables_types():
     """The rows the stage pass returns (``ROW_TYPES``) are the core's Arrow schema in Spark, and each of their
     fields has its table column's type: the job selects them into ``refined`` / ``programs`` unchanged, and the
-    job adds only the run, the document's keys and its source columns."""
+    job adds only the run, the document's keys and its source columns. Every other column of those tables is a
+    field the core declares (``rows.REFINED_ROW_FIELDS`` / ``PROGRAM_ROW_FIELDS``), in the row's order, with the
+    field's description as its comment; the refined row's fields the table leaves out are exactly the stages'
+    programs (``rows.REFINED_ROW_ONLY_FIELDS``)."""
     from pyspark.sql.pandas.types import from_arrow_type
 
+    from prox_spark.pipeline.rows import PROGRAM_ROW_FIELDS, REFINED_ROW_FIELDS, REFINED_ROW_ONLY_FIELDS
     from prox_spark.udfs.tables import PROGRAMS, REFINED
     from prox_spark.udfs.stage_pass import ROW_TYPES
 
@@ -222,13 +226,21 @@ def test_row_types_are_derived_from_the_core_and_are_the_tables_types():
         "refined": {"run_id", "shard", "doc_id", "source_file", "record_index", "url", "metadata_json"},
         "programs": {"run_id", "shard", "doc_id"},
     }
-    for table, row_type in ((REFINED, ROW_TYPES["refined"]), (PROGRAMS, ROW_TYPES["programs"].elementType)):
+    row_only = {"refined": REFINED_ROW_ONLY_FIELDS, "programs": frozenset()}
+    for table, row_type, declared in (
+        (REFINED, ROW_TYPES["refined"], REFINED_ROW_FIELDS),
+        (PROGRAMS, ROW_TYPES["programs"].elementType, PROGRAM_ROW_FIELDS),
+    ):
+        assert row_type.fieldNames() == [field.name for field in declared], table.key
         fields = {field.name: field.dataType for field in row_type.fields}
         columns = {column.name: column.type for column in table.columns}
         assert set(columns) - set(fields) == job_columns[table.key], table.key
         for name, data_type in fields.items():
             if name in columns:  # refine_batch's stage programs are not columns of the refined table
                 assert data_type == columns[name], (table.key, name)
+        assert set(fields) - set(columns) == row_only[table.key], table.key
+        from_row = [(c.name, c.comment) for c in table.columns if c.name not in job_columns[table.key]]
+        assert from_row == [(f.name, f.description) for f in declared if f.name not in row_only[table.key]], table.key
     assert set(ROW_TYPES["refined"].fieldNames()) - {c.name for c in REFINED.columns} == {
         "rules_program", "doc_program", "chunk_program"
     }

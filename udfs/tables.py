@@ -1,5 +1,9 @@
 """The refine job's Delta tables: schemas with table/column comments, creation, idempotent writes.
 
+The ``refined`` and ``programs`` columns that the core's rows fill are declared with the rows
+(``prox_spark.pipeline.rows``: name, Arrow type, description); their specs here add only the columns the job
+owns (the run, the shard, the document id, the input's source columns).
+
 Every run writes rows tagged with its ``run_id``; a write replaces exactly the rows of the run's shards
 it covers (Delta ``replaceWhere``), so a rerun or a resumed run never duplicates rows, and a process
 killed mid-write leaves no partial commit (Delta commits are atomic).
@@ -21,18 +25,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterable, TypeVar
+from typing import Collection, Iterable, TypeVar
 
 import delta.exceptions as delta_errors  # importing it maps Delta's JVM conflict errors to Python classes
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_type
 
 from prox_spark.udfs.connect import session_conf
 from prox_spark.udfs.side_by_side import run_concurrently
 from prox_spark.udfs.spark_line import SPARK4
 from prox_spark.config import OutputConfig
-from prox_spark.udfs.executor import OPS_TYPE
+from prox_spark.pipeline.rows import PROGRAM_ROW_FIELDS, REFINED_ROW_FIELDS, REFINED_ROW_ONLY_FIELDS, RowField
 
 log = logging.getLogger("prox_spark.tables")
 
@@ -83,6 +88,13 @@ class TableSpec:
         return T.StructType([T.StructField(c.name, c.type, True) for c in self.columns])
 
 
+def _row_columns(fields: Iterable[RowField], leave_out: Collection[str] = ()) -> tuple[Column, ...]:
+    """The columns a core row fills (``prox_spark.pipeline.rows``), in its order, less the fields in ``leave_out``:
+    each field's Spark type derived from its Arrow type, its description as the comment, so the row declares them
+    once and the job's writes select exactly its fields."""
+    return tuple(Column(f.name, from_arrow_type(f.type), f.description) for f in fields if f.name not in leave_out)
+
+
 REFINED = TableSpec(
     "refined",
     "ProX-refined corpus: one row per input document that was read (kept or dropped), final text in `text`.",
@@ -90,15 +102,7 @@ REFINED = TableSpec(
         Column("run_id", T.StringType(), "Run that produced the row."),
         Column("shard", T.StringType(), "Corpus shard (input file: `<file name>@<hash of its full path>`) the document came from; partition key."),
         Column("doc_id", T.StringType(), "Stable document id: the input's id, else a sha256 content hash."),
-        Column("text", T.StringType(), "Final text after both stages; empty string when dropped."),
-        Column("kept", T.BooleanType(), "True when the document survives refining."),
-        Column("drop_stage", T.StringType(), "Stage that dropped the document (rules, doc, chunk) or null."),
-        Column("drop_reason", T.StringType(), "Why it was dropped (doc_program_drop, kept_fraction_too_low, too_few_words, or the rule's reason: gopher_*, c4_*, fineweb_*, ...)."),
-        Column("program_ignored", T.BooleanType(), "True when the chunk program had too many errors and the doc-stage text was kept."),
-        Column("words_before", T.LongType(), "Words (str.split) of the input text."),
-        Column("words_after", T.LongType(), "Words of the final text."),
-        Column("lines_before", T.LongType(), "Lines of the input text."),
-        Column("lines_after", T.LongType(), "Lines of the final text."),
+        *_row_columns(REFINED_ROW_FIELDS, REFINED_ROW_ONLY_FIELDS),
         Column("source_file", T.StringType(), "Input file path."),
         Column("record_index", T.LongType(), "Position of the record in its input file."),
         Column("url", T.StringType(), "Source URL when the input has one (WARC)."),
@@ -114,24 +118,7 @@ PROGRAMS = TableSpec(
         Column("run_id", T.StringType(), "Run that produced the row."),
         Column("shard", T.StringType(), "Corpus shard (input file)."),
         Column("doc_id", T.StringType(), "Document id (joins refined.doc_id)."),
-        Column("stage", T.StringType(), "rules, doc or chunk."),
-        Column("chunk_index", T.LongType(), "Chunk number within the document (chunk stage), null for the doc stage."),
-        Column("first_line", T.LongType(), "First document line of the chunk (0-based)."),
-        Column("last_line", T.LongType(), "Last document line of the chunk (inclusive)."),
-        Column("model_id", T.StringType(), "Refining model id from its manifest; rules:<preset> for the rules stage."),
-        Column("program", T.StringType(), "Program text as generated."),
-        Column("ops", OPS_TYPE, "Parsed program lines with per-op status (applied, not_found, out_of_range, parse_error, ignored, skipped)."),
-        Column("errors", T.LongType(), "Errors counted for this program's lines."),
-        Column("outcome", T.StringType(), "Document outcome after this stage: kept, kept_original, dropped."),
-        Column("reason", T.StringType(), "Drop reason or too_many_errors after this stage."),
-        Column("words_before", T.LongType(), "Document words before this stage."),
-        Column("words_after", T.LongType(), "Document words after this stage."),
-        Column("lines_before", T.LongType(), "Document lines before this stage."),
-        Column("lines_after", T.LongType(), "Document lines after this stage."),
-        Column("prompt_tokens", T.LongType(), "Tokens in the model prompt."),
-        Column("latency_ms", T.DoubleType(), "Model time attributed to this program (batch time ÷ batch size)."),
-        Column("clipped_ops", T.LongType(), "Chunk stage with models.clip_chunk_programs: remove_lines ops the chunk-range guard narrowed to the chunk's lines or dropped (0 otherwise)."),
-        Column("model_program", T.StringType(), "The model's own program when a guard rewrote it (`program` then holds what ran): a chunk program the chunk-range guard clipped, a doc stage drop_doc() that models.doc_guard_words turned into keep_doc(), or a line refiner's program before its page cuts (models.drop_comment_sections, models.drop_stray_fragments) removed lines; null otherwise."),
+        *_row_columns(PROGRAM_ROW_FIELDS),
     ),
     ("stage",),
 )

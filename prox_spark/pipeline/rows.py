@@ -10,13 +10,17 @@ ran the stages, and the job only selects, explodes and writes them (``udfs.refin
 
 The rows leave the document id out: they line up with the batch's documents by position and the caller owns
 the key (the job's ``doc_id`` column, ``refine_batch``'s ``doc_ids``), so ids of any type pass through and the
-staged rows never repeat a column the job already has. ``ROWS_SCHEMA`` is the one definition of their types:
-the job's Spark types are derived from it (``udfs.stage_pass.ROW_TYPES``).
+staged rows never repeat a column the job already has.
+
+Their fields are declared once, here (``REFINED_ROW_FIELDS``, ``PROGRAM_ROW_FIELDS``: name, Arrow type and the
+description of the table column it fills): ``ROWS_SCHEMA`` is built from them, the job's Spark types from that
+(``udfs.stage_pass.ROW_TYPES``), and the ``refined`` and ``programs`` tables take their columns from them too
+(``udfs.tables``), so a new column of either table is its field here and its value in ``table_rows``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -25,46 +29,58 @@ from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, Stage, stages_in_ord
 from prox_spark.pipeline.stages.base import StageRecord, StagedColumn
 from prox_spark.programs.batch import OPS_ARROW_TYPE
 
+
+class RowField(NamedTuple):
+    """One field of a table row, declared once: its name, the Arrow type the row builder fills, and the description
+    of the column it becomes (``udfs.tables`` derives the ``refined`` and ``programs`` columns from these, Spark
+    type and comment alike; a row-only field is a column of ``refine_batch``'s frames alone)."""
+
+    name: str
+    type: pa.DataType
+    description: str
+
+
 #: a document's ``refined`` row (without its id): its final text and outcome, and each stage's program (null
 #: for a stage it did not reach; the table keeps the programs in ``programs``, ``refine_batch`` shows them)
-REFINED_ROW_ARROW_TYPE = pa.struct(
-    [
-        ("text", pa.string()),
-        ("kept", pa.bool_()),
-        ("drop_stage", pa.string()),
-        ("drop_reason", pa.string()),
-        ("program_ignored", pa.bool_()),
-        ("words_before", pa.int64()),
-        ("words_after", pa.int64()),
-        ("lines_before", pa.int64()),
-        ("lines_after", pa.int64()),
-        # each stage's program (``Stage.refined_program``), in stage order: ``rules_program``, ``doc_program``, ...
-        *((f"{stage.name}_program", pa.string()) for stage in STAGES),
-    ]
+REFINED_ROW_FIELDS: tuple[RowField, ...] = (
+    RowField("text", pa.string(), "Final text after both stages; empty string when dropped."),
+    RowField("kept", pa.bool_(), "True when the document survives refining."),
+    RowField("drop_stage", pa.string(), "Stage that dropped the document (rules, doc, chunk) or null."),
+    RowField("drop_reason", pa.string(), "Why it was dropped (doc_program_drop, kept_fraction_too_low, too_few_words, or the rule's reason: gopher_*, c4_*, fineweb_*, ...)."),
+    RowField("program_ignored", pa.bool_(), "True when the chunk program had too many errors and the doc-stage text was kept."),
+    RowField("words_before", pa.int64(), "Words (str.split) of the input text."),
+    RowField("words_after", pa.int64(), "Words of the final text."),
+    RowField("lines_before", pa.int64(), "Lines of the input text."),
+    RowField("lines_after", pa.int64(), "Lines of the final text."),
+    # each stage's program (``Stage.refined_program``), in stage order: ``rules_program``, ``doc_program``, ...
+    *(RowField(f"{stage.name}_program", pa.string(), f"The {stage.name} stage's program; null when the document did not reach it.")
+      for stage in STAGES),
 )
+#: the ``refined`` row's fields its table leaves out: each stage's program, which the ``programs`` table holds
+REFINED_ROW_ONLY_FIELDS: frozenset[str] = frozenset(f"{stage.name}_program" for stage in STAGES)
+REFINED_ROW_ARROW_TYPE = pa.struct([(field.name, field.type) for field in REFINED_ROW_FIELDS])
 #: one ``programs`` row (without the document's id): a stage's program, or a chunk's, and what it did
-PROGRAM_ROW_ARROW_TYPE = pa.struct(
-    [
-        ("stage", pa.string()),
-        ("chunk_index", pa.int64()),
-        ("first_line", pa.int64()),
-        ("last_line", pa.int64()),
-        ("model_id", pa.string()),
-        ("program", pa.string()),
-        ("ops", OPS_ARROW_TYPE),
-        ("errors", pa.int64()),
-        ("outcome", pa.string()),
-        ("reason", pa.string()),
-        ("words_before", pa.int64()),
-        ("words_after", pa.int64()),
-        ("lines_before", pa.int64()),
-        ("lines_after", pa.int64()),
-        ("prompt_tokens", pa.int64()),
-        ("latency_ms", pa.float64()),
-        ("clipped_ops", pa.int64()),
-        ("model_program", pa.string()),
-    ]
+PROGRAM_ROW_FIELDS: tuple[RowField, ...] = (
+    RowField("stage", pa.string(), "rules, doc or chunk."),
+    RowField("chunk_index", pa.int64(), "Chunk number within the document (chunk stage), null for the doc stage."),
+    RowField("first_line", pa.int64(), "First document line of the chunk (0-based)."),
+    RowField("last_line", pa.int64(), "Last document line of the chunk (inclusive)."),
+    RowField("model_id", pa.string(), "Refining model id from its manifest; rules:<preset> for the rules stage."),
+    RowField("program", pa.string(), "Program text as generated."),
+    RowField("ops", OPS_ARROW_TYPE, "Parsed program lines with per-op status (applied, not_found, out_of_range, parse_error, ignored, skipped)."),
+    RowField("errors", pa.int64(), "Errors counted for this program's lines."),
+    RowField("outcome", pa.string(), "Document outcome after this stage: kept, kept_original, dropped."),
+    RowField("reason", pa.string(), "Drop reason or too_many_errors after this stage."),
+    RowField("words_before", pa.int64(), "Document words before this stage."),
+    RowField("words_after", pa.int64(), "Document words after this stage."),
+    RowField("lines_before", pa.int64(), "Document lines before this stage."),
+    RowField("lines_after", pa.int64(), "Document lines after this stage."),
+    RowField("prompt_tokens", pa.int64(), "Tokens in the model prompt."),
+    RowField("latency_ms", pa.float64(), "Model time attributed to this program (batch time ÷ batch size)."),
+    RowField("clipped_ops", pa.int64(), "Chunk stage with models.clip_chunk_programs: remove_lines ops the chunk-range guard narrowed to the chunk's lines or dropped (0 otherwise)."),
+    RowField("model_program", pa.string(), "The model's own program when a guard rewrote it (`program` then holds what ran): a chunk program the chunk-range guard clipped, a doc stage drop_doc() that models.doc_guard_words turned into keep_doc(), or a line refiner's program before its page cuts (models.drop_comment_sections, models.drop_stray_fragments) removed lines; null otherwise."),
 )
+PROGRAM_ROW_ARROW_TYPE = pa.struct([(field.name, field.type) for field in PROGRAM_ROW_FIELDS])
 #: what ``table_rows`` returns, one entry per document: its ``refined`` row and its list of ``programs`` rows
 ROWS_SCHEMA = pa.schema([("refined", REFINED_ROW_ARROW_TYPE), ("programs", pa.list_(PROGRAM_ROW_ARROW_TYPE))])
 #: the executor/rule result fields a program row repeats from its stage's result
