@@ -157,6 +157,18 @@ class ModelsConfig:
     #: prompts by length within it (Spark's default of 10,000 is too many texts)
     udf_batch_rows: int = 256
 
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The stages with a model section (a ``ModelConfig`` field, ``models.<name>``), in field order."""
+        return tuple(f.name for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), ModelConfig))
+
+    def stage(self, name: str) -> ModelConfig:
+        """The ``models.<name>`` section of model stage ``name``: where its model is and how it is served. Every
+        model stage of the registry (``prox_spark.pipeline.stages``) has one; the YAML key is the stage's name."""
+        if name not in self.sections:
+            raise ConfigError(f"models.{name}: no such section (the model sections are {list(self.sections)})")
+        return getattr(self, name)
+
     def __post_init__(self) -> None:
         if self.doc.kind != "generative":
             raise ValueError(f"doc.kind must be 'generative' (a line refiner writes chunk programs), got {self.doc.kind!r}")
@@ -361,17 +373,20 @@ class RefineConfig:
 
 
 def stage_model_paths(config: RefineConfig) -> dict[str, str]:
-    """The model directory of each model stage ``pipeline.mode`` runs (doc, chunk, in that order); an unset
+    """The model directory of each model stage ``pipeline.mode`` runs, by stage name in stage order; an unset
     one is a ``ConfigError`` naming its key, for the Spark job's preflight and ``prox-spark clean`` alike."""
+    # imported here: the stages read their settings from this module (pipeline.settings imports it)
+    from prox_spark.pipeline.stages import model_stages
+
     paths = {}
-    for stage in (s for s in ("doc", "chunk") if s in config.pipeline.stages):
-        path = getattr(config.models, stage).path
+    for stage in model_stages(config.pipeline.stages):
+        path = config.models.stage(stage.name).path
         if not path:
             raise ConfigError(
-                f"models.{stage}.path: required for pipeline.mode {config.pipeline.mode!r} (an exported model "
+                f"models.{stage.name}.path: required for pipeline.mode {config.pipeline.mode!r} (an exported model "
                 "directory; conf/local.yaml points it at the bundled default models)"
             )
-        paths[stage] = path
+        paths[stage.name] = path
     return paths
 
 
@@ -430,7 +445,7 @@ def _set_defaults(target: dict, defaults: dict) -> None:
 
 
 def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = None) -> RefineConfig:
-    """``models.doc.path`` and ``models.chunk.path`` made to work from any working directory.
+    """Each model section's ``models.<stage>.path`` made to work from any working directory.
 
     One rule, so a config behaves the same wherever the job is started:
 
@@ -447,10 +462,11 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
     """
     root = Path(config_file).resolve().parent.parent if config_file is not None else None
     paths = {}
-    for stage in ("doc", "chunk"):
-        value = getattr(config.models, stage).path
+    for stage in config.models.sections:
+        section = config.models.stage(stage)
+        value = section.path
         if not value:
-            bundled = bundled_model_dir(stage, getattr(config.models, stage).kind)
+            bundled = bundled_model_dir(stage, section.kind)
             value = str(bundled) if bundled.is_dir() else ""  # "" is reported by stage_model_paths if needed
         elif not (_URI.match(value) or Path(value).is_absolute() or Path(value).exists()):
             tried = [Path.cwd() / value, *([root / value] if root is not None else [])]
@@ -460,12 +476,8 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
             elif stage in config.pipeline.stages:
                 raise ConfigError(f"models.{stage}.path: {value!r} not found (tried {', '.join(map(str, tried))})")
         paths[stage] = value
-    models = dataclasses.replace(
-        config.models,
-        doc=dataclasses.replace(config.models.doc, path=paths["doc"]),
-        chunk=dataclasses.replace(config.models.chunk, path=paths["chunk"]),
-    )
-    return dataclasses.replace(config, models=models)
+    sections = {stage: dataclasses.replace(config.models.stage(stage), path=path) for stage, path in paths.items()}
+    return dataclasses.replace(config, models=dataclasses.replace(config.models, **sections))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = RefineConfig):

@@ -50,8 +50,14 @@ def stages_in_order(names: Sequence[str]) -> list[Stage]:
     return [stage for stage in STAGES if stage.name in names]
 
 
+def model_stages(names: Sequence[str]) -> list[ModelStage]:
+    """The model stages among ``names``, in ``STAGE_ORDER``: the stages a run needs a model for (its
+    ``models.<name>`` section, its model id, its stored programs); an unknown name fails."""
+    return [stage for stage in stages_in_order(names) if isinstance(stage, ModelStage)]
+
+
 __all__ = [
     "STAGES", "STAGE_ARROW_TYPES", "STAGE_BY_NAME", "STAGE_COLUMNS", "STAGE_ORDER", "STAGE_SCHEMAS",
     "ChunkStage", "DocStage", "ModelStage", "PassContext", "RulesStage", "Stage", "StageRun", "model_stage",
-    "stages_in_order",
+    "model_stages", "stages_in_order",
 ]
