@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     rules_s = _timed(run_stages, texts, ("rules",), settings_of(rules), rules_preset=rules.rules.preset)
     config = load_config(conf)
     settings = settings_of(config)
-    doc, lines = load_models(config)
-    run_stages(texts[:16], ("doc", "chunk"), settings, doc_model=doc, chunk_model=lines)  # warm-up
-    default_s = _timed(run_stages, texts, ("doc", "chunk"), settings, doc_model=doc, chunk_model=lines)
+    models = load_models(config)
+    doc, lines = models["doc"], models["chunk"]
+    run_stages(texts[:16], ("doc", "chunk"), settings, models=models)  # warm-up
+    default_s = _timed(run_stages, texts, ("doc", "chunk"), settings, models=models)
     doc_s = _timed(write_doc_programs, doc, texts, batch_size=settings.doc_batch_size, max_batch_tokens=settings.doc_max_batch_tokens)
     features_s = _timed(lambda: [page_features(t) for t in texts])
     features = [page_features(t) for t in texts]
@@ -68,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("rules (baseline)", rules_s), ("default: doc model + line refiner", default_s)]
     if args.generative:
         generative = load_config(conf, GENERATIVE)
-        _, chunk = load_models(generative)
+        generative_models = load_models(generative)
         rows.append(("doc model + generative chunk model",
-                     _timed(run_stages, texts, ("doc", "chunk"), settings_of(generative), doc_model=doc, chunk_model=chunk)))
+                     _timed(run_stages, texts, ("doc", "chunk"), settings_of(generative), models=generative_models)))
     print(f"{n} whole pages, one process\n")
     print("| pipeline | pages/s | vs rules |\n|---|---|---|")
     for name, seconds in rows:

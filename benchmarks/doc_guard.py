@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=str(SHARED))
     args = parser.parse_args(argv)
     config = load_config(args.conf)
-    doc_model, line_refiner = load_models(config)
+    models = load_models(config)
+    doc_model, line_refiner = models["doc"], models["chunk"]
     settings = settings_of(config)
 
     def keeps(texts: list[str]) -> tuple[list[bool], list[bool]]:

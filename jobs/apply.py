@@ -43,6 +43,7 @@ from prox_spark.udfs.summary import RunCheckError, RunSummary, print_summary
 from prox_spark.udfs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config
 from prox_spark.pipeline import settings_of
+from prox_spark.pipeline.stages import model_stages
 from prox_spark.udfs.apply import apply_documents
 
 #: settings that decide which documents a run reads and which stages it runs: an apply runs under the
@@ -136,17 +137,17 @@ def run_apply(spark: SparkSession, config: RefineConfig, source_run_id: str | No
     config = for_source(config, source)
     run_id = apply_run_id(spark, config, source)
     kept_versions = {k: v for k, v in source.versions.items() if k.startswith("model.") or k == "rules"}
-    checked = Preflight(source.files, source.model_id("doc"), source.model_id("chunk"),
-                        {**library_versions(), **kept_versions})
+    model_ids = {stage.name: source.model_id(stage.name) for stage in model_stages(config.pipeline.stages)}
+    checked = Preflight(source.files, model_ids, {**library_versions(), **kept_versions})
     # pinned: the staged results derive from it, and this run's own writes add versions to the programs table
     programs = read_table_pinned(spark, config.output, PROGRAMS).filter(F.col("run_id") == source.run_id)
     settings = settings_of(config)
 
-    model_ids = checked.model_ids(config)
+    program_model_ids = checked.program_model_ids(config)
 
     def stage(docs):
         return apply_documents(docs, programs, config.pipeline.stages, settings, rules_preset=config.rules.preset,
-                               source_run_id=source.run_id, model_ids=model_ids)
+                               source_run_id=source.run_id, model_ids=program_model_ids)
 
     return write_run(spark, config, checked, run_id, stage, source_run_id=source.run_id)
 

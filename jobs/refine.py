@@ -48,7 +48,7 @@ def run_refine(spark: SparkSession, config: RefineConfig, checked: Preflight) ->
         checked.listed_rows = plan.table_data_files(spark, config)
         checked.files = list(checked.listed_rows)
     tasks = concurrent_tasks(spark)
-    model_ids = checked.model_ids(config)
+    model_ids = checked.program_model_ids(config)
     return write_run(
         spark, config, checked, run_id, lambda docs: plan.refine_documents(docs, config, tasks, model_ids)
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from prox_spark.config import RefineConfig, stage_model_paths
-from prox_spark.pipeline import ChunkModel, StageModel, load_stage_model, refine_batch, settings_of
+from prox_spark.pipeline import ChunkModel, load_stage_model, refine_batch, settings_of
 from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
 from prox_spark.readers.records import InputStream
@@ -38,18 +38,16 @@ class CleanStats:
     seconds: float = 0.0
 
 
-def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> tuple[StageModel | None, ChunkModel | None]:
-    """The doc and chunk models ``pipeline.mode`` needs (None for a stage it does not run), each of its
-    configured kind."""
+def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> dict[str, ChunkModel]:
+    """The model of each model stage ``pipeline.mode`` runs, by stage name in stage order (none for a rules-only
+    run), each of its configured kind (``models.<stage>``): what ``refine_batch`` takes."""
     models = config.models
     common = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
-    paths = stage_model_paths(config)
-    doc, chunk = (
-        load_stage_model(paths[stage], getattr(models, stage).kind, prefill_tokens=getattr(models, stage).prefill_tokens, **common)
-        if stage in paths else None
-        for stage in ("doc", "chunk")
-    )
-    return doc, chunk  # type: ignore[return-value]
+    loaded = {}
+    for stage, path in stage_model_paths(config).items():
+        section = models.stage(stage)
+        loaded[stage] = load_stage_model(path, section.kind, prefill_tokens=section.prefill_tokens, **common)
+    return loaded
 
 
 def clean_file(
@@ -68,7 +66,7 @@ def clean_file(
     fmt = input_format(input_path, config.input.format)
     if fmt == "warc":
         require_warc_support()  # WarcUnavailableError naming the `warc` extra, before any model loads
-    doc_model, chunk_model = load_models(config, concurrent_tasks)
+    models = load_models(config, concurrent_tasks)
     settings = settings_of(config)
     stats = CleanStats()
     records = first_copies(read_file(
@@ -80,7 +78,7 @@ def clean_file(
         refined = {}
         if docs:
             frame, _ = refine_batch(
-                [d.doc_id for d in docs], [d.text for d in docs], doc_model, chunk_model, settings,
+                [d.doc_id for d in docs], [d.text for d in docs], models, settings,
                 stages=config.pipeline.stages, rules_preset=config.rules.preset,
             )
             refined = {d.record_index: row for d, row in zip(docs, frame.itertuples(index=False))}

@@ -62,14 +62,14 @@ def _stored_programs(programs: pd.DataFrame, doc_ids: list[str]) -> tuple[list, 
 def test_stored_programs_give_the_columns_a_model_rerun_gives():
     docs = _sample()
     ids, texts = [d["id"] for d in docs], [d["text"] for d in docs]
-    doc_model = load_stage_model(str(bundled_model_dir("doc")), "generative", provider="cpu")
-    chunk_model = load_stage_model(str(bundled_model_dir("chunk")), "generative", provider="cpu")
-    source_rows, programs = refine_batch(ids, texts, doc_model, chunk_model, SOURCE, stages=STAGES, rules_preset="c4")
+    models = {stage: load_stage_model(str(bundled_model_dir(stage)), "generative", provider="cpu")
+              for stage in ("doc", "chunk")}
+    source_rows, programs = refine_batch(ids, texts, models, SOURCE, stages=STAGES, rules_preset="c4")
     doc_programs, chunk_programs = _stored_programs(programs, ids)
 
     applied = apply_stored_programs(texts, STAGES, STRICT, rules_preset="c4", doc_programs=doc_programs,
                                     chunk_programs=chunk_programs)
-    rerun = run_stages(texts, STAGES, STRICT, rules_preset="c4", doc_model=doc_model, chunk_model=chunk_model)
+    rerun = run_stages(texts, STAGES, STRICT, rules_preset="c4", models=models)
 
     assert applied.missing == [None] * len(texts)
     assert list(applied.columns) == list(rerun)

@@ -141,7 +141,8 @@ def _scripted_run(spark, models, corpus: Path, output: Path) -> None:
     ))
     staged = apply_documents(
         documents, programs_df, ("doc", "chunk"), settings_of(config), rules_preset=config.rules.preset,
-        source_run_id=RUN_SCRIPTED, model_ids=stage_model_ids(config.rules.preset, "hand-doc", "hand-chunk"),
+        source_run_id=RUN_SCRIPTED,
+        model_ids=stage_model_ids(config.rules.preset, {"doc": "hand-doc", "chunk": "hand-chunk"}),
     ).cache()
 
     shards = sorted(read_per_shard)

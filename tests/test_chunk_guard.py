@@ -120,8 +120,8 @@ def test_refine_batch_clips_to_the_chunk_and_records_it(pages, keep_all_doc_mode
     doc = StageModel.load(keep_all_doc_model, provider="cpu")
     chunk = StageModel.load(MODELS / "chunk", provider="cpu")
     ids, texts = [p["id"] for p in pages], [p["noisy_text"] for p in pages]
-    _, plain = refine_batch(ids, texts, doc, chunk, RefineSettings(max_chunk_tokens=128))
-    _, guarded = refine_batch(ids, texts, doc, chunk, RefineSettings(max_chunk_tokens=128, clip_chunk_programs=True))
+    _, plain = refine_batch(ids, texts, {"doc": doc, "chunk": chunk}, RefineSettings(max_chunk_tokens=128))
+    _, guarded = refine_batch(ids, texts, {"doc": doc, "chunk": chunk}, RefineSettings(max_chunk_tokens=128, clip_chunk_programs=True))
     plain_chunks = plain[plain.stage == "chunk"].reset_index(drop=True)
     guarded_chunks = guarded[guarded.stage == "chunk"].reset_index(drop=True)
     assert len(plain_chunks) == len(guarded_chunks) > 0

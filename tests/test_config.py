@@ -102,7 +102,8 @@ def test_prefill_pass_size_reaches_the_decoders():
     generative_chunk = ["models.chunk.kind=generative", "models.chunk.path=prox_spark/resources/models/chunk"]
     overrides = ["models.provider=cpu", "models.doc.prefill_tokens=512", "models.chunk.prefill_tokens=null", *generative_chunk]
     config = load_config(local, overrides)
-    doc, chunk = load_models(config)
+    models = load_models(config)
+    doc, chunk = models["doc"], models["chunk"]
     assert (doc.decoder._prefill_tokens, chunk.decoder._prefill_tokens) == (512, CPU_PREFILL_TOKENS)
     assert RefineConfig().models.chunk.prefill_tokens is None
     with pytest.raises(ConfigError, match=r"models\.chunk: prefill_tokens must be >= 0"):

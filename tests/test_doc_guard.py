@@ -24,10 +24,10 @@ MENU_ONLY = "Home\nNews\nSport\nWeather\nContact us\nLogin | Register\nCopyright
 
 @pytest.fixture(scope="module")
 def models():
-    return (
-        load_stage_model(bundled_model_dir("doc"), "generative", provider="cpu"),
-        load_stage_model(bundled_model_dir("chunk", "lines"), "lines", provider="cpu"),
-    )
+    return {
+        "doc": load_stage_model(bundled_model_dir("doc"), "generative", provider="cpu"),
+        "chunk": load_stage_model(bundled_model_dir("chunk", "lines"), "lines", provider="cpu"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,12 @@ def articles(shared_data):
 
 
 def test_the_guard_keeps_articles_the_doc_model_drops_and_audits_the_override(models, articles):
-    doc_model, line_refiner = models
     texts = articles + [MENU_ONLY]
     ids = ["a", "b", "menu"]
-    unguarded, _ = refine_batch(ids, texts, doc_model, line_refiner, RefineSettings(doc_guard_words=0))
+    unguarded, _ = refine_batch(ids, texts, models, RefineSettings(doc_guard_words=0))
     assert unguarded.set_index("doc_id").loc[["a", "b"], "drop_stage"].tolist() == ["doc", "doc"]
 
-    documents, programs = refine_batch(ids, texts, doc_model, line_refiner, RefineSettings())
+    documents, programs = refine_batch(ids, texts, models, RefineSettings())
     documents = documents.set_index("doc_id")
     assert documents.loc[["a", "b"], "kept"].tolist() == [True, True]
     assert (documents.loc[["a", "b"], "words_after"] >= DEFAULT_DOC_GUARD_WORDS).all()
@@ -56,7 +55,7 @@ def test_the_guard_keeps_articles_the_doc_model_drops_and_audits_the_override(mo
 
 
 def test_only_drops_with_enough_main_text_are_rewritten(models, articles):
-    _, line_refiner = models
+    line_refiner = models["chunk"]
     drop, keep = DocProgram("drop_doc()", 512, 1.0), DocProgram("keep_doc()", 512, 1.0)
     texts = [articles[0], MENU_ONLY, articles[1], ""]
     spared = spare_main_text_pages([drop, drop, keep, drop], texts, line_refiner, DEFAULT_DOC_GUARD_WORDS)

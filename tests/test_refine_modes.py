@@ -69,7 +69,7 @@ def test_rules_mode_needs_no_model(tmp_path):
     corpus.write_text('{"id": "a", "text": "hello"}\n')
     base = [f"input.path={corpus}", f"output.path={tmp_path / 'o'}", "models.doc.path=", "models.chunk.path="]
     checked = preflight(load_config(None, [*base, "pipeline.mode=rules"]))
-    assert (checked.doc_model_id, checked.chunk_model_id) == ("", "")
+    assert checked.model_ids == {}
     assert checked.versions["rules"] == "rules:gopher_c4_fineweb"
     with pytest.raises(ConfigError, match="models.doc.path"):
         preflight(load_config(None, [*base, "pipeline.mode=prox-doc", "models.doc.path=no/such/doc"]))
@@ -120,8 +120,7 @@ def _assert_plain_path_agrees(config, corpus, refined, programs):
             row.text, row.kept, row.drop_stage, row.drop_reason), record["id"]
         assert (record["rules_program"] is not None) == ("rules" in config.pipeline.stages)
     texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()}
-    doc_model, chunk_model = load_models(config)
-    _, plain = refine_batch(list(texts), list(texts.values()), doc_model, chunk_model, settings_of(config),
+    _, plain = refine_batch(list(texts), list(texts.values()), load_models(config), settings_of(config),
                             stages=config.pipeline.stages, rules_preset=config.rules.preset)
 
     def key(doc_id, stage, chunk_index, model_id, program, outcome, words_after):

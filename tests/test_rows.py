@@ -42,7 +42,7 @@ def rows() -> tuple[list[dict], list[list[dict]]]:
         doc_programs=[None, DROP, KEEP, KEEP], chunk_programs=[None, None, [SECOND, FIRST], [EVERYTHING]],
     )
     assert staged.missing == [None] * 4
-    batch = table_rows(staged.columns, STAGES, stage_model_ids("c4", "doc-model", "chunk-model"))
+    batch = table_rows(staged.columns, STAGES, stage_model_ids("c4", {"doc": "doc-model", "chunk": "chunk-model"}))
     assert batch.schema == ROWS_SCHEMA
     return batch.column("refined").to_pylist(), batch.column("programs").to_pylist()
 
@@ -113,4 +113,4 @@ def test_rows_need_a_stage_and_its_columns():
     with pytest.raises(ValueError, match="no stage"):
         table_rows({}, (), {})
     with pytest.raises(ValueError, match="doc_exec"):
-        table_rows({}, ("doc",), stage_model_ids("c4"))
+        table_rows({}, ("doc",), stage_model_ids("c4", {}))

@@ -20,8 +20,8 @@ SETTINGS = RefineSettings(max_chunk_tokens=128, clip_chunk_programs=True)
 
 
 @pytest.fixture(scope="module")
-def models() -> tuple[StageModel, StageModel]:
-    return StageModel.load(MODELS / "doc", provider="cpu"), StageModel.load(MODELS / "chunk", provider="cpu")
+def models() -> dict[str, StageModel]:
+    return {stage: StageModel.load(MODELS / stage, provider="cpu") for stage in ("doc", "chunk")}
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,8 @@ def test_staged_columns_follow_stage_order():
 
 def test_run_stages_agrees_with_refine_batch(models, texts):
     """Each document's last stage result is what ``refine_batch`` (``prox-spark clean``) decides."""
-    doc_model, chunk_model = models
-    columns = run_stages(texts, ("doc", "chunk"), SETTINGS, doc_model=doc_model, chunk_model=chunk_model)
-    documents, _ = refine_batch(list(range(len(texts))), texts, doc_model, chunk_model, SETTINGS)
+    columns = run_stages(texts, ("doc", "chunk"), SETTINGS, models=models)
+    documents, _ = refine_batch(list(range(len(texts))), texts, models, SETTINGS)
     doc_exec, chunk_exec = columns["doc_exec"], columns["chunk_exec"]
     assert doc_exec["kept"].any() and (~doc_exec["kept"]).any()  # both paths are exercised
     for i, row in documents.iterrows():
@@ -59,8 +58,7 @@ def test_run_stages_agrees_with_refine_batch(models, texts):
 
 
 def test_rules_stage_feeds_the_doc_stage_what_it_kept(models, texts):
-    doc_model, _ = models
-    columns = run_stages(texts, ("rules", "doc"), SETTINGS, rules_preset="gopher", doc_model=doc_model)
+    columns = run_stages(texts, ("rules", "doc"), SETTINGS, rules_preset="gopher", models={"doc": models["doc"]})
     rules, doc = columns["rules_exec"], columns["doc"]
     assert (~rules["kept"]).any()
     assert (doc["prompt_tokens"][~rules["kept"]] == 0).all()
@@ -78,11 +76,10 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     rows = [(f"d{i}", text, i) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "doc_id string, text string, record_index long").coalesce(1)
     stages = ("rules", "doc", "chunk")
-    model_ids = stage_model_ids("c4", "doc-model", "chunk-model")
+    model_ids = stage_model_ids("c4", {"doc": "doc-model", "chunk": "chunk-model"})
     staged = stage_documents(
         docs, stages, SETTINGS, model_ids=model_ids, rules_preset="c4",
-        doc_model=StageModelSettings(str(MODELS / "doc"), provider="cpu"),
-        chunk_model=StageModelSettings(str(MODELS / "chunk"), provider="cpu"),
+        models={stage: StageModelSettings(str(MODELS / stage), provider="cpu") for stage in ("doc", "chunk")},
     )
     plan = staged._jdf.queryExecution().executedPlan().toString()
     assert plan.count("MapInArrow") == 1 and "ArrowEvalPython" not in plan, plan
@@ -93,10 +90,8 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     assert got[0].__fields__ == ["doc_id", "text", "record_index", *ROWS_SCHEMA.names]
     assert [row.text for row in got] == texts  # the document's own columns pass through untouched
-    doc_model, chunk_model = models
     for first in range(0, len(texts), 5):
-        want = run_stages(texts[first : first + 5], stages, SETTINGS, rules_preset="c4", doc_model=doc_model,
-                          chunk_model=chunk_model)
+        want = run_stages(texts[first : first + 5], stages, SETTINGS, rules_preset="c4", models=models)
         # every stage column reaches the rows: each stage's program and result, each chunk's line range
         want_rows = table_rows(want, stages, model_ids)
         batch = got[first : first + 5]
@@ -262,8 +257,7 @@ def test_the_core_output_has_the_stage_arrow_schemas(models, texts):
     assert [f.name for f in CHUNK_PROGRAM_ARROW_TYPE] == [f.name for f in fields(ChunkProgram)]
     assert tuple(f.name for f in RULES_RESULT_ARROW_TYPE) == RULES_STAGE_COLUMNS
 
-    doc_model, chunk_model = models
-    columns = run_stages(texts, STAGE_ORDER, SETTINGS, rules_preset="gopher", doc_model=doc_model, chunk_model=chunk_model)
+    columns = run_stages(texts, STAGE_ORDER, SETTINGS, rules_preset="gopher", models=models)
     for name, arrow_type in STAGE_ARROW_TYPES.items():
         column = columns[name]
         if isinstance(column, pd.DataFrame):

@@ -28,21 +28,19 @@ from prox_spark.readers.warc import WARC_UNAVAILABLE
 
 @dataclass
 class Preflight:
-    """What was checked before Spark starts: the input files and the manifests of the stages' models.
-
-    A model id is ``""`` when ``pipeline.mode`` does not run that stage (rules-only runs need no model)."""
+    """What was checked before Spark starts: the input files and the manifests of the stages' models."""
 
     files: list[str]
-    doc_model_id: str
-    chunk_model_id: str
+    #: the checked model's id of each model stage ``pipeline.mode`` runs, by stage name (rules-only runs: none)
+    model_ids: dict[str, str]
     versions: dict = field(default_factory=dict)
     #: rows per listed file where the listing counted them (table input: ``refine_plan.table_data_files``); each
     #: commit must read exactly these (None: files, whose readers count every record they meet)
     listed_rows: dict[str, int] | None = None
 
-    def model_ids(self, config: RefineConfig) -> dict[str, str]:
+    def program_model_ids(self, config: RefineConfig) -> dict[str, str]:
         """The ``model_id`` each stage's ``programs`` rows carry (``rules:<preset>``, the checked models' ids)."""
-        return stage_model_ids(config.rules.preset, self.doc_model_id, self.chunk_model_id)
+        return stage_model_ids(config.rules.preset, self.model_ids)
 
 
 def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Preflight:
@@ -73,17 +71,16 @@ def preflight(config: RefineConfig, spark: SparkSession | None = None) -> Prefli
     if config.spark.staging == "delta":
         staging_root(config)  # never staging tables on a Unity Catalog Volume
     models = {}
-    for stage, path in stage_model_paths(config).items():
+    for stage, path in stage_model_paths(config).items():  # each model stage the mode runs (the registry's)
         try:
-            models[stage] = verify_stage_model(path, getattr(config.models, stage).kind, stage)
+            models[stage] = verify_stage_model(path, config.models.stage(stage).kind, stage)
         except ModelLoadError as exc:
             raise ModelLoadError(f"models.{stage}.path: {exc}") from None
     versions = library_versions()
     versions.update({f"model.{k}": model_id + "@" + checksum[:12] for k, (model_id, checksum) in models.items()})
     if "rules" in config.pipeline.stages:
         versions["rules"] = rules_model_id(config.rules.preset)
-    model_id = {stage: model_id for stage, (model_id, _) in models.items()}
-    return Preflight(files, model_id.get("doc", ""), model_id.get("chunk", ""), versions)
+    return Preflight(files, {stage: model_id for stage, (model_id, _) in models.items()}, versions)
 
 
 def _warc_input(fmt: str | None, files: list[str]) -> str | None:

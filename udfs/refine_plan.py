@@ -13,7 +13,6 @@ core (``prox_spark.pipeline.rows``).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from prox_spark.udfs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, TableS
 from prox_spark.config import OutputConfig, RefineConfig, split_name
 from prox_spark.pipeline import settings_of
 from prox_spark.pipeline.rows import PROGRAM_ROW_ARROW_TYPE, REFINED_ROW_ARROW_TYPE
+from prox_spark.pipeline.stages import model_stages
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
 from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
@@ -264,21 +264,20 @@ def refine_documents(
     stages = config.pipeline.stages
     if config.input.partitions > 0:
         docs = docs.repartition(config.input.partitions, "doc_id")
-    models = config.models
-    # absolute model folders: a relative one resolves against the task's working directory, which under
-    # Spark Connect is a per-session folder of the server, not the job's
-    models = dataclasses.replace(
-        models,
-        doc=dataclasses.replace(models.doc, path=task_path(models.doc.path)),
-        chunk=dataclasses.replace(models.chunk, path=task_path(models.chunk.path)),
+    load = dict(
+        provider=config.models.provider, intra_op_threads=config.models.intra_op_threads,
+        concurrent_tasks=concurrent_tasks,
     )
-    load = dict(provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks)
+    models = {}
+    for stage in model_stages(stages):
+        section = config.models.stage(stage.name)
+        # an absolute model folder: a relative one resolves against the task's working directory, which under
+        # Spark Connect is a per-session folder of the server, not the job's
+        models[stage.name] = StageModelSettings(
+            task_path(section.path), prefill_tokens=section.prefill_tokens, kind=section.kind, **load
+        )
     return stage_documents(
-        docs, stages, settings_of(config), model_ids=model_ids, rules_preset=config.rules.preset,
-        doc_model=StageModelSettings(models.doc.path, prefill_tokens=models.doc.prefill_tokens, **load)
-        if "doc" in stages else None,
-        chunk_model=StageModelSettings(models.chunk.path, prefill_tokens=models.chunk.prefill_tokens, kind=models.chunk.kind, **load)
-        if "chunk" in stages else None,
+        docs, stages, settings_of(config), model_ids=model_ids, models=models, rules_preset=config.rules.preset,
         fail_first_attempt_of_partition=config.faults.fail_first_attempt_of_partition,
     )
 

@@ -43,13 +43,13 @@ def stage_documents(
     settings: RefineSettings,
     *,
     model_ids: Mapping[str, str],
+    models: Mapping[str, StageModelSettings],
     rules_preset: str = DEFAULT_PRESET,
-    doc_model: StageModelSettings | None = None,
-    chunk_model: StageModelSettings | None = None,
     fail_first_attempt_of_partition: int = -1,
 ) -> DataFrame:
     """``docs`` (with a ``text`` column) plus its rows after ``stages`` (``ROW_TYPES``), the program rows
-    carrying ``model_ids`` (``prox_spark.pipeline.rows.stage_model_ids``).
+    carrying ``model_ids`` (``prox_spark.pipeline.rows.stage_model_ids``). ``models``: how a worker loads each
+    model stage's model, by stage name.
 
     ``fail_first_attempt_of_partition`` (fault injection, ``faults.*``): the first attempt of that
     partition raises, its retry runs normally.
@@ -59,8 +59,7 @@ def stage_documents(
     def stage(batch: pa.RecordBatch) -> dict[str, pa.Array]:
         columns = run_stages(
             batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
-            doc_model=doc_model.load() if doc_model else None,
-            chunk_model=chunk_model.load() if chunk_model else None,
+            models={name: model.load() for name, model in models.items()},
         )
         return row_columns(table_rows(columns, stages, model_ids))
 

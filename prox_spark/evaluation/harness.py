@@ -21,13 +21,14 @@ import time
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from prox_spark.clean import load_models
 from prox_spark.config import PipelineConfig, RefineConfig
 from prox_spark.evaluation.gold import GOLD_SETS, TRAFILATURA_SET, Page, all_pages, gold_pages, trafilatura_pages
 from prox_spark.evaluation.shingles import shingle_f1
-from prox_spark.pipeline import refine_batch, settings_of
+from prox_spark.pipeline import ChunkModel, refine_batch, settings_of
+from prox_spark.pipeline.stage_pass import NO_MODELS
 from prox_spark.training.evaluate import snippet_scores
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def report_pages(
     return {s: grouped[s] for s in REPORT_SETS if s in grouped}
 
 
-def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[str, Any]:
+def describe(variant: Variant, models: Mapping[str, ChunkModel] = NO_MODELS) -> dict[str, Any]:
     """What a variant is, for the report: the function's name, or the config's mode, rules preset, models
     (ids and config sections) and the settings that change what the models see."""
     if not isinstance(variant.cleaner, RefineConfig):
@@ -127,10 +128,9 @@ def describe(variant: Variant, models: tuple[Any, Any] = (None, None)) -> dict[s
     described: dict[str, Any] = {"kind": "config", "pipeline_mode": config.pipeline.mode}
     if "rules" in stages:
         described["rules_preset"] = config.rules.preset
-    for stage, model in zip(("doc", "chunk"), models):
-        if model is not None:
-            # the stage's whole config section, so a setting added later (a new model kind) shows up too
-            described[f"{stage}_model"] = {"id": model.model_id, **dataclasses.asdict(getattr(config.models, stage))}
+    for stage, model in models.items():
+        # the stage's whole config section, so a setting added later (a new model kind) shows up too
+        described[f"{stage}_model"] = {"id": model.model_id, **dataclasses.asdict(config.models.stage(stage))}
     if "doc" in stages:
         described["doc_mode"] = config.models.doc_mode
         if "chunk" in stages:
@@ -171,7 +171,7 @@ def evaluate_variant(variant: Variant, pages_by_set: dict[str, list[Page]]) -> t
         started = time.perf_counter()
         models = load_models(config)
         description = {**describe(variant, models), "model_load_s": round(time.perf_counter() - started, 3)}
-        clean, batch = _pipeline(config, *models), config.models.udf_batch_rows
+        clean, batch = _pipeline(config, models), config.models.udf_batch_rows
     else:
         description = describe(variant)
         text_cleaner = variant.cleaner
@@ -214,13 +214,14 @@ def evaluate(variants: Sequence[Variant], pages_by_set: dict[str, list[Page]]) -
     }
 
 
-def _pipeline(config: RefineConfig, doc_model: Any, chunk_model: Any) -> Callable[[list[str]], list[str]]:
-    """``config``'s stages on a batch of texts, as ``prox-spark clean`` runs them; "" for a dropped page."""
+def _pipeline(config: RefineConfig, models: Mapping[str, ChunkModel]) -> Callable[[list[str]], list[str]]:
+    """``config``'s stages on a batch of texts with ``models`` (``load_models``), as ``prox-spark clean`` runs them;
+    "" for a dropped page."""
     settings = settings_of(config)
 
     def clean(texts: list[str]) -> list[str]:
         frame, _ = refine_batch(
-            list(range(len(texts))), texts, doc_model, chunk_model, settings,
+            list(range(len(texts))), texts, models, settings,
             stages=config.pipeline.stages, rules_preset=config.rules.preset,
         )
         return [text if kept else "" for text, kept in zip(frame["text"], frame["kept"])]

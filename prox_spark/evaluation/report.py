@@ -13,6 +13,7 @@ from typing import Any
 
 from prox_spark.evaluation.gold import TRAFILATURA_SET
 from prox_spark.evaluation.harness import RULES_VARIANT
+from prox_spark.pipeline.stages import STAGE_ORDER, model_stages
 
 REPORT_STEM = "cleaning"
 ALL_SETS = "all"
@@ -115,7 +116,7 @@ def _describe(described: dict[str, Any]) -> str:
     parts = [f"pipeline.mode={described['pipeline_mode']}"]
     if "rules_preset" in described:
         parts.append(f"rules.preset={described['rules_preset']}")
-    for stage in ("doc", "chunk"):
+    for stage in (s.name for s in model_stages(STAGE_ORDER)):
         if f"{stage}_model" in described:
             model = described[f"{stage}_model"]
             parts.append(f"{stage} model {model['id']} (`{model['path']}`)")

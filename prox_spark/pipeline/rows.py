@@ -25,7 +25,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, Stage, stages_in_order
+from prox_spark.pipeline.stages import STAGE_ORDER, STAGES, ModelStage, Stage, stages_in_order
 from prox_spark.pipeline.stages.base import StageRecord, StagedColumn
 from prox_spark.programs.batch import OPS_ARROW_TYPE
 
@@ -92,9 +92,14 @@ def rules_model_id(preset: str) -> str:
     return f"rules:{preset}"
 
 
-def stage_model_ids(rules_preset: str, doc_model_id: str = "", chunk_model_id: str = "") -> dict[str, str]:
-    """The ``model_id`` each stage's program rows carry: ``rules:<preset>``, and the models' manifest ids."""
-    return {"rules": rules_model_id(rules_preset), "doc": doc_model_id, "chunk": chunk_model_id}
+def stage_model_ids(rules_preset: str, model_ids: Mapping[str, str]) -> dict[str, str]:
+    """The ``model_id`` each stage's program rows carry, for every stage of ``STAGES``: ``rules:<preset>`` for
+    the rules, a model stage's model's manifest id from ``model_ids`` (by stage name; ``""`` for one not given,
+    a stage the run does not reach a model for), ``""`` for any other stage."""
+    unknown = sorted(set(model_ids) - {stage.name for stage in STAGES if isinstance(stage, ModelStage)})
+    if unknown:
+        raise ValueError(f"model ids for {unknown}, which are not model stages")
+    return {stage.name: model_ids.get(stage.name, "") for stage in STAGES} | {"rules": rules_model_id(rules_preset)}
 
 
 def table_rows(

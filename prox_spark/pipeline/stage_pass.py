@@ -17,16 +17,20 @@ them. Where a model stage's programs come from is its ``ProgramSource``: the mod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
-from prox_spark.pipeline.models import ChunkModel, StageModel
+from prox_spark.pipeline.models import ChunkModel
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stages import STAGE_COLUMNS, ModelStage, PassContext, model_stage, stages_in_order
 from prox_spark.pipeline.stages.base import StagedColumn
 from prox_spark.rules import DEFAULT_PRESET
 from prox_spark.text import is_missing
 
-__all__ = ["ModelPrograms", "ProgramSource", "StagedBatch", "run_stages", "stage_pass", "staged_columns"]
+__all__ = ["NO_MODELS", "ModelPrograms", "ProgramSource", "StagedBatch", "run_stages", "stage_pass", "staged_columns"]
+
+#: the models of a run whose stages need none (rules only): ``run_stages``' and ``refine_batch``'s default
+NO_MODELS: Mapping[str, ChunkModel] = MappingProxyType({})
 
 
 def staged_columns(stages: Sequence[str]) -> tuple[str, ...]:
@@ -50,7 +54,7 @@ class ModelPrograms:
 
     settings: RefineSettings
     #: each model stage's model, by stage name (built once per worker: ``StageModel.load`` caches them)
-    models: Mapping[str, ChunkModel | None] = field(default_factory=dict)
+    models: Mapping[str, ChunkModel] = field(default_factory=dict)
     #: the doc stage's main-text guard (``spare_main_text_pages``): on when the line refiner runs the chunk stage
     spare_main_text: bool = False
 
@@ -58,7 +62,7 @@ class ModelPrograms:
         """``stage``'s model; a stage run without one fails naming it."""
         model = self.models.get(stage)
         if model is None:
-            raise ValueError(f"the {stage} stage needs {stage}_model")
+            raise ValueError(f"the {stage} stage needs its model (models[{stage!r}])")
         return model
 
     def programs(self, stage: str, texts: list[str]) -> Sequence[Any]:
@@ -80,17 +84,17 @@ def run_stages(
     settings: RefineSettings = RefineSettings(),
     *,
     rules_preset: str = DEFAULT_PRESET,
-    doc_model: StageModel | None = None,
-    chunk_model: ChunkModel | None = None,
+    models: Mapping[str, ChunkModel] = NO_MODELS,
 ) -> dict[str, StagedColumn]:
-    """Run ``stages`` (in ``STAGE_ORDER``) over ``texts`` with the models; returns ``staged_columns(stages)`` by name.
+    """Run ``stages`` (in ``STAGE_ORDER``) over ``texts`` with ``models`` (each model stage's model, by stage
+    name; a stage run without its model fails); returns ``staged_columns(stages)`` by name.
 
     ``rules_exec``, ``doc_exec``, ``chunk_exec``: executor/rule results (``RULES_STAGE_COLUMNS``,
     ``BATCH_COLUMNS``) as DataFrames; ``doc``: the doc programs (``DocProgram`` fields); ``chunks``: per
     document, its ``ChunkProgram`` records in chunk order; ``chunk_program``: their merged program.
     """
-    models = ModelPrograms(settings, {"doc": doc_model, "chunk": chunk_model}, spare_main_text="chunk" in stages)
-    return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=models).columns
+    programs = ModelPrograms(settings, models, spare_main_text="chunk" in stages)
+    return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=programs).columns
 
 
 def stage_pass(
