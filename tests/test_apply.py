@@ -48,15 +48,14 @@ def _stored_part(value):
     return value
 
 
-def _stored_programs(programs: pd.DataFrame, doc_ids: list[str]) -> tuple[list, list]:
-    """The programs rows of each document as the apply pass receives them: a doc row, chunk rows (or None)."""
-    rows = programs.to_dict("records")
-    doc = {r["doc_id"]: r for r in rows if r["stage"] == "doc"}
-    chunks: dict[str, list] = {}
-    for r in reversed(rows):  # any order: apply sorts by chunk_index
-        if r["stage"] == "chunk":
-            chunks.setdefault(r["doc_id"], []).append(r)
-    return [doc.get(i) for i in doc_ids], [chunks.get(i) for i in doc_ids]
+def _stored_programs(programs: pd.DataFrame, doc_ids: list[str]) -> dict[str, list]:
+    """The programs rows of each document as the apply pass receives them, by model stage: its doc row, its
+    chunk rows (or None)."""
+    stored: dict[str, dict[str, list]] = {"doc": {}, "chunk": {}}
+    for r in reversed(programs.to_dict("records")):  # any order: apply sorts by chunk_index
+        if r["stage"] in stored:
+            stored[r["stage"]].setdefault(r["doc_id"], []).append(r)
+    return {stage: [rows.get(i) for i in doc_ids] for stage, rows in stored.items()}
 
 
 def test_stored_programs_give_the_columns_a_model_rerun_gives():
@@ -65,17 +64,16 @@ def test_stored_programs_give_the_columns_a_model_rerun_gives():
     models = {stage: load_stage_model(str(bundled_model_dir(stage)), "generative", provider="cpu")
               for stage in ("doc", "chunk")}
     source_rows, programs = refine_batch(ids, texts, models, SOURCE, stages=STAGES, rules_preset="c4")
-    doc_programs, chunk_programs = _stored_programs(programs, ids)
+    stored = _stored_programs(programs, ids)
 
-    applied = apply_stored_programs(texts, STAGES, STRICT, rules_preset="c4", doc_programs=doc_programs,
-                                    chunk_programs=chunk_programs)
+    applied = apply_stored_programs(texts, STAGES, STRICT, rules_preset="c4", stored=stored)
     rerun = run_stages(texts, STAGES, STRICT, rules_preset="c4", models=models)
 
     assert applied.missing == [None] * len(texts)
     assert list(applied.columns) == list(rerun)
     for name, column in rerun.items():
         assert _comparable(applied.columns[name]) == _comparable(column), name
-    assert max(len(c or []) for c in chunk_programs) > 1  # pages of several chunks: offsets matter
+    assert max(len(c or []) for c in stored["chunk"]) > 1  # pages of several chunks: offsets matter
     changed = (source_rows["kept"].to_numpy() != applied.columns["chunk_exec"]["kept"].to_numpy()).sum()
     assert changed > 0  # the stricter threshold changed outcomes: the comparison is not vacuous
 
@@ -87,7 +85,7 @@ def test_a_document_reaching_a_stage_without_its_stored_program_is_reported():
              "prompt_tokens": 9, "latency_ms": 2.0, "clipped_ops": 0, "model_program": None}
     applied = apply_stored_programs(
         texts, ("doc", "chunk"), RefineSettings(), rules_preset="c4",
-        doc_programs=[keep, None, keep], chunk_programs=[[chunk], [chunk], None],
+        stored={"doc": [[keep], None, [keep]], "chunk": [[chunk], [chunk], None]},
     )
     assert applied.missing == [None, "doc", "chunk"]
     assert applied.columns["chunk_exec"]["text"][0] == texts[0].split("\n")[0]

@@ -39,7 +39,7 @@ def rows() -> tuple[list[dict], list[list[dict]]]:
     of order), dropped by its chunk program."""
     staged = apply_stored_programs(
         ["   ", PAGE, PAGE, PAGE], STAGES, RefineSettings(), rules_preset="c4",
-        doc_programs=[None, DROP, KEEP, KEEP], chunk_programs=[None, None, [SECOND, FIRST], [EVERYTHING]],
+        stored={"doc": [None, [DROP], [KEEP], [KEEP]], "chunk": [None, None, [SECOND, FIRST], [EVERYTHING]]},
     )
     assert staged.missing == [None] * 4
     batch = table_rows(staged.columns, STAGES, stage_model_ids("c4", {"doc": "doc-model", "chunk": "chunk-model"}))

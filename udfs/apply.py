@@ -18,28 +18,28 @@ from pyspark.sql import types as T
 
 from prox_spark.pipeline import RefineSettings
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, apply_stored_programs
-from prox_spark.pipeline.stages.chunk import STORED_CHUNK_FIELDS
-from prox_spark.pipeline.stages.doc import STORED_DOC_FIELDS
 from prox_spark.pipeline.rows import table_rows
+from prox_spark.pipeline.stages import STAGE_ORDER, model_stages
 from prox_spark.udfs.stage_pass import (
     QUARANTINE_DETAIL, QUARANTINE_REASON, ROW_TYPES, check_stages, map_stage_columns, row_columns,
 )
 
-#: the columns the stored programs arrive in, joined onto each document
-STORED_DOC, STORED_CHUNKS = "stored_doc", "stored_chunks"
+
+def stored_column(stage: str) -> str:
+    """The column a model stage's stored programs arrive in, joined onto each document."""
+    return f"stored_{stage}"
 
 
 def stored_programs(programs: DataFrame) -> DataFrame:
-    """``(shard, doc_id, stored_doc, stored_chunks)``, one row per document of one run's ``programs`` rows
-    (a chunk-less document has a null ``stored_chunks``, a document without a doc row a null ``stored_doc``)."""
+    """``(shard, doc_id, stored_<stage>...)``, one row per document of one run's ``programs`` rows: for each
+    model stage, the document's rows of that stage as structs of its ``stored_fields`` (empty: it has none)."""
     stage = F.col("stage")
-    doc = programs.filter(stage == "doc").select(
-        "shard", "doc_id", F.struct(*STORED_DOC_FIELDS).alias(STORED_DOC)
-    )
-    chunks = programs.filter(stage == "chunk").groupBy("shard", "doc_id").agg(
-        F.collect_list(F.struct(*STORED_CHUNK_FIELDS)).alias(STORED_CHUNKS)
-    )
-    return doc.join(chunks, ["shard", "doc_id"], "full")
+    stages = model_stages(STAGE_ORDER)
+    return programs.filter(stage.isin([s.name for s in stages])).groupBy("shard", "doc_id").agg(*(
+        # collect_list skips the nulls: each stage's list holds its own rows only
+        F.collect_list(F.when(stage == s.name, F.struct(*s.stored_fields))).alias(stored_column(s.name))
+        for s in stages
+    ))
 
 
 def apply_documents(
@@ -57,12 +57,13 @@ def apply_documents(
     ``settings``."""
     check_stages(stages, rules_preset)
     joined = docs.join(stored_programs(programs), ["shard", "doc_id"], "left")
+    stored_columns = tuple(stored_column(stage.name) for stage in model_stages(STAGE_ORDER))
     added: dict[str, T.DataType] = {**ROW_TYPES, QUARANTINE_REASON: T.StringType(), QUARANTINE_DETAIL: T.StringType()}
 
     def apply(batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        stored = {stage.name: batch.column(stored_column(stage.name)).to_pylist() for stage in model_stages(stages)}
         applied = apply_stored_programs(
-            batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset,
-            doc_programs=batch.column(STORED_DOC).to_pylist(), chunk_programs=batch.column(STORED_CHUNKS).to_pylist(),
+            batch.column("text").to_pylist(), stages, settings, rules_preset=rules_preset, stored=stored
         )
         details = [
             None if stage is None else f"run {source_run_id} stored no {stage} program for this document"
@@ -74,4 +75,4 @@ def apply_documents(
             QUARANTINE_DETAIL: pa.array(details, pa.string()),
         }
 
-    return map_stage_columns(joined, added, apply, drop=(STORED_DOC, STORED_CHUNKS))
+    return map_stage_columns(joined, added, apply, drop=stored_columns)

@@ -1,4 +1,4 @@
-"""Apply a run's stored programs again: the stage columns ``run_stages`` returns, with the doc and chunk
+"""Apply a run's stored programs again: the stage columns ``run_stages`` returns, with the model stages'
 programs read back from the ``programs`` table instead of written by the models.
 
 Why a second path: the programs are the models' decisions, the executor (dialect, thresholds) is how they
@@ -21,22 +21,25 @@ from typing import Any, Mapping, Sequence
 
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stage_pass import StagedBatch, stage_pass
-from prox_spark.pipeline.stages import model_stage
+from prox_spark.pipeline.stages import model_stage, model_stages
 
 __all__ = ["NO_STORED_PROGRAM", "StoredPrograms", "apply_stored_programs"]
 
 #: the quarantine reason of a document that reached a model stage without a stored program
 NO_STORED_PROGRAM = "no_stored_program"
 
+#: one stored ``programs`` row of a stage: its ``ModelStage.stored_fields``
 StoredProgram = Mapping[str, Any]
+#: a document's stored rows of one stage, in any order (None or empty: the run stored none)
+StoredRows = Sequence[StoredProgram] | None
 
 
 @dataclass(frozen=True)
 class StoredPrograms:
-    """The programs a run stored, by stage name: one entry per document (its ``programs`` rows' ``stored_fields``
-    of that stage; None: the run stored none for it), read back by the stage (``ModelStage.read_stored``)."""
+    """The programs a run stored, by model stage name: one entry per document (its ``programs`` rows of that
+    stage), read back by the stage (``ModelStage.read_stored``)."""
 
-    stored: Mapping[str, Sequence[Any]]
+    stored: Mapping[str, Sequence[StoredRows]]
 
     def programs(self, stage: str, texts: list[str]) -> list[Any | None]:
         reader = model_stage(stage)
@@ -49,17 +52,20 @@ def apply_stored_programs(
     settings: RefineSettings,
     *,
     rules_preset: str,
-    doc_programs: Sequence[StoredProgram | None],
-    chunk_programs: Sequence[Sequence[StoredProgram] | None],
+    stored: Mapping[str, Sequence[StoredRows]],
 ) -> StagedBatch:
-    """Run ``stages`` over ``texts`` with the stored programs (one entry per text: its ``STORED_DOC_FIELDS``
-    row, its ``STORED_CHUNK_FIELDS`` rows in any order; None when the run stored none) and ``settings``'
-    executor; the columns equal what ``run_stages`` gives when the models write those programs again.
+    """Run ``stages`` over ``texts`` with the stored programs and ``settings``' executor; the columns equal what
+    ``run_stages`` gives when the models write those programs again.
+
+    ``stored``: for each model stage of ``stages``, by name, one entry per text: the document's stored rows of
+    that stage (the doc stage's one row, the chunk stage's row per chunk, in any order).
 
     Fields the ``programs`` table does not keep (a doc program's ``truncated``, a chunk's ``oversize`` and
     ``truncated``) come back False; no row builder reads them.
     """
-    if not len(texts) == len(doc_programs) == len(chunk_programs):
-        raise ValueError(f"{len(texts)} texts, {len(doc_programs)} doc and {len(chunk_programs)} chunk program entries")
-    stored = StoredPrograms({"doc": doc_programs, "chunk": chunk_programs})
-    return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=stored)
+    for stage in model_stages(stages):
+        if stage.name not in stored:
+            raise ValueError(f"no stored program entries for the {stage.name} stage")
+        if len(stored[stage.name]) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(stored[stage.name])} {stage.name} program entries")
+    return stage_pass(texts, stages, settings, rules_preset=rules_preset, programs=StoredPrograms(stored))

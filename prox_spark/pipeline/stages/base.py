@@ -97,7 +97,8 @@ class ModelStage(Stage):
     """A stage whose programs come from a ``ProgramSource``: a model writes them (``write_programs``), or a run
     stored them (``read_stored``, for ``prox-spark apply``)."""
 
-    #: the ``programs`` table columns a stored program of this stage is read back from
+    #: the ``programs`` table columns a stored program of this stage is read back from (``udfs.apply`` collects
+    #: them from each of a document's rows of this stage)
     stored_fields: ClassVar[tuple[str, ...]]
 
     @abstractmethod
@@ -109,8 +110,9 @@ class ModelStage(Stage):
         """One program per text (``""``: no model call), written by this stage's model in ``models``."""
 
     @abstractmethod
-    def read_stored(self, stored: Any) -> Any:
-        """A document's program from its stored ``programs`` rows' ``stored_fields`` (never None here)."""
+    def read_stored(self, stored: Sequence[Mapping[str, Any]]) -> Any:
+        """A document's program from its stored ``programs`` rows of this stage, their ``stored_fields``, in any
+        order (never empty here)."""
 
 
 def execute(texts: list, programs: list[str], stage: str, settings: RefineSettings) -> pd.DataFrame:

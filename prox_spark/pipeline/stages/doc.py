@@ -5,7 +5,7 @@ the next stage the document's text unchanged."""
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -57,9 +57,10 @@ class DocStage(ModelStage):
             programs = spare_main_text_pages(programs, texts, chunk_model, s.doc_guard_words, cuts=s.page_cuts)
         return programs
 
-    def read_stored(self, stored: Any) -> DocProgram:
-        return DocProgram(stored["program"], stored["prompt_tokens"], stored["latency_ms"],
-                          model_program=stored["model_program"])
+    def read_stored(self, stored: Sequence[Mapping[str, Any]]) -> DocProgram:
+        """A document's doc program from its one doc row (a run writes one per document it reached)."""
+        (row,) = stored
+        return DocProgram(row["program"], row["prompt_tokens"], row["latency_ms"], model_program=row["model_program"])
 
     def run(self, texts: list, programs: list | None, context: PassContext) -> StageRun:
         assert programs is not None
