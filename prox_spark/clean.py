@@ -18,6 +18,7 @@ from typing import IO, Iterable, Iterator
 
 from prox_spark.config import RefineConfig, stage_model_paths
 from prox_spark.pipeline import ChunkModel, load_stage_model, refine_batch, settings_of
+from prox_spark.pipeline.stages import STAGE_ORDER
 from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
 from prox_spark.readers.records import InputStream
@@ -56,8 +57,9 @@ def clean_file(
     """Refine ``input_path`` (JSONL, optionally gzipped; WARC and parquet are recognised by their first
     bytes) into ``output``, one JSON record per input record.
 
-    The stages are ``pipeline.mode``'s, as in the Spark job; ``rules_program`` is null unless the rules
-    stage ran, ``doc_program`` / ``chunk_program`` are null for a stage the document did not reach.
+    The stages are ``pipeline.mode``'s, as in the Spark job; a record has each stage's ``<stage>_program``
+    (``rules_program``, ``doc_program``, ``chunk_program``), null for a stage the mode does not run or the
+    document did not reach.
     ``FileNotFoundError`` / ``ValueError`` (before any model loads) when the input is missing, a directory,
     or in a format other than ``input.format`` says; ``WarcUnavailableError`` for a WARC file without the
     ``warc`` extra.
@@ -145,11 +147,11 @@ def _batches(records: Iterator, size: int) -> Iterator[list]:
 
 
 def _out_record(record, refined: dict) -> dict:
+    programs = [f"{stage}_program" for stage in STAGE_ORDER]  # each stage's, as the refined row has them
     if isinstance(record, Quarantined):
         return {"id": None, "text": "", "kept": False, "reason": record.reason, "detail": record.detail,
-                "drop_stage": None, "rules_program": None, "doc_program": None, "chunk_program": None,
-                "record_index": record.record_index}
+                "drop_stage": None, **dict.fromkeys(programs), "record_index": record.record_index}
     row = refined[record.record_index]
     return {"id": record.doc_id, "text": row.text, "kept": bool(row.kept), "reason": row.drop_reason,
-            "drop_stage": row.drop_stage, "rules_program": row.rules_program, "doc_program": row.doc_program,
-            "chunk_program": row.chunk_program, "record_index": record.record_index}
+            "drop_stage": row.drop_stage, **{name: getattr(row, name) for name in programs},
+            "record_index": record.record_index}
