@@ -4,7 +4,9 @@ A stage's module holds all of it: its name, the model kinds that can write its p
 its columns as an Arrow schema, how it runs on a batch, its ``programs`` rows and its program on the ``refined``
 row. ``stage_pass`` and ``rows.table_rows`` loop over ``STAGES`` and never name one. A new stage is a module
 here, its entry in ``STAGES`` (where in the order it runs) and its ``pipeline.mode`` in
-``prox_spark.config.PIPELINE_STAGES``.
+``prox_spark.config.PIPELINE_STAGES``; a model stage also has its ``models.<name>`` section
+(``prox_spark.config.ModelsConfig``). Its model, model id and stored programs are routed by its name from
+``model_stages``.
 """
 
 from __future__ import annotations
