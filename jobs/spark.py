@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 import prox_spark
 from prox_spark.config import RefineConfig
 from prox_spark.udfs.connect import connect_session, is_connect
-from prox_spark.jobs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
+from prox_spark.udfs.delta_jars import DeltaJarsMissing, delta_jar_paths, fetch
 
 __all__ = ["DeltaJarsMissing", "build_local_session", "get_session", "job_session", "local_session_conf"]
 

@@ -208,7 +208,7 @@ def test_result_type_mirrors_the_batch_contract():
 
 
 def test_missing_jars_error_names_make_jars(tmp_path, monkeypatch):
-    from prox_spark.jobs.delta_jars import JARS_DIR_ENV, DeltaJarsMissing
+    from prox_spark.udfs.delta_jars import JARS_DIR_ENV, DeltaJarsMissing
     from prox_spark.jobs.spark import local_session_conf
 
     monkeypatch.setenv(JARS_DIR_ENV, str(tmp_path / "no-jars-here"))

@@ -12,8 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from prox_spark.jobs import delta_jars
-from prox_spark.udfs import connect, job_tags, side_by_side
+from prox_spark.udfs import connect, delta_jars, job_tags, side_by_side
 from prox_spark.udfs.spark_line import PYSPARK_VERSION, SPARK4
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

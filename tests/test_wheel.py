@@ -187,7 +187,7 @@ def test_wheel_ships_the_audit_sql(wheel):
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_under_spark_submit(wheel, untrained_models, tmp_path):
-    from prox_spark.jobs.delta_jars import delta_jar_paths
+    from prox_spark.udfs.delta_jars import delta_jar_paths
 
     jars = ",".join(str(p) for p in delta_jar_paths())  # the cached jars, as a cluster ships its own
     venv = tmp_path / "venv"

@@ -1,6 +1,6 @@
 """Which Spark line this process runs: 3.5 (with Delta 3.3) or 4.0 (with Delta 4.0), from pyspark's version.
 
-The job supports both (``jobs.delta_jars`` fetches the Delta jars of the installed line). The few APIs it calls
+The job supports both (``udfs.delta_jars`` fetches the Delta jars of the installed line). The few APIs it calls
 that Spark 3.5 lacks are bridged where they are called, on ``SPARK4``:
 
 - ``SparkSession.addTag``/``removeTag`` (classic sessions from 4.0; 3.5 has them for Spark Connect only):
