@@ -173,7 +173,7 @@ def main() -> None:
         raise SystemExit(f"--staging: a comma-separated list of {', '.join(STAGINGS)}, not {args.staging!r}")
     if not SHARED.exists():
         raise SystemExit(f"shared data not found at {SHARED}")
-    from prox_spark.jobs.spark import build_local_session
+    from prox_spark.udfs.session import build_local_session
 
     extra = [*model_overrides(args), "models.provider=cpu", f"pipeline.mode={args.mode}", *args.overrides]
     events = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(Path(args.event_log).resolve()),

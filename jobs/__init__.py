@@ -1,6 +1,6 @@
 """The entry points (``python -m jobs.<name>`` in a checkout, ``prox-spark <name>``, spark-submit), imported as
-``prox_spark.jobs``, and the session set-up they share; the Spark plan they run is in ``udfs/``.
+``prox_spark.jobs``; the Spark plan they run, and the session they run it on (``udfs.session``), are in ``udfs/``.
 
-``jobs.spark`` builds or finds the SparkSession; ``jobs.delta_jars`` manages the Delta jars that a
-local session loads (resolved once at set-up by ``make jars``, never downloaded at job start).
+``jobs.spark`` (``fetch-jars``, ``check``) and ``jobs.delta_jars`` (``fetch``, ``paths``) are the command lines
+that set up a local session: the Delta jars it loads are fetched once by ``make jars``, never at job start.
 """

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from prox_spark.udfs.commit_loop import write_run
 from prox_spark.udfs.logs import configure_logging
 from prox_spark.udfs.preflight import Preflight, library_versions
-from prox_spark.jobs.spark import job_session
+from prox_spark.udfs.session import job_session
 from prox_spark.udfs.summary import RunCheckError, RunSummary, print_summary
 from prox_spark.udfs.tables import PROGRAMS, RUNS, SHARDS, CommitConflictError, read_table, read_table_pinned, table_location
 from prox_spark.config import ConfigError, RefineConfig, as_dict, build, load_config

@@ -141,7 +141,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     log.info("corpus: %s; held out: %d texts", counts, held_out_count)
     refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)
     if spark is None:
-        from prox_spark.jobs.spark import get_session
+        from prox_spark.udfs.session import get_session
 
         session = load_config(cfg.refine_conf, [f"{k}={v}" for k, v in cfg.refine.items()]).spark
         spark = get_session("prox-spark-compare", master=session.master,

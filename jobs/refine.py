@@ -34,7 +34,7 @@ from prox_spark.udfs.connect import get_conf
 from prox_spark.udfs.input_files import needs_session
 from prox_spark.udfs.logs import configure_logging
 from prox_spark.udfs.preflight import Preflight, derive_run_id, preflight
-from prox_spark.jobs.spark import job_session
+from prox_spark.udfs.session import job_session
 from prox_spark.udfs.summary import RunCheckError, RunSummary, print_summary
 from prox_spark.udfs.tables import CommitConflictError
 from prox_spark.config import ConfigError, RefineConfig, load_config

@@ -33,7 +33,7 @@ def spark(tmp_path_factory):
     Uses the jars cached by ``make jars``; when they are missing the fixture errors with a message
     naming ``make jars`` (tests never download).
     """
-    from prox_spark.jobs.spark import build_local_session
+    from prox_spark.udfs.session import build_local_session
 
     session = build_local_session(
         "prox-spark-tests",

@@ -38,7 +38,7 @@ LOCAL_CONF = REPO_ROOT / "conf" / "local.yaml"
 CONNECT_DRIVER = r"""
 import json, sys
 from prox_spark.jobs.refine import main
-from prox_spark.jobs.spark import get_session
+from prox_spark.udfs.session import get_session
 from prox_spark.udfs.connect import is_connect
 
 conf, inp, out_rules, out_prox, warehouse, uc_schema = sys.argv[1:7]

@@ -136,7 +136,7 @@ def test_session_settings_the_server_refuses_are_skipped(caplog):
 
 def test_on_databricks_the_platform_session_is_asked_for(monkeypatch):
     """A serverless task's Python has no active session until one is asked for, and no JVM of its own."""
-    from prox_spark.jobs import spark as spark_module
+    from prox_spark.udfs import session as session_module
 
     platform = object()
 
@@ -151,7 +151,7 @@ def test_on_databricks_the_platform_session_is_asked_for(monkeypatch):
         def getActiveSession():
             return None
 
-    monkeypatch.setattr(spark_module, "SparkSession", FakeSparkSession)
+    monkeypatch.setattr(session_module, "SparkSession", FakeSparkSession)
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "client.4.0")
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
-    assert spark_module.get_session() is platform
+    assert session_module.get_session() is platform

@@ -209,7 +209,7 @@ def test_result_type_mirrors_the_batch_contract():
 
 def test_missing_jars_error_names_make_jars(tmp_path, monkeypatch):
     from prox_spark.udfs.delta_jars import JARS_DIR_ENV, DeltaJarsMissing
-    from prox_spark.jobs.spark import local_session_conf
+    from prox_spark.udfs.session import local_session_conf
 
     monkeypatch.setenv(JARS_DIR_ENV, str(tmp_path / "no-jars-here"))
     with pytest.raises(DeltaJarsMissing, match="make jars"):
@@ -218,7 +218,7 @@ def test_missing_jars_error_names_make_jars(tmp_path, monkeypatch):
 
 @pytest.mark.spark
 def test_get_session_returns_the_active_session(spark):
-    from prox_spark.jobs.spark import get_session
+    from prox_spark.udfs.session import get_session
 
     assert get_session() is spark
 

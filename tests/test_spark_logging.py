@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
 PROBE = """
 import sys
-from prox_spark.jobs.spark import build_local_session
+from prox_spark.udfs.session import build_local_session
 spark = build_local_session("log-probe", shuffle_partitions=1, extra_conf=dict(a.split("=", 1) for a in sys.argv[1:]))
 print("property:", spark._jvm.java.lang.System.getProperty("log4j2.configurationFile"))
 spark.range(10).selectExpr("sum(id)").collect()
@@ -31,7 +31,7 @@ def _probe(*conf: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_local_sessions_log_spark_at_warn():
-    from prox_spark.jobs.spark import LOG4J2_CONFIG
+    from prox_spark.udfs.session import LOG4J2_CONFIG
 
     done = _probe()
     assert done.returncode == 0, done.stderr[-2000:]

@@ -162,7 +162,7 @@ def test_wheel_contents_and_base_dependencies(wheel):
         metadata = whl.read(f"prox_spark-{VERSION}.dist-info/METADATA").decode()
         entry_points = whl.read(f"prox_spark-{VERSION}.dist-info/entry_points.txt").decode()
     assert {"prox_spark/jobs/refine.py", "prox_spark/udfs/refine_plan.py", "prox_spark/udfs/audit.py",
-            "prox_spark/jobs/log4j2.properties", "prox_spark/udfs/executor.py", "prox_spark/cli.py",
+            "prox_spark/udfs/log4j2.properties", "prox_spark/udfs/executor.py", "prox_spark/cli.py",
             "prox_spark/resources/sample_corpus.jsonl"} <= names
     # one top-level package: the project's own name
     assert {n.split("/")[0] for n in names} == {"prox_spark", f"prox_spark-{VERSION}.dist-info"}, sorted(names)[:20]

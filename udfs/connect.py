@@ -7,7 +7,7 @@ SQL). This module tells the two apart and builds Connect sessions:
 - ``sc://host:port[/;token=...]``: connect to a running server (the platform's). Its Spark and Delta set-up
   are the server's; the job adds nothing.
 - ``local`` / ``local[N]``: start a Connect server inside this process on a free loopback port, with the
-  same Delta jars, extensions and settings as ``jobs.spark.build_local_session``, then connect to it. This
+  same Delta jars, extensions and settings as ``udfs.session.build_local_session``, then connect to it. This
   is how tests and local runs exercise the Connect path. pyspark's own ``builder.remote("local[N]")`` always
   listens on port 15002, so two such runs on one machine would share (or fail to start) one server.
   Spark 4.0 only: pyspark 3.5's package ships no Connect server, so on the 3.5 line ``local[N]`` is refused
@@ -103,7 +103,7 @@ def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[bool]:
 
 def connect_session(remote: str, app_name: str = "prox-spark", **local_kwargs: Any) -> SparkSession:
     """A Spark Connect session for ``remote`` (see the module doc); ``local_kwargs`` go to the local server's
-    ``jobs.spark.local_session_conf`` (``shuffle_partitions``, ``extra_conf``, ...) and are ignored for
+    ``udfs.session.local_session_conf`` (``shuffle_partitions``, ``extra_conf``, ...) and are ignored for
     ``sc://`` remotes, whose server is configured by its owner."""
     if is_local_remote(remote) and not SPARK4:
         raise RuntimeError(
@@ -136,7 +136,7 @@ def start_local_server(app_name: str, *, master: str = "local[2]", **local_kwarg
     It listens on a free port of 127.0.0.1 only and requires a fresh token, which the client reads from
     ``SPARK_CONNECT_AUTHENTICATE_TOKEN`` (the server reads it at JVM start). The server lives as long as
     this process."""
-    from prox_spark.jobs.spark import build_local_session
+    from prox_spark.udfs.session import build_local_session  # not at the top: udfs.session imports this module
 
     port = _free_port()
     os.environ.setdefault(TOKEN_ENV, secrets.token_hex(16))
