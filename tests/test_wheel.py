@@ -14,6 +14,7 @@ with the job's CLI and with the pins in constraints.txt.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -136,6 +137,32 @@ def test_code_imports_the_spark_layers_by_their_installed_names():
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         if any(bare.search("".join(c["source"])) for c in cells if c["cell_type"] == "code"):
             offenders.append(str(notebook.relative_to(REPO_ROOT)))
+    assert offenders == []
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` of ``tree`` names (``from a import b`` counts ``a.b``
+    too, since ``b`` may be a submodule)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_core_and_udfs_never_import_the_entry_points():
+    """The layers import downwards only (jobs -> udfs -> prox_spark): an entry point may change or go with its
+    command line, and nothing the job's Spark plan or the core runs may depend on one."""
+    offenders = sorted(
+        str(path.relative_to(REPO_ROOT))
+        for folder in ("prox_spark", "udfs")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        if any(name == "prox_spark.jobs" or name.startswith("prox_spark.jobs.")
+               for name in _imported_modules(ast.parse(path.read_text(encoding="utf-8"))))
+    )
     assert offenders == []
 
 
