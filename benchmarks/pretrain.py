@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader
 from prox_spark.config import load_config
 from prox_spark.models import EOS, build_model, save_tokenizer, train_tokenizer
 from prox_spark.pretrain import DeltaSource, PackedDataset, make_encoder, open_table
-from prox_spark.pretrain.train import PretrainConfig, build_llama, make_optimizer, train
+from prox_spark.pretrain.settings import PretrainConfig
+from prox_spark.pretrain.train import build_llama, make_optimizer, train
 
 
 def generated_docs(n_docs: int, seed: int = 0) -> list[str]:

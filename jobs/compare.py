@@ -65,7 +65,7 @@ class CompareConfig:
     refine_conf: str = "conf/local.yaml"
     #: extra refine overrides as a mapping of dotted keys (e.g. {"models.doc.batch_size": 32})
     refine: dict = field(default_factory=dict)
-    #: a ``prox_spark.pretrain.train.PretrainConfig`` mapping shared by all variants; out_dir, data.table,
+    #: a ``prox_spark.pretrain.settings.PretrainConfig`` mapping shared by all variants; out_dir, data.table,
     #: data.tokenizer and eval.path are set per variant
     pretrain: dict = field(default_factory=dict)
 
@@ -119,7 +119,8 @@ def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
 def _pretrain(
     cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool, run_id: str
 ) -> dict:
-    from prox_spark.pretrain.train import PretrainConfig, train
+    from prox_spark.pretrain.settings import PretrainConfig
+    from prox_spark.pretrain.train import train
 
     raw = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.pretrain.items()}
     raw["out_dir"] = str(out)

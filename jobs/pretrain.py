@@ -23,7 +23,7 @@ from prox_spark.config import ConfigError, load_config
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.pretrain", description=__doc__.splitlines()[0])
-    parser.add_argument("--conf", required=True, help="YAML config (see prox_spark/pretrain/train.py PretrainConfig)")
+    parser.add_argument("--conf", required=True, help="YAML config (see prox_spark/pretrain/settings.py PretrainConfig)")
     parser.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.max_steps=20")
     args = parser.parse_args(argv)
     rank = int(os.environ.get("RANK", "0"))
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stdout,
     )
     from prox_spark.pretrain.data import DataError
-    from prox_spark.pretrain.train import PretrainConfig, train
+    from prox_spark.pretrain.settings import PretrainConfig
+    from prox_spark.pretrain.train import train
 
     try:
         cfg = load_config(args.conf, args.overrides, cls=PretrainConfig)

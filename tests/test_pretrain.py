@@ -267,7 +267,7 @@ def test_encoder_strips_bos_and_appends_eos(tokenizer_file):
 
 
 def tiny_conf(tmp_path, table, tokenizer, *overrides):
-    from prox_spark.pretrain.train import PretrainConfig
+    from prox_spark.pretrain.settings import PretrainConfig
 
     base = [
         f"out_dir={tmp_path / 'out'}",

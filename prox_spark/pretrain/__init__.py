@@ -1,11 +1,11 @@
 """The torch pre-training job's pieces: the Delta table read without Spark (``delta``), packed data (``data``)
-and the training loop (``train``).
+and the training loop (``train``) with its configuration (``settings``).
 
 - ``open_table(path, version) -> TableSnapshot``: a Delta table resolved once at a pinned version (no Spark);
   ``DeltaSource`` streams its kept texts
 - ``PackedDataset``: BOS-free tokens + EOS packed into ``block_size + 1`` blocks, sharded by (rank, worker),
   windowed shuffle, resumable from per-shard ``Cursor``s; ``Packer`` is the packing core
-- ``PretrainConfig`` / ``train(cfg) -> PretrainResult``: the nanoGPT-style loop (``jobs/pretrain.py`` runs it)
+- ``settings.PretrainConfig`` / ``train(cfg) -> PretrainResult``: the nanoGPT-style loop (``jobs/pretrain.py`` runs it)
 
 ``train`` needs torch and transformers; import it from ``prox_spark.pretrain.train``.
 """
