@@ -41,17 +41,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from prox_spark.config import ConfigError, as_dict
-from prox_spark.pretrain.data import (
-    Cursor,
-    DataError,
-    DataSettings,
-    PackedDataset,
-    eval_blocks,
-    make_encoder,
-    read_texts_file,
-)
-from prox_spark.pretrain.delta import DeltaSource, open_table, resolve_run_id
+from prox_spark.pretrain.data import Cursor, PackedDataset, eval_blocks, make_encoder, read_texts_file
+from prox_spark.pretrain.delta import DeltaSource
+from prox_spark.pretrain.distributed import Dist, gather_cursors, mean_across_ranks, setup_distributed
+from prox_spark.pretrain.resume import check_resumable, data_identity, pin_snapshot
 from prox_spark.pretrain.settings import OptimSettings, PretrainConfig, validate
+from prox_spark.pretrain.tokenizer import prepare_tokenizer
 from prox_spark.training.schedule import warmup_cosine_factor
 
 log = logging.getLogger("prox_spark.pretrain")
@@ -65,38 +60,6 @@ EXTRA_SHAPES: dict[str, dict[str, int]] = {
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    local_rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def ddp(self) -> bool:
-        return self.world > 1
-
-
-def setup_distributed(device: str) -> Dist:
-    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK: DDP with nccl on GPUs, gloo on CPU; else one process."""
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: cuda requested but torch sees no GPU")
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(device=torch.device("cuda" if use_cuda else "cpu"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Dist(dist.get_rank(), local_rank, dist.get_world_size(), torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"))
 
 
 def lr_factor(step: int, optim: OptimSettings, max_steps: int) -> float:
@@ -156,26 +119,6 @@ def _atomic_write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _gather_cursors(env: Dist, mine: dict[int, list[int]]) -> dict[int, list[int]]:
-    if not env.ddp:
-        return dict(mine)
-    parts: list[Any] = [None] * env.world
-    dist.all_gather_object(parts, mine)
-    merged: dict[int, list[int]] = {}
-    for part in parts:
-        merged.update(part)
-    return merged
-
-
-def _mean_across_ranks(env: Dist, value: torch.Tensor) -> float:
-    if env.ddp:
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.AVG if env.device.type == "cuda" else dist.ReduceOp.SUM)
-        if env.device.type != "cuda":  # gloo has no AVG
-            value /= env.world
-    return float(value)
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, blocks: list, env: Dist, batch_size: int, autocast) -> dict[str, float]:
     """Mean next-token loss and perplexity over ``blocks`` (sharded over ranks, summed exactly)."""
@@ -214,7 +157,7 @@ class PretrainResult:
 
 def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> PretrainResult:
     """Run (or resume) pre-training as configured; returns the metrics (also in <out_dir>/metrics.json)."""
-    from prox_spark.models import build_model, load_tokenizer
+    from prox_spark.models import build_model
 
     validate(cfg)
     env = setup_distributed(cfg.train.device)
@@ -230,66 +173,12 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
     # --- checkpoint to resume, pinned table version (rank 0 resolves "latest", all ranks pin it), tokenizer
     resume_from = latest_checkpoint(ckpt_dir) if cfg.checkpoint.resume else None
     state = torch.load(resume_from, map_location="cpu", weights_only=True) if resume_from else None
-    version = cfg.data.version if cfg.data.version >= 0 else None
-    if state is not None:
-        if version is not None and version != state["data"]["table_version"]:
-            raise ConfigError(
-                f"data.version {version} differs from the checkpoint's table version {state['data']['table_version']} "
-                f"({resume_from}); resume with the same version or a fresh checkpoint.dir"
-            )
-        version = state["data"]["table_version"]
-    run_id = cfg.data.run_id or (state["data"].get("run_id") if state is not None else None)
-    if env.ddp:
-        box = [version if env.main else None, run_id]
-        if env.main and version is None:
-            box[0] = open_table(cfg.data.table, None, storage_options=cfg.data.storage_options).version
-        if env.main and run_id is None:
-            box[1] = resolve_run_id(cfg.data)
-        dist.broadcast_object_list(box, src=0)
-        version, run_id = box
-    snapshot = open_table(
-        cfg.data.table,
-        version,
-        storage_options=cfg.data.storage_options,
-        text_column=cfg.data.text_column,
-        kept_column=cfg.data.kept_column,
-        run_id=run_id or resolve_run_id(cfg.data),
-        run_column=cfg.data.run_column,
-    )
-    if env.main and cfg.data.tokenizer_train_vocab > 0 and not _tokenizer_exists(cfg.data.tokenizer):
-        train_tokenizer_on(snapshot, cfg.data, env)
-    if env.ddp:
-        dist.barrier()
-    try:
-        tokenizer = load_tokenizer(cfg.data.tokenizer)
-    except FileNotFoundError as exc:
-        raise DataError(f"data.tokenizer: {exc}") from None
-    eos_id = tokenizer.token_to_id(cfg.data.eos_token)
-    if eos_id is None:
-        raise DataError(f"data.eos_token {cfg.data.eos_token!r} is not in the tokenizer's vocabulary")
+    snapshot = pin_snapshot(cfg.data, env, state, resume_from)
+    tokenizer, eos_id = prepare_tokenizer(cfg.data, snapshot, env)
     tokenizer_json = tokenizer.to_str()
-    data_identity = {
-        "table": snapshot.uri,
-        "table_version": snapshot.version,
-        "run_id": snapshot.run_id,
-        "files": len(snapshot.files),
-        "files_fingerprint": snapshot.fingerprint,
-        "tokenizer_sha256": _sha256(tokenizer_json),
-        "block_size": cfg.data.block_size,
-        "shuffle_buffer": cfg.data.shuffle_buffer,
-        "seed": cfg.data.seed,
-        "world_size": env.world,
-        "num_workers": cfg.data.num_workers,
-    }
+    identity = data_identity(cfg.data, env, snapshot, tokenizer_json)
     if state is not None:
-        saved = {k: state["data"].get(k) for k in data_identity}
-        changed = {k: (saved[k], v) for k, v in data_identity.items() if saved[k] != v}
-        if changed:
-            raise ConfigError(
-                f"cannot resume {resume_from}: "
-                + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
-                + " (the data position only carries over unchanged)"
-            )
+        check_resumable(state, identity, resume_from)
 
     # --- model, optimizer, schedule
     llama_cfg = build_llama(cfg, tokenizer)
@@ -375,7 +264,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         )
 
     def save_checkpoint() -> None:
-        all_cursors = _gather_cursors(env, cursors)
+        all_cursors = gather_cursors(env, cursors)
         if env.main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             payload = {
@@ -385,7 +274,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
                 "scheduler": scheduler.state_dict(),
                 "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}
                 | ({"cuda": torch.cuda.get_rng_state(env.device)} if env.device.type == "cuda" else {}),
-                "data": {**data_identity, "micro_batches": micro_batches, "cursors": all_cursors},
+                "data": {**identity, "micro_batches": micro_batches, "cursors": all_cursors},
                 "metrics": metrics,
             }
             path = ckpt_dir / f"step-{step:08d}.pt"
@@ -433,7 +322,7 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        loss_value = _mean_across_ranks(env, loss_sum / cfg.train.grad_accum)
+        loss_value = mean_across_ranks(env, loss_sum / cfg.train.grad_accum)
         window_tokens += tokens_per_step
         run_tokens += tokens_per_step
         metrics["loss_curve"].append({"step": step, "loss": loss_value, "lr": lr, "tokens": step * tokens_per_step})
@@ -475,45 +364,6 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
             (target / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         log.info("done: step %d, %s tokens, metrics in %s", step, _si(step * tokens_per_step), out_dir / "metrics.json")
     return PretrainResult(metrics, raw_model)
-
-
-def _tokenizer_exists(path: str) -> bool:
-    from prox_spark.models import TOKENIZER_FILE
-
-    target = Path(path)
-    return target.is_file() or (target / TOKENIZER_FILE).is_file()
-
-
-def train_tokenizer_on(snapshot, data: DataSettings, env: Dist) -> Path:
-    """Train and save a byte-level BPE on the pinned table's first kept texts (``data.tokenizer_train_*``)."""
-    from prox_spark.models import save_tokenizer, train_tokenizer
-
-    source = DeltaSource(snapshot, data.read_batch_rows)
-
-    def texts():
-        seen = 0
-        for file in range(source.num_files()):
-            for _, batch in source.rows(file, 0, 1, 0):
-                for text in batch:
-                    if seen >= data.tokenizer_train_docs:
-                        return
-                    seen += 1
-                    yield text
-
-    tokenizer = train_tokenizer(texts(), data.tokenizer_train_vocab)
-    target = Path(data.tokenizer)
-    path = save_tokenizer(tokenizer, target.parent if target.suffix == ".json" else target)
-    if target.suffix == ".json" and path != target:
-        os.replace(path, target)
-        path = target
-    log.info("trained a %d-token tokenizer on %s v%d -> %s", tokenizer.get_vocab_size(), snapshot.uri, snapshot.version, path)
-    return path
-
-
-def _sha256(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _si(value: float) -> str:
