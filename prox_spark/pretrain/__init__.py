@@ -1,5 +1,7 @@
 """The torch pre-training job's pieces: the Delta table read without Spark (``delta``), packed data (``data``)
-and the training loop (``train``) with its configuration (``settings``).
+and the training loop (``train``) with its configuration (``settings``), what a run pins and a resume checks
+(``resume``), its tokenizer (``tokenizer``), checkpoints (``checkpoint``), held-out evaluation (``evaluation``) and
+ranks (``distributed``).
 
 - ``open_table(path, version) -> TableSnapshot``: a Delta table resolved once at a pinned version (no Spark);
   ``DeltaSource`` streams its kept texts

@@ -7,43 +7,50 @@ What a run does (prox-reference.md §5.7 for the settings):
 
 - reads ONE refine run (``data.run_id``, or the latest succeeded run in the ``runs`` table) of the
   refined Delta table at ONE version (``data.version``, or the latest at start); both are recorded in
-  the metrics and kept by every resume; BOS-free tokens + EOS packed into ``block_size + 1`` blocks (``delta.py``, ``data.py``);
+  the metrics and kept by every resume (``resume.py``); BOS-free tokens + EOS packed into ``block_size + 1``
+  blocks (``delta.py``, ``data.py``);
 - ``LlamaForCausalLM`` from a named shape (``tiny`` for tests; ``prox_xs_0_3b`` / ``tlm_s_0_7b`` /
   ``tlm_m_1_7b`` for the reference's TLM-XS/S/M) plus ``model.overrides``;
 - AdamW (0.9, 0.95), weight decay 0.1 on matrices only, linear warmup then cosine to ``min_lr`` at
   ``max_steps``, grad clip 1.0, bf16 autocast on GPU (fp32 weights), fp32 on CPU;
 - a checkpoint every ``checkpoint.interval`` steps (model, optimizer, scheduler, step, RNG, every
-  shard's data cursor, table version) and at the end; with ``checkpoint.resume`` a rerun continues from
-  the newest one and produces the same losses as an uninterrupted run (same world size and workers);
+  shard's data cursor, table version; ``checkpoint.py``) and at the end; with ``checkpoint.resume`` a rerun
+  continues from the newest one and produces the same losses as an uninterrupted run (same world size and workers);
 - a progress line every ``train.log_interval`` steps, held-out perplexity every ``eval.interval`` steps
-  and at the end, ``<out_dir>/metrics.json`` (loss curve, tokens seen, table and version, eval ppl) and
-  the final model in ``<out_dir>/model`` (``save_pretrained`` + ``tokenizer.json``).
+  and at the end (``evaluation.py``), ``<out_dir>/metrics.json`` (loss curve, tokens seen, table and version,
+  eval ppl) and the final model in ``<out_dir>/model`` (``save_pretrained`` + ``tokenizer.json``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
-import math
 import os
-import random
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ContextManager, Iterator
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from prox_spark.config import ConfigError, as_dict
-from prox_spark.pretrain.data import Cursor, PackedDataset, eval_blocks, make_encoder, read_texts_file
-from prox_spark.pretrain.delta import DeltaSource
-from prox_spark.pretrain.distributed import Dist, gather_cursors, mean_across_ranks, setup_distributed
+from prox_spark.pretrain.checkpoint import (
+    Checkpointer,
+    Progress,
+    atomic_write_json,
+    checkpoint_dir,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_checkpoint,
+)
+from prox_spark.pretrain.data import Cursor, PackedDataset, make_encoder
+from prox_spark.pretrain.delta import DeltaSource, TableSnapshot
+from prox_spark.pretrain.distributed import Dist, mean_across_ranks, setup_distributed
+from prox_spark.pretrain.evaluation import Evaluator, held_out_blocks
 from prox_spark.pretrain.resume import check_resumable, data_identity, pin_snapshot
 from prox_spark.pretrain.settings import OptimSettings, PretrainConfig, validate
 from prox_spark.pretrain.tokenizer import prepare_tokenizer
@@ -52,14 +59,14 @@ from prox_spark.training.schedule import warmup_cosine_factor
 log = logging.getLogger("prox_spark.pretrain")
 
 
+# -------------------------------------------------------------------------------- model and optimizer
+
+
 #: the reference's TLM-S / TLM-M shapes (prox-reference.md §4.1) as overrides of prox_xs_0_3b
 EXTRA_SHAPES: dict[str, dict[str, int]] = {
     "tlm_s_0_7b": dict(hidden_size=1536, intermediate_size=4864, num_attention_heads=24, num_key_value_heads=2, num_hidden_layers=24),
     "tlm_m_1_7b": dict(hidden_size=2048, intermediate_size=8192, num_attention_heads=32, num_key_value_heads=32, num_hidden_layers=24),
 }
-
-
-# ------------------------------------------------------------------------------------------ helpers
 
 
 def lr_factor(step: int, optim: OptimSettings, max_steps: int) -> float:
@@ -103,49 +110,6 @@ def build_llama(cfg: PretrainConfig, tokenizer) -> Any:
     return config
 
 
-def checkpoint_dir(cfg: PretrainConfig) -> Path:
-    return Path(cfg.checkpoint.dir or Path(cfg.out_dir) / "checkpoints")
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(folder.glob("step-*.pt")) if folder.is_dir() else []
-    return found[-1] if found else None
-
-
-def _atomic_write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, blocks: list, env: Dist, batch_size: int, autocast) -> dict[str, float]:
-    """Mean next-token loss and perplexity over ``blocks`` (sharded over ranks, summed exactly)."""
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(2, dtype=torch.float64, device=env.device)  # nll sum, predicted tokens
-    mine = blocks[env.rank :: env.world]
-    by_len: dict[int, list] = {}
-    for block in mine:
-        by_len.setdefault(len(block), []).append(block)
-    for length, group in sorted(by_len.items()):
-        for i in range(0, len(group), batch_size):
-            batch = torch.as_tensor(
-                [b.tolist() for b in group[i : i + batch_size]], dtype=torch.long, device=env.device
-            )
-            with autocast():
-                logits = model(input_ids=batch[:, :-1], use_cache=False).logits
-            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), reduction="sum")
-            totals[0] += nll.double()
-            totals[1] += batch[:, 1:].numel()
-    if env.ddp:
-        dist.all_reduce(totals)
-    model.train(was_training)
-    loss = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
-    return {"loss": loss, "ppl": math.exp(loss) if loss == loss else float("nan"), "tokens": int(totals[1])}
-
-
 # ------------------------------------------------------------------------------------------- the job
 
 
@@ -165,14 +129,11 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         torch.set_num_threads(cfg.train.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false" if cfg.data.num_workers > 0 else "true")
     out_dir, ckpt_dir = Path(cfg.out_dir), checkpoint_dir(cfg)
-    bf16 = env.device.type == "cuda" and cfg.train.precision in ("auto", "bf16")
-    if cfg.train.precision == "bf16" and env.device.type != "cuda":
-        raise ConfigError("train.precision: bf16 autocast is for GPUs only; use auto or fp32 on CPU")
-    autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
+    bf16, autocast = _precision(cfg, env)
 
     # --- checkpoint to resume, pinned table version (rank 0 resolves "latest", all ranks pin it), tokenizer
     resume_from = latest_checkpoint(ckpt_dir) if cfg.checkpoint.resume else None
-    state = torch.load(resume_from, map_location="cpu", weights_only=True) if resume_from else None
+    state = load_checkpoint(resume_from)
     snapshot = pin_snapshot(cfg.data, env, state, resume_from)
     tokenizer, eos_id = prepare_tokenizer(cfg.data, snapshot, env)
     tokenizer_json = tokenizer.to_str()
@@ -187,31 +148,87 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_factor, optim=cfg.optim, max_steps=cfg.train.max_steps)
     )
-    step, micro_batches = 0, 0
-    cursors: dict[int, list[int]] = {}
-    metrics: dict[str, Any] = {"loss_curve": [], "eval": []}
+    progress = Progress()
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, micro_batches = int(state["step"]), int(state["data"]["micro_batches"])
-        cursors = {int(k): list(v) for k, v in state["data"]["cursors"].items()}
-        metrics = state["metrics"]
-        random.setstate(state["rng"]["python"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if env.device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], env.device)
+        progress = restore_checkpoint(state, model, optimizer, scheduler, env)
         if env.main:
-            log.info("resumed from %s at step %d (table %s v%d)", resume_from, step, snapshot.uri, snapshot.version)
+            log.info("resumed from %s at step %d (table %s v%d)", resume_from, progress.step, snapshot.uri, snapshot.version)
     raw_model = model
+    model = _wrap(raw_model, cfg, env)
+
+    # --- data
+    loader = _loader(cfg, env, snapshot, tokenizer_json, eos_id, progress)
+    eval_set = held_out_blocks(cfg.eval, eval_texts, make_encoder(tokenizer_json, eos_id), cfg.data.block_size)
+
+    tokens_per_step = cfg.train.batch_size * cfg.train.grad_accum * env.world * cfg.data.block_size
+    end_step = cfg.train.stop_at or cfg.train.max_steps
+    _describe_run(cfg, env, snapshot, raw_model, progress, tokens_per_step, end_step, bf16)
+    checkpoints = Checkpointer(ckpt_dir, cfg.checkpoint.keep, out_dir, env, raw_model, optimizer, scheduler, identity)
+    evaluator = Evaluator(raw_model, eval_set, env, cfg.eval.batch_size, autocast)
+
+    # --- the loop
+    batches = iter(loader)
+    model.train()
+    progress_line = _ProgressLine(cfg, env, end_step, tokens_per_step)
+    run_started, run_tokens = time.perf_counter(), 0
+    while progress.step < end_step:
+        loss_value, lr = _train_step(model, batches, optimizer, scheduler, cfg, env, autocast, progress)
+        step = progress.step
+        run_tokens += tokens_per_step
+        progress.metrics["loss_curve"].append({"step": step, "loss": loss_value, "lr": lr, "tokens": step * tokens_per_step})
+        progress_line.step_done(step, loss_value, lr)
+        if cfg.eval.interval and step % cfg.eval.interval == 0 and step < end_step:
+            evaluator.run(step, progress.metrics)
+        if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0 and step < end_step:
+            checkpoints.save(progress)
+    elapsed = time.perf_counter() - run_started
+    del batches  # stop the DataLoader workers
+
+    # --- the end: a last evaluation and checkpoint, the metrics, the model
+    step, metrics = progress.step, progress.metrics
+    if not metrics["eval"] or metrics["eval"][-1]["step"] != step:
+        evaluator.run(step, metrics)
+    metrics.update(
+        steps=step,
+        finished=step >= cfg.train.max_steps,
+        tokens_seen=step * tokens_per_step,
+        tokens_per_s_this_run=run_tokens / elapsed if elapsed > 0 else None,
+        final_eval_loss=metrics["eval"][-1]["loss"] if metrics["eval"] else None,
+        final_eval_ppl=metrics["eval"][-1]["ppl"] if metrics["eval"] else None,
+    )
+    checkpoints.save(progress)
+    if env.main:
+        atomic_write_json(out_dir / "metrics.json", metrics)
+        if cfg.save_model and metrics["finished"]:
+            _save_model(raw_model, out_dir / "model", tokenizer_json)
+        log.info("done: step %d, %s tokens, metrics in %s", step, _si(step * tokens_per_step), out_dir / "metrics.json")
+    return PretrainResult(metrics, raw_model)
+
+
+def _precision(cfg: PretrainConfig, env: Dist) -> tuple[bool, Callable[[], ContextManager]]:
+    """Whether the run uses bf16 autocast (GPUs only), and the context the forward passes run in."""
+    bf16 = env.device.type == "cuda" and cfg.train.precision in ("auto", "bf16")
+    if cfg.train.precision == "bf16" and env.device.type != "cuda":
+        raise ConfigError("train.precision: bf16 autocast is for GPUs only; use auto or fp32 on CPU")
+    autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext
+    return bf16, autocast
+
+
+def _wrap(model: torch.nn.Module, cfg: PretrainConfig, env: Dist) -> torch.nn.Module:
+    """The model the loop trains: compiled when ``train.compile``, in DDP across ranks."""
     if cfg.train.compile:
         model = torch.compile(model)
     if env.ddp:
         model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[env.local_rank] if env.device.type == "cuda" else None
         )
+    return model
 
-    # --- data
+
+def _loader(
+    cfg: PretrainConfig, env: Dist, snapshot: TableSnapshot, tokenizer_json: str, eos_id: int, progress: Progress
+) -> DataLoader:
+    """This rank's packed blocks, from where ``progress`` left each shard."""
     workers = max(1, cfg.data.num_workers)
     dataset = PackedDataset(
         DeltaSource(snapshot, cfg.data.read_batch_rows),
@@ -222,10 +239,10 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         rank=env.rank,
         world_size=env.world,
         num_workers=cfg.data.num_workers,
-        start={shard: Cursor(*c) for shard, c in cursors.items()},
-        rotation=micro_batches % workers,
+        start={shard: Cursor(*c) for shard, c in progress.cursors.items()},
+        rotation=progress.micro_batches % workers,
     )
-    loader = DataLoader(
+    return DataLoader(
         dataset,
         batch_size=cfg.train.batch_size,
         num_workers=cfg.data.num_workers,
@@ -236,15 +253,21 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         # of them holds a lock waits on it forever (seen as a hung loader with workers idle in futex waits).
         multiprocessing_context="spawn" if cfg.data.num_workers else None,
     )
-    held_out = list(eval_texts or [])
-    if cfg.eval.path:
-        held_out += read_texts_file(cfg.eval.path)
-    eval_set = eval_blocks(held_out, make_encoder(tokenizer_json, eos_id), cfg.data.block_size, max_blocks=cfg.eval.max_blocks)
 
-    tokens_per_step = cfg.train.batch_size * cfg.train.grad_accum * env.world * cfg.data.block_size
-    end_step = cfg.train.stop_at or cfg.train.max_steps
+
+def _describe_run(
+    cfg: PretrainConfig,
+    env: Dist,
+    snapshot: TableSnapshot,
+    raw_model: torch.nn.Module,
+    progress: Progress,
+    tokens_per_step: int,
+    end_step: int,
+    bf16: bool,
+) -> None:
+    """Record what the run trains on and with in its metrics, and say it in one line."""
     n_params = sum(p.numel() for p in raw_model.parameters())
-    metrics.update(
+    progress.metrics.update(
         table=snapshot.uri,
         table_version=snapshot.version,
         run_id=snapshot.run_id,
@@ -260,110 +283,75 @@ def train(cfg: PretrainConfig, *, eval_texts: list[str] | None = None) -> Pretra
         log.info(
             "pretrain: %s v%d (%d files) | %.2fM params | %s x%d | %d tokens/step | steps %d->%d of %d",
             snapshot.uri, snapshot.version, len(snapshot.files), n_params / 1e6, env.device, env.world,
-            tokens_per_step, step, end_step, cfg.train.max_steps,
+            tokens_per_step, progress.step, end_step, cfg.train.max_steps,
         )
 
-    def save_checkpoint() -> None:
-        all_cursors = gather_cursors(env, cursors)
-        if env.main:
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            payload = {
-                "step": step,
-                "model": raw_model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}
-                | ({"cuda": torch.cuda.get_rng_state(env.device)} if env.device.type == "cuda" else {}),
-                "data": {**identity, "micro_batches": micro_batches, "cursors": all_cursors},
-                "metrics": metrics,
-            }
-            path = ckpt_dir / f"step-{step:08d}.pt"
-            tmp = path.with_suffix(".pt.tmp")
-            torch.save(payload, tmp)
-            os.replace(tmp, path)  # a crash mid-write never leaves a truncated step-*.pt
-            for old in sorted(ckpt_dir.glob("step-*.pt"))[: -cfg.checkpoint.keep]:
-                old.unlink(missing_ok=True)
-            _atomic_write_json(out_dir / "metrics.json", metrics)
-        if env.ddp:
-            dist.barrier()
 
-    def run_eval() -> None:
-        if not eval_set:
-            return
-        result = evaluate(raw_model, eval_set, env, cfg.eval.batch_size, autocast)
-        metrics["eval"].append({"step": step, **result})
-        if env.main:
-            log.info("eval step %d | loss %.4f | ppl %.2f | %d tokens", step, result["loss"], result["ppl"], result["tokens"])
+def _train_step(
+    model: torch.nn.Module,
+    batches: Iterator[dict[str, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: PretrainConfig,
+    env: Dist,
+    autocast: Callable[[], ContextManager],
+    progress: Progress,
+) -> tuple[float, float]:
+    """One optimizer step over ``train.grad_accum`` micro-batches (DDP syncs gradients on the last one only),
+    advancing ``progress``; returns the step's loss averaged over ranks and the learning rate it ran with."""
+    loss_sum = torch.zeros((), device=env.device)
+    for micro in range(cfg.train.grad_accum):
+        batch = next(batches)
+        progress.micro_batches += 1
+        last = batch["cursor"][-1].tolist()  # all rows of a batch come from one worker (= shard)
+        progress.cursors[last[0]] = last[1:]
+        tokens = batch["tokens"].to(env.device, non_blocking=True)
+        x, y = tokens[:, :-1], tokens[:, 1:]
+        sync = not env.ddp or micro == cfg.train.grad_accum - 1
+        with (contextlib.nullcontext() if sync else model.no_sync()), autocast():
+            logits = model(input_ids=x, use_cache=False).logits
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        (loss / cfg.train.grad_accum).backward()
+        loss_sum += loss.detach()
+    if cfg.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+    lr = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    progress.step += 1
+    return mean_across_ranks(env, loss_sum / cfg.train.grad_accum), lr
 
-    # --- the loop
-    batches = iter(loader)
-    model.train()
-    window_started, window_tokens = time.perf_counter(), 0
-    run_started, run_tokens = time.perf_counter(), 0
-    while step < end_step:
-        loss_sum = torch.zeros((), device=env.device)
-        for micro in range(cfg.train.grad_accum):
-            batch = next(batches)
-            micro_batches += 1
-            last = batch["cursor"][-1].tolist()  # all rows of a batch come from one worker (= shard)
-            cursors[last[0]] = last[1:]
-            tokens = batch["tokens"].to(env.device, non_blocking=True)
-            x, y = tokens[:, :-1], tokens[:, 1:]
-            sync = not env.ddp or micro == cfg.train.grad_accum - 1
-            with (contextlib.nullcontext() if sync else model.no_sync()), autocast():
-                logits = model(input_ids=x, use_cache=False).logits
-                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-            (loss / cfg.train.grad_accum).backward()
-            loss_sum += loss.detach()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        loss_value = mean_across_ranks(env, loss_sum / cfg.train.grad_accum)
-        window_tokens += tokens_per_step
-        run_tokens += tokens_per_step
-        metrics["loss_curve"].append({"step": step, "loss": loss_value, "lr": lr, "tokens": step * tokens_per_step})
-        if env.main and (step % cfg.train.log_interval == 0 or step == end_step or step == 1):
-            elapsed = time.perf_counter() - window_started
-            rate = window_tokens / elapsed if elapsed > 0 else 0.0
-            eta = (end_step - step) * tokens_per_step / rate if rate else 0.0
+
+class _ProgressLine:
+    """The progress line on rank 0: at step 1, every ``train.log_interval`` steps and at the last step, with the
+    throughput of the steps since the previous line and the time left at that rate."""
+
+    def __init__(self, cfg: PretrainConfig, env: Dist, end_step: int, tokens_per_step: int) -> None:
+        self.max_steps, self.log_interval, self.main = cfg.train.max_steps, cfg.train.log_interval, env.main
+        self.end_step, self.tokens_per_step = end_step, tokens_per_step
+        self.window_started, self.window_tokens = time.perf_counter(), 0
+
+    def step_done(self, step: int, loss_value: float, lr: float) -> None:
+        self.window_tokens += self.tokens_per_step
+        if self.main and (step % self.log_interval == 0 or step == self.end_step or step == 1):
+            elapsed = time.perf_counter() - self.window_started
+            rate = self.window_tokens / elapsed if elapsed > 0 else 0.0
+            eta = (self.end_step - step) * self.tokens_per_step / rate if rate else 0.0
             log.info(
                 "step %d/%d (%.1f%%) | loss %.4f | lr %.2e | %s tok/s | %s tokens | eta %s",
-                step, cfg.train.max_steps, 100 * step / cfg.train.max_steps, loss_value, lr,
-                _si(rate), _si(step * tokens_per_step), _hms(eta),
+                step, self.max_steps, 100 * step / self.max_steps, loss_value, lr,
+                _si(rate), _si(step * self.tokens_per_step), _hms(eta),
             )
-            window_started, window_tokens = time.perf_counter(), 0
-        if cfg.eval.interval and step % cfg.eval.interval == 0 and step < end_step:
-            run_eval()
-        if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0 and step < end_step:
-            save_checkpoint()
-    elapsed = time.perf_counter() - run_started
-    del batches  # stop the DataLoader workers
+            self.window_started, self.window_tokens = time.perf_counter(), 0
 
-    if not metrics["eval"] or metrics["eval"][-1]["step"] != step:
-        run_eval()
-    metrics.update(
-        steps=step,
-        finished=step >= cfg.train.max_steps,
-        tokens_seen=step * tokens_per_step,
-        tokens_per_s_this_run=run_tokens / elapsed if elapsed > 0 else None,
-        final_eval_loss=metrics["eval"][-1]["loss"] if metrics["eval"] else None,
-        final_eval_ppl=metrics["eval"][-1]["ppl"] if metrics["eval"] else None,
-    )
-    save_checkpoint()
-    if env.main:
-        _atomic_write_json(out_dir / "metrics.json", metrics)
-        if cfg.save_model and metrics["finished"]:
-            target = out_dir / "model"
-            if target.exists():
-                shutil.rmtree(target)
-            raw_model.save_pretrained(target)
-            (target / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        log.info("done: step %d, %s tokens, metrics in %s", step, _si(step * tokens_per_step), out_dir / "metrics.json")
-    return PretrainResult(metrics, raw_model)
+
+def _save_model(raw_model: torch.nn.Module, target: Path, tokenizer_json: str) -> None:
+    """The final model, loadable with ``from_pretrained``, with its tokenizer beside it (replacing an older one)."""
+    if target.exists():
+        shutil.rmtree(target)
+    raw_model.save_pretrained(target)
+    (target / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
 
 
 def _si(value: float) -> str:
