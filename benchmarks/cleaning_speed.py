@@ -21,7 +21,8 @@ from prox_spark.clean import load_models
 from prox_spark.config import load_config
 from prox_spark.evaluation.gold import all_pages
 from prox_spark.lines.features import page_features
-from prox_spark.pipeline import run_stages, settings_of, write_chunk_programs, write_doc_programs
+from prox_spark.pipeline import run_stages, settings_of, write_doc_programs
+from prox_spark.pipeline.model_kinds.lines import write_line_programs
 from prox_spark.programs import execute_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     line_model_s = _timed(lines.score_features, features)
     scores = lines.score_features(features)
     decisions_s = _timed(lambda: [lines.decisions(t, s.tolist(), cuts=settings.page_cuts) for t, s in zip(texts, scores)])
-    programs = [chunks[0].program for chunks in write_chunk_programs(lines, texts, cuts=settings.page_cuts)]
+    programs = [chunks[0].program for chunks in write_line_programs(lines, texts, cuts=settings.page_cuts)]
     executor_s = _timed(execute_batch, texts, programs, stage="chunk")
     rows = [("rules (baseline)", rules_s), ("default: doc model + line refiner", default_s)]
     if args.generative:

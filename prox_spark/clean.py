@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from prox_spark.config import RefineConfig, stage_model_paths
-from prox_spark.pipeline import ChunkModel, load_stage_model, refine_batch, settings_of
+from prox_spark.pipeline import ServedModel, load_stage_model, refine_batch, settings_of
 from prox_spark.pipeline.stages import STAGE_ORDER
 from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
@@ -39,7 +39,7 @@ class CleanStats:
     seconds: float = 0.0
 
 
-def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> dict[str, ChunkModel]:
+def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> dict[str, ServedModel]:
     """The model of each model stage ``pipeline.mode`` runs, by stage name in stage order (none for a rules-only
     run), each of its configured kind (``models.<stage>``): what ``refine_batch`` takes."""
     models = config.models

@@ -9,7 +9,7 @@ from prox_spark.config import ModelsConfig, bundled_model_dir
 from prox_spark.lines import PageCuts
 from prox_spark.lines.comments import SECTION_HEADER, attributions, comment_section_start, without_comment_section
 from prox_spark.pipeline import load_stage_model
-from prox_spark.pipeline.model_stages import write_line_programs
+from prox_spark.pipeline.model_kinds.lines import write_line_programs
 from prox_spark.programs import execute_batch
 
 ARTICLE = [

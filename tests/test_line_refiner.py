@@ -117,7 +117,8 @@ torch = pytest.importorskip("torch")
 from prox_spark.evaluation.gold import Page  # noqa: E402
 from prox_spark.evaluation.shingles import shingle_f1  # noqa: E402
 from prox_spark.inference import ModelLoadError  # noqa: E402
-from prox_spark.pipeline import load_stage_model, verify_stage_model, write_chunk_programs  # noqa: E402
+from prox_spark.pipeline import load_stage_model, verify_stage_model  # noqa: E402
+from prox_spark.pipeline.model_kinds.lines import write_line_programs  # noqa: E402
 from prox_spark.training.line_export import export_line_model  # noqa: E402
 from prox_spark.training.line_model import LineEnsemble  # noqa: E402
 from prox_spark.training.line_train import (  # noqa: E402
@@ -214,7 +215,7 @@ def test_onnxruntime_decides_as_torch_and_renders_programs(trained):
         assert np.allclose(a, b, atol=1e-4)
         lines = text.split("\n")
         assert refiner.decisions(text, a.tolist()) == line_decisions(lines, b.tolist(), manifest.keep_threshold, manifest.relative_threshold)
-    programs = write_chunk_programs(refiner, texts + ["", "   "])
+    programs = write_line_programs(refiner, texts + ["", "   "])
     assert programs[-2:] == [[], []]
     for text, (program,) in zip(texts, programs[:-2]):
         assert (program.first_line, program.last_line) == (0, len(text.split("\n")) - 1)

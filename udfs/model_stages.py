@@ -1,8 +1,9 @@
 """Model stages on Spark: how a worker loads a stage's model for its task.
 
 Each Python worker builds a stage's model once: ``StageModelSettings.load`` runs for every Arrow batch, and returns
-the model (onnxruntime session, decoder, tokenizer; or the line refiner) the worker built for the first batch
-with the same settings, from the per-process caches of ``prox_spark.pipeline.load_stage_model``. ``udfs.stage_pass``
+the model (of its ``models.<stage>.kind``: onnxruntime session, decoder and tokenizer, or the line refiner) the
+worker built for the first batch with the same settings, from the per-process caches of
+``prox_spark.pipeline.load_stage_model``. ``udfs.stage_pass``
 hands it whole Arrow batches through ``prox_spark.pipeline``, which batches prompts by length.
 """
 
@@ -15,7 +16,7 @@ from pyspark import TaskContext
 
 from prox_spark.config import ModelConfig, ModelsConfig
 from prox_spark.inference import cuda_device_id
-from prox_spark.pipeline import ChunkModel, load_stage_model
+from prox_spark.pipeline import ServedModel, load_stage_model
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,12 @@ class StageModelSettings:
     prefill_tokens: int | None = ModelConfig.prefill_tokens  # models.<stage>.prefill_tokens
     kind: str = ModelConfig.kind  # models.<stage>.kind
 
-    def load(self) -> ChunkModel:
+    def load(self) -> ServedModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA): built on the
         worker's first call with these settings (and device), the same object on every later call."""
         return load_stage_model(
             self.model_dir,
-            self.kind,  # type: ignore[arg-type]
+            self.kind,
             provider=self.provider,
             intra_op_threads=self.intra_op_threads,
             concurrent_tasks=self.concurrent_tasks,

@@ -27,7 +27,7 @@ from prox_spark.clean import load_models
 from prox_spark.config import PipelineConfig, RefineConfig
 from prox_spark.evaluation.gold import GOLD_SETS, TRAFILATURA_SET, Page, all_pages, gold_pages, trafilatura_pages
 from prox_spark.evaluation.shingles import shingle_f1
-from prox_spark.pipeline import ChunkModel, refine_batch, settings_of
+from prox_spark.pipeline import ServedModel, refine_batch, settings_of
 from prox_spark.pipeline.stage_pass import NO_MODELS
 from prox_spark.training.evaluate import snippet_scores
 
@@ -118,7 +118,7 @@ def report_pages(
     return {s: grouped[s] for s in REPORT_SETS if s in grouped}
 
 
-def describe(variant: Variant, models: Mapping[str, ChunkModel] = NO_MODELS) -> dict[str, Any]:
+def describe(variant: Variant, models: Mapping[str, ServedModel] = NO_MODELS) -> dict[str, Any]:
     """What a variant is, for the report: the function's name, or the config's mode, rules preset, models
     (ids and config sections) and the settings that change what the models see."""
     if not isinstance(variant.cleaner, RefineConfig):
@@ -214,7 +214,7 @@ def evaluate(variants: Sequence[Variant], pages_by_set: dict[str, list[Page]]) -
     }
 
 
-def _pipeline(config: RefineConfig, models: Mapping[str, ChunkModel]) -> Callable[[list[str]], list[str]]:
+def _pipeline(config: RefineConfig, models: Mapping[str, ServedModel]) -> Callable[[list[str]], list[str]]:
     """``config``'s stages on a batch of texts with ``models`` (``load_models``), as ``prox-spark clean`` runs them;
     "" for a dropped page."""
     settings = settings_of(config)

@@ -1,6 +1,8 @@
-"""Model stages: documents → doc programs, documents → per-chunk programs.
+"""The model stages' programs (``DocProgram``, ``ChunkProgram``), the generative model's writers of them
+(documents → doc programs, documents → per-chunk programs: the ``generative`` kind's,
+``prox_spark.pipeline.model_kinds.generative``), and the doc stage's main-text guard.
 
-Both stages batch by prompt length (``map_in_length_buckets``): sorting a batch's prompts by length cuts
+Both writers batch by prompt length (``map_in_length_buckets``): sorting a batch's prompts by length cuts
 padding, which is where a prefill-bound stage spends its time. The chunk stage packs all chunks of all
 documents in the call into shared batches and regroups them by document in chunk order.
 """
@@ -13,11 +15,10 @@ from typing import Literal, Sequence
 
 from prox_spark.chunking import DEFAULT_MAX_TOKENS, Chunk, chunk_document
 from prox_spark.inference import map_in_length_buckets
-from prox_spark.lines import removed_ranges, render_program
 from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
-from prox_spark.pipeline.models import ChunkModel, StageModel
+from prox_spark.pipeline.models import StageModel
 
 DocMode = Literal["score", "generate"]
 DOC_CHOICES = ("keep_doc()", "drop_doc()")
@@ -123,7 +124,8 @@ def spare_main_text_pages(
     headers, so it drops real articles for their boilerplate; the line refiner reads every line and finds
     the article's text. A page it finds none on is still the doc model's to drop. Only pages the doc
     model drops are scored, so the guard costs nothing on the pages it keeps. ``cuts`` count the words
-    the chunk stage will keep (after its page cuts), as ``write_line_programs`` does.
+    the chunk stage will keep (after its page cuts), as the line refiner's chunk programs do
+    (``model_kinds.lines.write_line_programs``).
     """
     if min_words <= 0:
         return list(programs)
@@ -155,7 +157,7 @@ def chunk_budget(model: StageModel, max_chunk_tokens: int) -> int:
 
 
 def write_chunk_programs(
-    model: ChunkModel,
+    model: StageModel,
     texts: Sequence[str],
     *,
     max_chunk_tokens: int = DEFAULT_MAX_TOKENS,
@@ -163,17 +165,13 @@ def write_chunk_programs(
     max_new_tokens: int | None = None,
     clip: bool = False,
     max_batch_tokens: int | None = None,
-    cuts: PageCuts = NO_CUTS,
 ) -> list[list[ChunkProgram]]:
-    """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text).
+    """Per text, the programs of its line-numbered chunks in chunk order (empty list for blank text), from a
+    generative model (a line refiner reads whole pages instead: ``model_kinds.lines.write_line_programs``).
 
     ``clip`` applies the chunk-range guard (``prox_spark.pipeline.guard``): each program's removals are
     limited to its own chunk's lines before the document's programs are merged (not the reference).
-    A line refiner reads whole pages instead (``write_line_programs``, which alone reads ``cuts``); the
-    chunk settings do not apply.
     """
-    if isinstance(model, LineRefiner):
-        return write_line_programs(model, texts, cuts=cuts)
     budget = chunk_budget(model, max_chunk_tokens)
     limit = max_new_tokens or model.manifest.max_new_tokens
     per_doc: list[list[Chunk]] = [chunk_document(t, model.count_tokens, budget) if t else [] for t in texts]
@@ -215,34 +213,3 @@ def write_chunk_programs(
         results.append(programs)
     return results
 
-
-def write_line_programs(
-    model: LineRefiner, texts: Sequence[str], *, cuts: PageCuts = NO_CUTS
-) -> list[list[ChunkProgram]]:
-    """Per text, one program for the whole page from the line refiner (empty list for blank text).
-
-    The page is one "chunk" (lines 0..n-1) so the programs table, the executor and the audits read it
-    like any chunk program; ``prompt_tokens`` holds the number of lines the model scored. ``cuts`` also
-    remove what only the whole page shows (``prox_spark.lines.cuts``: the comment section, stray
-    fragments); where that changes the program, ``model_program`` keeps the model's own, so the audits can
-    tell the two apart.
-    """
-    work = [i for i, text in enumerate(texts) if text and text.strip()]
-    started = time.perf_counter()
-    scores = model.keep_scores([texts[i] for i in work])
-    each = (time.perf_counter() - started) * 1000 / max(1, len(work))
-    results: list[list[ChunkProgram]] = [[] for _ in texts]
-    for i, page_scores in zip(work, scores):
-        keep = model.decisions(texts[i], page_scores.tolist())
-        model_program = program = render_program(removed_ranges(keep))
-        cut = cuts.apply(texts[i].split("\n"), keep)
-        if cut != keep:
-            program = render_program(removed_ranges(cut))
-        lines = texts[i].count("\n") + 1
-        results[i] = [
-            ChunkProgram(
-                0, 0, lines - 1, program, lines, each, program_lines=program.count("\n") + 1,
-                model_program=model_program if program != model_program else None,
-            )
-        ]
-    return results

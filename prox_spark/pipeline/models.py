@@ -1,5 +1,5 @@
-"""A refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format;
-or, for the chunk stage, a line refiner (``prox_spark.lines``). ``load_stage_model`` picks by kind.
+"""A generative refining model ready to serve: verified ONNX session, greedy decoder, tokenizer and prompt format
+(what the ``generative`` model kind loads, ``prox_spark.pipeline.model_kinds.generative``).
 
 Workers build this once per process: ``StageModel.load`` keeps each model (session, decoder, tokenizer) under
 the session's key (``prox_spark.inference.session.SessionKey``) plus the decoder's settings, so every batch and
@@ -12,14 +12,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union, get_args
 
 from tokenizers import Tokenizer
 
-from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError, verify_model_dir
+from prox_spark.inference import GreedyDecoder, LoadedModel, Manifest, ModelLoadError
 from prox_spark.inference.session import SessionKey, cached_model, session_key
-from prox_spark.lines.manifest import LINE_MANIFEST_NAME, is_line_model_dir
-from prox_spark.lines.refiner import LineRefiner, verify_line_model_dir
 from prox_spark.prompts import Kind, encode_prompt, encode_text, prompt_format
 
 
@@ -97,52 +94,3 @@ def _cached_stage_model(key: SessionKey, prefill_tokens: int | None) -> StageMod
 @functools.lru_cache(maxsize=4)
 def _tokenizer(path: str, _checksum: str) -> Tokenizer:
     return Tokenizer.from_file(path)
-
-
-#: how a stage's model writes programs: a decoder generating them, or the line refiner deciding lines
-ModelKind = Literal["generative", "lines"]
-MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
-#: what the chunk stage can run
-ChunkModel = Union[StageModel, LineRefiner]
-
-
-def load_stage_model(
-    model_dir: str | Path,
-    kind: ModelKind = "generative",
-    *,
-    provider: str = "auto",
-    intra_op_threads: int = 0,
-    concurrent_tasks: int = 1,
-    device_id: int = 0,
-    prefill_tokens: int | None = None,
-) -> ChunkModel:
-    """This process's model for a stage, of the configured ``kind``; ``ModelLoadError`` on any problem
-    (including a directory that holds the other kind)."""
-    common = dict(provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks, device_id=device_id)
-    if kind == "lines":
-        return LineRefiner.load(model_dir, **common)
-    if kind != "generative":
-        raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
-    _refuse_line_refiner(model_dir, "<stage>")
-    return StageModel.load(model_dir, prefill_tokens=prefill_tokens, **common)
-
-
-def verify_stage_model(model_dir: str | Path, kind: ModelKind, stage: str) -> tuple[str, str]:
-    """Driver-side check before any Spark stage: the directory holds a working ``kind`` model for ``stage``.
-    Returns its (model id, checksum)."""
-    if kind == "lines":
-        line_manifest = verify_line_model_dir(model_dir)
-        found_stage, model_id, checksum = line_manifest.stage, line_manifest.model_id, line_manifest.checksum
-    else:
-        _refuse_line_refiner(model_dir, stage)
-        manifest = verify_model_dir(model_dir)
-        found_stage, model_id, checksum = manifest.kind, manifest.model_id, manifest.checksum
-    if found_stage != stage:
-        raise ModelLoadError(f"{model_dir} holds a {found_stage}-stage model")
-    return model_id, checksum
-
-
-def _refuse_line_refiner(model_dir: str | Path, stage: str) -> None:
-    """A generative stage pointed at a line refiner fails naming the key to change."""
-    if is_line_model_dir(model_dir):
-        raise ModelLoadError(f"{model_dir}: holds a line refiner ({LINE_MANIFEST_NAME}): set models.{stage}.kind: lines")

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from prox_spark.pipeline.models import ChunkModel
+from prox_spark.pipeline.model_kinds import ServedModel
 from prox_spark.pipeline.rows import PROGRAM_ROW_ARROW_TYPE, REFINED_ROW_ARROW_TYPE, stage_model_ids, table_rows
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stage_pass import NO_MODELS, run_stages
@@ -25,7 +25,7 @@ PROGRAM_COLUMNS = ("doc_id", *(field.name for field in PROGRAM_ROW_ARROW_TYPE))
 def refine_batch(
     doc_ids: Sequence[Any],
     texts: Sequence[Any],
-    models: Mapping[str, ChunkModel] = NO_MODELS,
+    models: Mapping[str, ServedModel] = NO_MODELS,
     settings: RefineSettings = RefineSettings(),
     *,
     stages: Sequence[str] = ("doc", "chunk"),

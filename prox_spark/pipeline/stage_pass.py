@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
-from prox_spark.pipeline.models import ChunkModel
+from prox_spark.pipeline.model_kinds import ServedModel, kind_of
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.stages import STAGE_COLUMNS, ModelStage, PassContext, model_stage, stages_in_order
 from prox_spark.pipeline.stages.base import StagedColumn
@@ -30,7 +30,7 @@ from prox_spark.text import is_missing
 __all__ = ["NO_MODELS", "ModelPrograms", "ProgramSource", "StagedBatch", "run_stages", "stage_pass", "staged_columns"]
 
 #: the models of a run whose stages need none (rules only): ``run_stages``' and ``refine_batch``'s default
-NO_MODELS: Mapping[str, ChunkModel] = MappingProxyType({})
+NO_MODELS: Mapping[str, ServedModel] = MappingProxyType({})
 
 
 def staged_columns(stages: Sequence[str]) -> tuple[str, ...]:
@@ -50,20 +50,26 @@ class ProgramSource(Protocol):
 @dataclass(frozen=True)
 class ModelPrograms:
     """The models write the programs (the refine job, ``prox-spark clean``): each model stage's
-    ``write_programs`` with its model from ``models``."""
+    ``write_programs`` with its model from ``models``, through the model's kind (``write``)."""
 
     settings: RefineSettings
-    #: each model stage's model, by stage name (built once per worker: ``StageModel.load`` caches them)
-    models: Mapping[str, ChunkModel] = field(default_factory=dict)
+    #: each model stage's model, by stage name (built once per worker: each kind's ``load`` caches them)
+    models: Mapping[str, ServedModel] = field(default_factory=dict)
     #: the doc stage's main-text guard (``spare_main_text_pages``): on when the line refiner runs the chunk stage
     spare_main_text: bool = False
 
-    def model(self, stage: str) -> ChunkModel:
+    def model(self, stage: str) -> ServedModel:
         """``stage``'s model; a stage run without one fails naming it."""
         model = self.models.get(stage)
         if model is None:
             raise ValueError(f"the {stage} stage needs its model (models[{stage!r}])")
         return model
+
+    def write(self, stage: str, texts: list[str]) -> Sequence[Any]:
+        """``stage``'s programs for ``texts``, written by its model as the model's kind writes them
+        (``prox_spark.pipeline.model_kinds``) with these settings."""
+        model = self.model(stage)
+        return kind_of(model).write_programs(stage, model, texts, self.settings)
 
     def programs(self, stage: str, texts: list[str]) -> Sequence[Any]:
         return model_stage(stage).write_programs(texts, self)
@@ -84,7 +90,7 @@ def run_stages(
     settings: RefineSettings = RefineSettings(),
     *,
     rules_preset: str = DEFAULT_PRESET,
-    models: Mapping[str, ChunkModel] = NO_MODELS,
+    models: Mapping[str, ServedModel] = NO_MODELS,
 ) -> dict[str, StagedColumn]:
     """Run ``stages`` (in ``STAGE_ORDER``) over ``texts`` with ``models`` (each model stage's model, by stage
     name; a stage run without its model fails); returns ``staged_columns(stages)`` by name.

@@ -20,7 +20,6 @@ from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.programs import execute_batch
 
 if TYPE_CHECKING:
-    from prox_spark.pipeline.models import ModelKind
     from prox_spark.pipeline.stage_pass import ModelPrograms
 
 #: a struct column as a DataFrame (one column per field, as pandas UDFs return structs), else a Series
@@ -57,8 +56,9 @@ class Stage(ABC):
     #: the stage's name: in ``pipeline.mode``'s stage lists (``prox_spark.config.PIPELINE_STAGES``), the
     #: ``programs`` table's ``stage``, ``refined.drop_stage``, and the ``<name>_program`` field of the refined row
     name: ClassVar[str]
-    #: the model kinds that can write its programs (``models.<name>.kind``); empty: the stage needs no model
-    model_kinds: ClassVar[tuple[ModelKind, ...]] = ()
+    #: the model kinds that can write its programs, by their names in ``prox_spark.pipeline.model_kinds.MODEL_KINDS``
+    #: (what ``models.<name>.kind`` may say; each kind has its writer for this stage); empty: the stage needs no model
+    model_kinds: ClassVar[tuple[str, ...]] = ()
     #: the columns it adds to a staged batch, in order, as Arrow: the one definition of its output
     schema: ClassVar[pa.Schema]
 
@@ -107,7 +107,8 @@ class ModelStage(Stage):
 
     @abstractmethod
     def write_programs(self, texts: list[str], models: ModelPrograms) -> Sequence[Any]:
-        """One program per text (``""``: no model call), written by this stage's model in ``models``."""
+        """One program per text (``""``: no model call), written by this stage's model in ``models`` as its kind
+        writes this stage's programs (``models.write``)."""
 
     @abstractmethod
     def read_stored(self, stored: Sequence[Mapping[str, Any]]) -> Any:

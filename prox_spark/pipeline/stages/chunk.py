@@ -1,6 +1,7 @@
-"""The chunk stage: a model writes a program per chunk of each document (``write_chunk_programs``: a generative
-model per line-numbered chunk, or the line refiner once per page), merged into the document's program in chunk
-order (``merge_programs``). A document has a ``programs`` row per chunk, with the ops of its own program lines."""
+"""The chunk stage: a model writes a program per chunk of each document, as its kind writes them
+(``prox_spark.pipeline.model_kinds``: a generative model per line-numbered chunk, the line refiner once per page),
+merged into the document's program in chunk order (``merge_programs``). A document has a ``programs`` row per chunk,
+with the ops of its own program lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from prox_spark.pipeline.model_stages import ChunkProgram, merge_programs, write_chunk_programs
+from prox_spark.pipeline.model_stages import ChunkProgram, merge_programs
 from prox_spark.pipeline.stages.base import ModelStage, PassContext, StageRecord, StageRun, check_record_type, execute
 from prox_spark.programs.batch import EXECUTOR_RESULT_ARROW_TYPE
 
@@ -58,13 +59,8 @@ class ChunkStage(ModelStage):
     def empty_program(self) -> list[ChunkProgram]:
         return []
 
-    def write_programs(self, texts: list[str], models: ModelPrograms) -> list[list[ChunkProgram]]:
-        s = models.settings
-        return write_chunk_programs(
-            models.model(self.name), texts, max_chunk_tokens=s.max_chunk_tokens, batch_size=s.chunk_batch_size,
-            max_new_tokens=s.chunk_max_new_tokens, clip=s.clip_chunk_programs,
-            max_batch_tokens=s.chunk_max_batch_tokens, cuts=s.page_cuts,
-        )
+    def write_programs(self, texts: list[str], models: ModelPrograms) -> Sequence[list[ChunkProgram]]:
+        return models.write(self.name, texts)
 
     def read_stored(self, stored: Sequence[Mapping[str, Any]]) -> list[ChunkProgram]:
         """A document's chunk programs in chunk order, with where each one's lines sit in the merged program

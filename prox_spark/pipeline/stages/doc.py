@@ -1,4 +1,5 @@
-"""The doc stage: a model decides per document ``keep_doc()`` or ``drop_doc()`` (``write_doc_programs``), guarded by
+"""The doc stage: a model decides per document ``keep_doc()`` or ``drop_doc()`` (as its kind writes doc programs:
+the generative model's ``write_doc_programs``), guarded by
 the line refiner's main-text check when the line refiner runs the chunk stage (``spare_main_text_pages``). It hands
 the next stage the document's text unchanged."""
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from prox_spark.lines.refiner import LineRefiner
-from prox_spark.pipeline.model_stages import DocProgram, spare_main_text_pages, write_doc_programs
+from prox_spark.pipeline.model_stages import DocProgram, spare_main_text_pages
 from prox_spark.pipeline.stages.base import (
     ModelStage, PassContext, StageRecord, StageRun, WHOLE_DOCUMENT_ROW, check_record_type, execute,
 )
@@ -46,14 +47,11 @@ class DocStage(ModelStage):
     def empty_program(self) -> DocProgram:
         return DocProgram("", 0, 0.0)
 
-    def write_programs(self, texts: list[str], models: ModelPrograms) -> list[DocProgram]:
-        s = models.settings
-        programs = write_doc_programs(
-            models.model(self.name), texts, mode=s.doc_mode, batch_size=s.doc_batch_size,
-            max_new_tokens=s.doc_max_new_tokens, max_batch_tokens=s.doc_max_batch_tokens,
-        )
+    def write_programs(self, texts: list[str], models: ModelPrograms) -> Sequence[DocProgram]:
+        programs = models.write(self.name, texts)
         chunk_model = models.models.get("chunk")
         if models.spare_main_text and isinstance(chunk_model, LineRefiner):
+            s = models.settings
             programs = spare_main_text_pages(programs, texts, chunk_model, s.doc_guard_words, cuts=s.page_cuts)
         return programs
 
