@@ -4,8 +4,9 @@ A data-platform job fails fast on a typo: every unknown key, wrong type or bad v
 dotted path (``models.chunk.batch_size: expected int, got 'eight'``) before any Spark stage starts.
 
 Model paths work from any working directory (``resolve_model_paths``): an empty ``models.<stage>.path`` serves
-the bundled model of that stage (the doc model; for the chunk stage the line refiner, or the tiny generative
-chunk model under ``kind: generative``, with its serving settings, ``BUNDLED_SERVING``), and a relative one
+the bundled model of that stage and kind (the doc model; for the chunk stage the line refiner, or the tiny
+generative chunk model under ``kind: generative``, with the settings it is served with: each kind's ``bundled``,
+``prox_spark.pipeline.model_kinds``), and a relative one
 that does not exist from the working directory is read from the folder above the config file's folder (the
 project root for ``conf/*.yaml``).
 """
@@ -97,10 +98,11 @@ class ModelConfig:
     manifest) or, for the chunk stage, a line refiner (``prox_line_model.json``, ``prox_spark.lines``)."""
 
     path: str = ""
-    #: "generative": a decoder writes the programs (the released gair-prox models, the tiny generative
-    #: models); "lines": the line refiner scores every line of the page and its decisions are rendered as
-    #: remove_lines programs (chunk stage only; batch/token settings below do not apply to it)
-    kind: Literal["generative", "lines"] = "generative"
+    #: its model kind (``prox_spark.pipeline.model_kinds.MODEL_KINDS``), one the stage takes (its ``model_kinds``;
+    #: checked in ``ModelsConfig``): "generative": a decoder writes the programs (the released gair-prox models, the
+    #: tiny generative models); "lines": the line refiner scores every line of the page and its decisions are
+    #: rendered as remove_lines programs (chunk stage only; batch/token settings below do not apply to it)
+    kind: str = "generative"
     batch_size: int = 16
     max_new_tokens: int = 256
     #: cap on rows x padded tokens per model batch (prompt + new tokens when generating), so batches of
@@ -170,9 +172,26 @@ class ModelsConfig:
         return getattr(self, name)
 
     def __post_init__(self) -> None:
-        if self.doc.kind != "generative":
-            raise ValueError(f"doc.kind must be 'generative' (a line refiner writes chunk programs), got {self.doc.kind!r}")
+        for name in self.sections:
+            _check_kind(name, self.stage(name).kind)
         _at_least("models.doc_guard_words", self.doc_guard_words, 0, "0: off")
+
+
+def _check_kind(stage: str, kind: str) -> None:
+    """``models.<stage>.kind`` is one of the kinds the stage takes (its ``model_kinds``, each a registered kind), or a
+    ``ConfigError`` naming them and, for a kind the stage refuses, the stages whose programs that kind writes."""
+    # imported here: the stages and the kinds read their settings from this module (pipeline.settings imports it)
+    from prox_spark.pipeline.model_kinds import MODEL_KINDS
+    from prox_spark.pipeline.stages import STAGES, model_stage
+
+    accepted = model_stage(stage).model_kinds
+    if kind in accepted:
+        return
+    choices = repr(accepted[0]) if len(accepted) == 1 else "one of " + ", ".join(map(repr, accepted))
+    refused = MODEL_KINDS.get(kind)
+    writes = [other.name for other in STAGES if kind in other.model_kinds]
+    why = f" ({refused.label} writes {' and '.join(writes)} programs)" if refused is not None and writes else ""
+    raise ConfigError(f"models.{stage}.kind must be {choices}{why}, got {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -398,38 +417,39 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 BUNDLED_KIND: dict[str, str] = {"doc": "generative", "chunk": "lines"}
 
 
-def bundled_model_dir(stage: str, kind: str = "generative") -> Path:
-    """The model of ``stage`` and ``kind`` shipped as package data: ``prox_spark/resources/models/<stage>``
-    for the generative models, ``.../models/lines`` for the line refiner."""
-    folder = "lines" if kind == "lines" else stage
-    return Path(str(resources.files("prox_spark") / "resources" / "models" / folder))
+def bundled_model_dir(stage: str, kind: str = ModelConfig.kind) -> Path | None:
+    """The model of ``stage`` and ``kind`` shipped as package data, in the folder under
+    ``prox_spark/resources/models`` its kind names (``ModelKind.bundled``); None when the package ships none."""
+    # imported here: the kinds read their settings from this module (pipeline.settings imports it)
+    from prox_spark.pipeline.model_kinds import model_kind
 
-
-#: how the bundled generative models are served: when a stage falls back to its bundled generative model,
-#: the ``models`` keys a config leaves out take these values. The tiny chunk model was trained on 128-token
-#: chunks and needs the chunk-range guard; at 1.4M parameters one prefill pass is fastest.
-BUNDLED_SERVING: dict[str, dict[str, Any]] = {
-    "doc": {"doc": {"prefill_tokens": 0}},
-    "chunk": {"chunk": {"prefill_tokens": 0}, "max_chunk_tokens": 128, "clip_chunk_programs": True},
-}
+    bundled = model_kind(kind).bundled.get(stage)
+    if bundled is None:
+        return None
+    return Path(str(resources.files("prox_spark") / "resources" / "models" / bundled.folder))
 
 
 def _bundled_serving_defaults(raw: dict) -> None:
-    """Fill ``BUNDLED_SERVING`` into ``raw['models']`` for each stage whose model path is unset, so a config
-    without models (``prox-spark clean`` with no ``--conf``) serves the bundled models as they were tested."""
+    """Fill the serving settings of each stage's bundled model (``ModelKind.bundled``) into ``raw['models']`` for
+    each stage whose model path is unset, so a config without models (``prox-spark clean`` with no ``--conf``)
+    serves the bundled models as they were tested."""
+    from prox_spark.pipeline.model_kinds import MODEL_KINDS  # imported here: see bundled_model_dir
+
     if raw.get("models") is None:
         raw["models"] = {}
     if not isinstance(raw["models"], dict):
         return  # build() reports the wrong type, naming the key
-    for stage, defaults in BUNDLED_SERVING.items():
+    for stage, default_kind in BUNDLED_KIND.items():
         section = raw["models"].get(stage)
         if section is None:
             section = raw["models"][stage] = {}
         if not isinstance(section, dict) or section.get("path"):
             continue  # the config names its own model (or build() names the wrong type)
-        section.setdefault("kind", BUNDLED_KIND[stage])
-        if section["kind"] == "generative":
-            _set_defaults(raw["models"], defaults)
+        kind = section.setdefault("kind", default_kind)
+        found = MODEL_KINDS.get(kind) if isinstance(kind, str) else None  # an unknown kind: build() names it
+        bundled = found.bundled.get(stage) if found is not None else None
+        if bundled is not None:
+            _set_defaults(raw["models"], bundled.serving)
 
 
 def _set_defaults(target: dict, defaults: dict) -> None:
@@ -450,8 +470,8 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
     One rule, so a config behaves the same wherever the job is started:
 
     - empty: the bundled model of that stage and kind (``bundled_model_dir``; with no kind set, ``load_config``
-      picks ``BUNDLED_KIND``), so ``prox-spark clean`` runs with no config at all (a bundled generative model
-      also gets the settings it is served with, ``BUNDLED_SERVING``);
+      picks ``BUNDLED_KIND``), so ``prox-spark clean`` runs with no config at all (a bundled model also gets the
+      settings it is served with, ``ModelKind.bundled``);
     - a URI or an absolute path: unchanged (preflight checks it and rejects URIs, naming the key);
     - relative: used as written when it exists from the working directory (how configs have always been
       read), otherwise taken from the folder above the config file's folder and made absolute: configs
@@ -467,7 +487,8 @@ def resolve_model_paths(config: RefineConfig, config_file: str | Path | None = N
         value = section.path
         if not value:
             bundled = bundled_model_dir(stage, section.kind)
-            value = str(bundled) if bundled.is_dir() else ""  # "" is reported by stage_model_paths if needed
+            # "" is reported by stage_model_paths if the mode runs the stage
+            value = str(bundled) if bundled is not None and bundled.is_dir() else ""
         elif not (_URI.match(value) or Path(value).is_absolute() or Path(value).exists()):
             tried = [Path.cwd() / value, *([root / value] if root is not None else [])]
             found = next((candidate for candidate in tried[1:] if candidate.exists()), None)
