@@ -5,7 +5,8 @@ its columns as an Arrow schema, how it runs on a batch, its ``programs`` rows an
 row. ``stage_pass`` and ``rows.table_rows`` loop over ``STAGES`` and never name one. A new stage is a module
 here, its entry in ``STAGES`` (where in the order it runs) and its ``pipeline.mode`` in
 ``prox_spark.config.PIPELINE_STAGES``; a model stage also has its ``models.<name>`` section
-(``prox_spark.config.ModelsConfig``). Its model, model id and stored programs are routed by its name from
+(``prox_spark.config.ModelsConfig``) and, in each model kind it lists, that kind's writer of its programs
+(``prox_spark.pipeline.model_kinds``). Its model, model id and stored programs are routed by its name from
 ``model_stages``.
 """
 
