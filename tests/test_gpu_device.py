@@ -44,7 +44,7 @@ def test_cpu_sessions_are_shared_across_assigned_devices():
 @pytest.mark.spark
 def test_task_device_id_in_a_spark_task_without_gpu_scheduling(spark):
     """Inside a real task ``TaskContext.resources()`` has no ``gpu`` here, so sessions use device 0."""
-    from prox_spark.udfs.model_stages import task_device_id
+    from prox_spark.udfs.worker_models import task_device_id
 
     assert task_device_id() == 0  # on the driver: no task
     devices = spark.range(2, numPartitions=2).rdd.map(lambda _: task_device_id()).collect()

@@ -10,7 +10,7 @@ import pytest
 
 from prox_spark.config import bundled_model_dir
 from prox_spark.pipeline import StageModel
-from prox_spark.udfs.model_stages import StageModelSettings
+from prox_spark.udfs.worker_models import StageModelSettings
 
 
 @pytest.fixture(scope="module")

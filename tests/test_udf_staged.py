@@ -71,7 +71,7 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     decoding is deterministic per batch), and the plan has a single Python node: the stages no longer
     cross the JVM/Python boundary once each."""
     from prox_spark.udfs.stage_pass import stage_documents
-    from prox_spark.udfs.model_stages import StageModelSettings
+    from prox_spark.udfs.worker_models import StageModelSettings
 
     rows = [(f"d{i}", text, i) for i, text in enumerate(texts)]
     docs = spark.createDataFrame(rows, "doc_id string, text string, record_index long").coalesce(1)

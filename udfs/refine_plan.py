@@ -33,7 +33,7 @@ from prox_spark.readers.jsonl import record_from_fields
 from prox_spark.readers.records import MAX_RAW_BYTES
 from prox_spark.readers.storage import local_path, uri_scheme
 from prox_spark.udfs.stage_pass import QUARANTINE_DETAIL, QUARANTINE_REASON, stage_documents
-from prox_spark.udfs.model_stages import StageModelSettings
+from prox_spark.udfs.worker_models import StageModelSettings
 
 
 def input_uri(path: str) -> str:

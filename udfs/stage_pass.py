@@ -25,7 +25,7 @@ from pyspark.sql.pandas.types import from_arrow_type
 from prox_spark.pipeline import RefineSettings, run_stages, staged_columns
 from prox_spark.pipeline.rows import ROWS_SCHEMA, table_rows
 from prox_spark.rules import DEFAULT_PRESET, get_preset
-from prox_spark.udfs.model_stages import StageModelSettings
+from prox_spark.udfs.worker_models import StageModelSettings
 
 #: Spark type of each column a stage pass adds (``refined``: the document's row, ``programs``: its program
 #: rows): derived from the core's Arrow schema (``prox_spark.pipeline.rows.ROWS_SCHEMA``), never written here

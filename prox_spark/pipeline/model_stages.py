@@ -18,7 +18,7 @@ from prox_spark.inference import map_in_length_buckets
 from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.refiner import LineRefiner
 from prox_spark.pipeline.guard import clip_to_chunk
-from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.generative_model import StageModel
 
 DocMode = Literal["score", "generate"]
 DOC_CHOICES = ("keep_doc()", "drop_doc()")

@@ -1,6 +1,6 @@
 """The generative kind: a decoder writes the programs (the released gair-prox models, the tiny bundled models).
 
-Its model is ``prox_spark.pipeline.models.StageModel`` (ONNX session, greedy decoder, tokenizer, prompt format,
+Its model is ``prox_spark.pipeline.generative_model.StageModel`` (ONNX session, greedy decoder, tokenizer, prompt format,
 ``prox_model.json``); its writers are ``prox_spark.pipeline.model_stages``' (the doc stage: keep/drop per document;
 the chunk stage: a program per line-numbered chunk), here given the stage's serving settings.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from prox_spark.inference import MANIFEST_NAME, verify_model_dir
 from prox_spark.pipeline.model_kinds.base import BundledModel, ModelKind
 from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram, write_chunk_programs, write_doc_programs
-from prox_spark.pipeline.models import StageModel
+from prox_spark.pipeline.generative_model import StageModel
 
 if TYPE_CHECKING:
     from prox_spark.pipeline.settings import RefineSettings

@@ -1,4 +1,4 @@
-"""Model stages on Spark: how a worker loads a stage's model for its task.
+"""How a Spark worker loads a stage's model for its task.
 
 Each Python worker builds a stage's model once: ``StageModelSettings.load`` runs for every Arrow batch, and returns
 the model (of its ``models.<stage>.kind``: onnxruntime session, decoder and tokenizer, or the line refiner) the
