@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from prox_spark.config import bundled_model_dir
-from prox_spark.pipeline import RefineSettings, load_stage_model, refine_batch, run_stages
+from prox_spark.pipeline import RefineSettings, Serving, load_stage_model, refine_batch, run_stages
 from prox_spark.pipeline.apply import NO_STORED_PROGRAM, apply_stored_programs
 from prox_spark.programs import ExecutorConfig
 
@@ -61,7 +61,7 @@ def _stored_programs(programs: pd.DataFrame, doc_ids: list[str]) -> dict[str, li
 def test_stored_programs_give_the_columns_a_model_rerun_gives():
     docs = _sample()
     ids, texts = [d["id"] for d in docs], [d["text"] for d in docs]
-    models = {stage: load_stage_model(str(bundled_model_dir(stage)), "generative", provider="cpu")
+    models = {stage: load_stage_model(str(bundled_model_dir(stage)), "generative", Serving(provider="cpu"))
               for stage in ("doc", "chunk")}
     source_rows, programs = refine_batch(ids, texts, models, SOURCE, stages=STAGES, rules_preset="c4")
     stored = _stored_programs(programs, ids)

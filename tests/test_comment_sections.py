@@ -8,7 +8,7 @@ import pytest
 from prox_spark.config import ModelsConfig, bundled_model_dir
 from prox_spark.lines import PageCuts
 from prox_spark.lines.comments import SECTION_HEADER, attributions, comment_section_start, without_comment_section
-from prox_spark.pipeline import load_stage_model
+from prox_spark.pipeline import Serving, load_stage_model
 from prox_spark.pipeline.model_kinds.lines import write_line_programs
 from prox_spark.programs import execute_batch
 
@@ -79,7 +79,7 @@ def test_the_setting_is_on_by_default():
 
 @pytest.fixture(scope="module")
 def line_refiner():
-    return load_stage_model(bundled_model_dir("chunk", "lines"), "lines", provider="cpu")
+    return load_stage_model(bundled_model_dir("chunk", "lines"), "lines", Serving(provider="cpu"))
 
 
 def test_the_line_refiner_drops_the_comment_section_and_audits_the_model_program(line_refiner):

@@ -13,7 +13,7 @@ import pytest
 
 from prox_spark.config import DEFAULT_DOC_GUARD_WORDS, bundled_model_dir
 from prox_spark.evaluation.gold import gold_pages
-from prox_spark.pipeline import load_stage_model
+from prox_spark.pipeline import Serving, load_stage_model
 from prox_spark.pipeline.refine import refine_batch
 from prox_spark.pipeline.settings import RefineSettings
 from prox_spark.pipeline.model_stages import DocProgram, spare_main_text_pages
@@ -25,8 +25,8 @@ MENU_ONLY = "Home\nNews\nSport\nWeather\nContact us\nLogin | Register\nCopyright
 @pytest.fixture(scope="module")
 def models():
     return {
-        "doc": load_stage_model(bundled_model_dir("doc"), "generative", provider="cpu"),
-        "chunk": load_stage_model(bundled_model_dir("chunk", "lines"), "lines", provider="cpu"),
+        "doc": load_stage_model(bundled_model_dir("doc"), "generative", Serving(provider="cpu")),
+        "chunk": load_stage_model(bundled_model_dir("chunk", "lines"), "lines", Serving(provider="cpu")),
     }
 
 

@@ -117,7 +117,7 @@ torch = pytest.importorskip("torch")
 from prox_spark.evaluation.gold import Page  # noqa: E402
 from prox_spark.evaluation.shingles import shingle_f1  # noqa: E402
 from prox_spark.inference import ModelLoadError  # noqa: E402
-from prox_spark.pipeline import load_stage_model, verify_stage_model  # noqa: E402
+from prox_spark.pipeline import Serving, load_stage_model, verify_stage_model  # noqa: E402
 from prox_spark.pipeline.model_kinds.lines import write_line_programs  # noqa: E402
 from prox_spark.training.line_export import export_line_model  # noqa: E402
 from prox_spark.training.line_model import LineEnsemble  # noqa: E402
@@ -207,7 +207,7 @@ def test_training_learns_the_toy_pages(trained):
 
 def test_onnxruntime_decides_as_torch_and_renders_programs(trained):
     model, manifest, out, pages, examples = trained
-    refiner = load_stage_model(out, "lines", provider="cpu")
+    refiner = load_stage_model(out, "lines", Serving(provider="cpu"))
     texts = [p.noisy_text for p in pages[20:]]
     onnx_scores = refiner.keep_scores(texts)
     torch_scores = keep_scores(model, examples[20:])
@@ -227,7 +227,7 @@ def test_onnxruntime_decides_as_torch_and_renders_programs(trained):
 
 def test_a_page_scores_the_same_alone_and_in_a_batch(trained):
     _, _, out, pages, _ = trained
-    refiner = load_stage_model(out, "lines", provider="cpu")
+    refiner = load_stage_model(out, "lines", Serving(provider="cpu"))
     texts = [p.noisy_text for p in pages[:6]] + [MENU]
     together = refiner.keep_scores(texts)
     for text, scores in zip(texts, together):
@@ -247,4 +247,4 @@ def test_kind_mismatches_and_damaged_files_fail_clearly(trained, tmp_path):
     shutil.copytree(out, damaged)
     (damaged / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ModelLoadError, match="checksum"):
-        load_stage_model(damaged, "lines", provider="cpu")
+        load_stage_model(damaged, "lines", Serving(provider="cpu"))

@@ -103,8 +103,7 @@ class TaggerKind(ModelKind):
     model_type = TaggerModel
     writers = {"chunk": tagger_chunk_programs}
 
-    def load(self, model_dir, *, provider="auto", intra_op_threads=0, concurrent_tasks=1, device_id=0,
-             prefill_tokens=None) -> TaggerModel:
+    def load(self, model_dir, serving) -> TaggerModel:
         manifest = json.loads((Path(model_dir) / TAGGER_MANIFEST).read_text())
         return TaggerModel(manifest["model_id"], manifest["head_lines"])
 

@@ -16,7 +16,7 @@ from pyspark import TaskContext
 
 from prox_spark.config import ModelConfig, ModelsConfig
 from prox_spark.inference import cuda_device_id
-from prox_spark.pipeline import ServedModel, load_stage_model
+from prox_spark.pipeline import ServedModel, Serving, load_stage_model
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,11 @@ class StageModelSettings:
     def load(self) -> ServedModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA): built on the
         worker's first call with these settings (and device), the same object on every later call."""
-        return load_stage_model(
-            self.model_dir,
-            self.kind,
-            provider=self.provider,
-            intra_op_threads=self.intra_op_threads,
-            concurrent_tasks=self.concurrent_tasks,
-            device_id=task_device_id() if self.provider != "cpu" else 0,
-            prefill_tokens=self.prefill_tokens,
+        serving = Serving(
+            self.provider, self.intra_op_threads, self.concurrent_tasks,
+            device_id=task_device_id() if self.provider != "cpu" else 0, prefill_tokens=self.prefill_tokens,
         )
+        return load_stage_model(self.model_dir, self.kind, serving)
 
 
 def task_device_id() -> int:

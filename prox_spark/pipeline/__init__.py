@@ -5,7 +5,7 @@ these functions, so a document is refined the same way wherever it runs.
 """
 
 from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
-from prox_spark.pipeline.model_kinds import ServedModel, load_stage_model, verify_stage_model
+from prox_spark.pipeline.model_kinds import ServedModel, Serving, load_stage_model, verify_stage_model
 from prox_spark.pipeline.generative_model import StageModel
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, refine_batch
 from prox_spark.pipeline.settings import RefineSettings, settings_of
@@ -27,6 +27,7 @@ __all__ = [
     "RefineSettings",
     "ServedModel",
     "StageModel",
+    "Serving",
     "load_stage_model",
     "verify_stage_model",
     "clip_to_chunk",

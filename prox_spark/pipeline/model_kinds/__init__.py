@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prox_spark.inference.manifest import ModelLoadError
-from prox_spark.pipeline.model_kinds.base import ModelKind, ServedModel
+from prox_spark.pipeline.model_kinds.base import ModelKind, ServedModel, Serving
 from prox_spark.pipeline.model_kinds.generative import GenerativeKind
 from prox_spark.pipeline.model_kinds.lines import LinesKind
 
@@ -41,21 +41,13 @@ def kind_of(model: ServedModel) -> ModelKind:
 def load_stage_model(
     model_dir: str | Path,
     kind: str,
-    *,
-    provider: str = "auto",
-    intra_op_threads: int = 0,
-    concurrent_tasks: int = 1,
-    device_id: int = 0,
-    prefill_tokens: int | None = None,
+    serving: Serving = Serving(),
 ) -> ServedModel:
     """This process's model for a stage, of the configured ``kind`` (``ModelKind.load``); ``ModelLoadError`` on
     any problem, including a directory that holds another kind."""
     found = model_kind(kind)
     _refuse_other_kinds(model_dir, found, "<stage>")
-    return found.load(
-        model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
-        device_id=device_id, prefill_tokens=prefill_tokens,
-    )
+    return found.load(model_dir, serving)
 
 
 def verify_stage_model(model_dir: str | Path, kind: str, stage: str) -> tuple[str, str]:
@@ -75,4 +67,4 @@ def _refuse_other_kinds(model_dir: str | Path, kind: ModelKind, stage: str) -> N
             )
 
 
-__all__ = ["MODEL_KINDS", "ModelKind", "ServedModel", "kind_of", "load_stage_model", "model_kind", "verify_stage_model"]
+__all__ = ["MODEL_KINDS", "ModelKind", "ServedModel", "kind_of", "Serving", "load_stage_model", "model_kind", "verify_stage_model"]

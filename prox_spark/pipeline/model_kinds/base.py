@@ -46,6 +46,20 @@ class BundledModel:
     serving: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How a stage's model is served in this process, whatever its kind: the onnxruntime provider and threads, the
+    Spark tasks sharing the process, the CUDA device, and the decoder's prefill size (for a kind with a decoder;
+    the others ignore it). Hashable: the per-process model caches key on it."""
+
+    provider: str = "auto"
+    intra_op_threads: int = 0
+    concurrent_tasks: int = 1
+    #: the CUDA device when the model runs on CUDA (ignored on CPU)
+    device_id: int = 0
+    prefill_tokens: int | None = None
+
+
 class ModelKind(ABC):
     """One kind of refining model. Subclasses set the class attributes and implement ``load`` and ``check``; an
     instance is registered in ``MODEL_KINDS`` under its ``name``."""
@@ -68,19 +82,9 @@ class ModelKind(ABC):
         return (Path(model_dir) / self.manifest_name).is_file()
 
     @abstractmethod
-    def load(
-        self,
-        model_dir: str | Path,
-        *,
-        provider: str = "auto",
-        intra_op_threads: int = 0,
-        concurrent_tasks: int = 1,
-        device_id: int = 0,
-        prefill_tokens: int | None = None,
-    ) -> ServedModel:
-        """This process's model for ``model_dir``, built once per process and settings (a Spark worker builds it
-        for its first batch, not once per batch or task); ``ModelLoadError`` on any problem. ``device_id``: the
-        CUDA device when it runs on CUDA; ``prefill_tokens``: for a kind with a decoder (others ignore it)."""
+    def load(self, model_dir: str | Path, serving: Serving) -> ServedModel:
+        """This process's model for ``model_dir``, built once per process and ``serving`` (a Spark worker builds it
+        for its first batch, not once per batch or task); ``ModelLoadError`` on any problem."""
 
     @abstractmethod
     def check(self, model_dir: str | Path) -> tuple[str, str, str]:

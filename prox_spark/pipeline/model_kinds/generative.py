@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prox_spark.inference import MANIFEST_NAME, verify_model_dir
-from prox_spark.pipeline.model_kinds.base import BundledModel, ModelKind
+from prox_spark.pipeline.model_kinds.base import BundledModel, ModelKind, Serving
 from prox_spark.pipeline.model_stages import ChunkProgram, DocProgram, write_chunk_programs, write_doc_programs
 from prox_spark.pipeline.generative_model import StageModel
 
@@ -52,19 +52,11 @@ class GenerativeKind(ModelKind):
         ),
     }
 
-    def load(
-        self,
-        model_dir: str | Path,
-        *,
-        provider: str = "auto",
-        intra_op_threads: int = 0,
-        concurrent_tasks: int = 1,
-        device_id: int = 0,
-        prefill_tokens: int | None = None,
-    ) -> StageModel:
+    def load(self, model_dir: str | Path, serving: Serving) -> StageModel:
         return StageModel.load(
-            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
-            device_id=device_id, prefill_tokens=prefill_tokens,
+            model_dir, provider=serving.provider, intra_op_threads=serving.intra_op_threads,
+            concurrent_tasks=serving.concurrent_tasks, device_id=serving.device_id,
+            prefill_tokens=serving.prefill_tokens,
         )
 
     def check(self, model_dir: str | Path) -> tuple[str, str, str]:

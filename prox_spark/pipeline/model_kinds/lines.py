@@ -15,7 +15,7 @@ from prox_spark.lines import removed_ranges, render_program
 from prox_spark.lines.cuts import NO_CUTS, PageCuts
 from prox_spark.lines.manifest import LINE_MANIFEST_NAME
 from prox_spark.lines.refiner import LineRefiner, verify_line_model_dir
-from prox_spark.pipeline.model_kinds.base import BundledModel, ModelKind
+from prox_spark.pipeline.model_kinds.base import BundledModel, ModelKind, Serving
 from prox_spark.pipeline.model_stages import ChunkProgram
 
 if TYPE_CHECKING:
@@ -67,20 +67,11 @@ class LinesKind(ModelKind):
     writers = {"chunk": chunk_programs}
     bundled = {"chunk": BundledModel("lines")}
 
-    def load(
-        self,
-        model_dir: str | Path,
-        *,
-        provider: str = "auto",
-        intra_op_threads: int = 0,
-        concurrent_tasks: int = 1,
-        device_id: int = 0,
-        prefill_tokens: int | None = None,
-    ) -> LineRefiner:
-        """The line refiner has no decoder: ``prefill_tokens`` does not apply."""
+    def load(self, model_dir: str | Path, serving: Serving) -> LineRefiner:
+        """The line refiner has no decoder: ``serving.prefill_tokens`` does not apply."""
         return LineRefiner.load(
-            model_dir, provider=provider, intra_op_threads=intra_op_threads, concurrent_tasks=concurrent_tasks,
-            device_id=device_id,
+            model_dir, provider=serving.provider, intra_op_threads=serving.intra_op_threads,
+            concurrent_tasks=serving.concurrent_tasks, device_id=serving.device_id,
         )
 
     def check(self, model_dir: str | Path) -> tuple[str, str, str]:
