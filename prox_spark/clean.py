@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from prox_spark.config import RefineConfig, stage_model_paths
-from prox_spark.pipeline import ServedModel, Serving, load_stage_model, refine_batch, settings_of
+from prox_spark.pipeline import ServedModel, load_stage_model, refine_batch, serving_of, settings_of
 from prox_spark.pipeline.stages import STAGE_ORDER
 from prox_spark.readers import Document, Quarantined, Record
 from prox_spark.readers.dispatch import read_file
@@ -45,12 +45,7 @@ def load_models(config: RefineConfig, concurrent_tasks: int = 1) -> dict[str, Se
     models = config.models
     loaded = {}
     for stage, path in stage_model_paths(config).items():
-        section = models.stage(stage)
-        serving = Serving(
-            provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks,
-            prefill_tokens=section.prefill_tokens,
-        )
-        loaded[stage] = load_stage_model(path, section.kind, serving)
+        loaded[stage] = load_stage_model(path, models.stage(stage).kind, serving_of(config, stage, concurrent_tasks))
     return loaded
 
 

@@ -9,13 +9,18 @@ from dataclasses import replace
 import pytest
 
 from prox_spark.config import bundled_model_dir
-from prox_spark.pipeline import StageModel
+from prox_spark.pipeline import Serving, StageModel
 from prox_spark.udfs.worker_models import StageModelSettings
+
+
+def _served(settings: StageModelSettings, **serving) -> StageModelSettings:
+    """``settings`` with some of its serving options changed."""
+    return replace(settings, serving=replace(settings.serving, **serving))
 
 
 @pytest.fixture(scope="module")
 def doc_settings(untrained_models) -> StageModelSettings:
-    return StageModelSettings(str(untrained_models["doc"]), provider="cpu", intra_op_threads=1)
+    return StageModelSettings(str(untrained_models["doc"]), serving=Serving(provider="cpu", intra_op_threads=1))
 
 
 def test_batches_with_equal_settings_reuse_one_loaded_model(doc_settings):
@@ -31,9 +36,9 @@ def test_batches_with_equal_settings_reuse_one_loaded_model(doc_settings):
 
 def test_different_settings_do_not_share_a_loaded_model(doc_settings, untrained_models):
     model = doc_settings.load()
-    other_prefill = replace(doc_settings, prefill_tokens=64).load()
-    other_threads = replace(doc_settings, intra_op_threads=2).load()
-    other_dir = StageModelSettings(str(untrained_models["chunk"]), provider="cpu", intra_op_threads=1).load()
+    other_prefill = _served(doc_settings, prefill_tokens=64).load()
+    other_threads = _served(doc_settings, intra_op_threads=2).load()
+    other_dir = StageModelSettings(str(untrained_models["chunk"]), serving=Serving(provider="cpu", intra_op_threads=1)).load()
     for other in (other_prefill, other_threads, other_dir):
         assert other is not model and other.decoder is not model.decoder
     assert other_threads.loaded.session is not model.loaded.session
@@ -41,15 +46,15 @@ def test_different_settings_do_not_share_a_loaded_model(doc_settings, untrained_
     # the prefill size is the decoder's own setting: it gets its own decoder over the same session
     assert other_prefill.loaded is model.loaded
     # each is itself reused
-    assert replace(doc_settings, prefill_tokens=64).load() is other_prefill
-    assert replace(doc_settings, intra_op_threads=2).load() is other_threads
+    assert _served(doc_settings, prefill_tokens=64).load() is other_prefill
+    assert _served(doc_settings, intra_op_threads=2).load() is other_threads
 
 
 def test_line_refiner_settings_are_reused_too():
-    lines = StageModelSettings(str(bundled_model_dir("chunk", "lines")), provider="cpu", intra_op_threads=1, kind="lines")
+    lines = StageModelSettings(str(bundled_model_dir("chunk", "lines")), "lines", Serving(provider="cpu", intra_op_threads=1))
     refiner = lines.load()
     assert replace(lines).load() is refiner
-    assert replace(lines, intra_op_threads=2).load() is not refiner
+    assert _served(lines, intra_op_threads=2).load() is not refiner
 
 
 @pytest.mark.spark

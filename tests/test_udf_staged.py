@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from prox_spark.pipeline import RefineSettings, StageModel, refine_batch, run_stages, staged_columns
+from prox_spark.pipeline import RefineSettings, Serving, StageModel, refine_batch, run_stages, staged_columns
 from prox_spark.pipeline.rows import ROWS_SCHEMA, stage_model_ids, table_rows
 
 MODELS = Path(__file__).resolve().parents[1] / "prox_spark" / "resources" / "models"
@@ -79,7 +79,7 @@ def test_spark_pass_equals_the_core_in_one_python_node(spark, models, texts):
     model_ids = stage_model_ids("c4", {"doc": "doc-model", "chunk": "chunk-model"})
     staged = stage_documents(
         docs, stages, SETTINGS, model_ids=model_ids, rules_preset="c4",
-        models={stage: StageModelSettings(str(MODELS / stage), provider="cpu") for stage in ("doc", "chunk")},
+        models={stage: StageModelSettings(str(MODELS / stage), serving=Serving(provider="cpu")) for stage in ("doc", "chunk")},
     )
     plan = staged._jdf.queryExecution().executedPlan().toString()
     assert plan.count("MapInArrow") == 1 and "ArrowEvalPython" not in plan, plan

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from prox_spark.udfs.tables import PROGRAMS, QUARANTINE, REFINED, SHARDS, TableSpec, qualified_name, read_table_pinned
 from prox_spark.config import OutputConfig, RefineConfig, split_name
-from prox_spark.pipeline import settings_of
+from prox_spark.pipeline import serving_of, settings_of
 from prox_spark.pipeline.rows import PROGRAM_ROW_ARROW_TYPE, REFINED_ROW_ARROW_TYPE
 from prox_spark.pipeline.stages import model_stages
 from prox_spark.readers.dispatch import RECORD_SPARK_DDL, iter_record_frames, read_file
@@ -264,17 +264,13 @@ def refine_documents(
     stages = config.pipeline.stages
     if config.input.partitions > 0:
         docs = docs.repartition(config.input.partitions, "doc_id")
-    load = dict(
-        provider=config.models.provider, intra_op_threads=config.models.intra_op_threads,
-        concurrent_tasks=concurrent_tasks,
-    )
     models = {}
     for stage in model_stages(stages):
         section = config.models.stage(stage.name)
         # an absolute model folder: a relative one resolves against the task's working directory, which under
         # Spark Connect is a per-session folder of the server, not the job's
         models[stage.name] = StageModelSettings(
-            task_path(section.path), prefill_tokens=section.prefill_tokens, kind=section.kind, **load
+            task_path(section.path), section.kind, serving_of(config, stage.name, concurrent_tasks)
         )
     return stage_documents(
         docs, stages, settings_of(config), model_ids=model_ids, models=models, rules_preset=config.rules.preset,

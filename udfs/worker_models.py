@@ -10,35 +10,30 @@ hands it whole Arrow batches through ``prox_spark.pipeline``, which batches prom
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark import TaskContext
 
-from prox_spark.config import ModelConfig, ModelsConfig
+from prox_spark.config import ModelConfig
 from prox_spark.inference import cuda_device_id
 from prox_spark.pipeline import ServedModel, Serving, load_stage_model
 
 
 @dataclass(frozen=True)
 class StageModelSettings:
-    """What a worker needs to load one stage's model (picklable, shipped with the task); how the model
-    runs (batch sizes, token limits) is ``prox_spark.pipeline.RefineSettings``."""
+    """What a worker needs to load one stage's model (picklable, shipped with the task): its folder, its kind
+    (``models.<stage>.kind``) and how it is served (``prox_spark.pipeline.serving_of``; the task's CUDA device is
+    the worker's to add); how the model runs (batch sizes, token limits) is ``prox_spark.pipeline.RefineSettings``."""
 
     model_dir: str
-    provider: str = ModelsConfig.provider
-    intra_op_threads: int = ModelsConfig.intra_op_threads
-    concurrent_tasks: int = 1
-    prefill_tokens: int | None = ModelConfig.prefill_tokens  # models.<stage>.prefill_tokens
-    kind: str = ModelConfig.kind  # models.<stage>.kind
+    kind: str = ModelConfig.kind
+    serving: Serving = Serving()
 
     def load(self) -> ServedModel:
         """This worker's model, on the GPU Spark assigned to the running task (when it runs on CUDA): built on the
         worker's first call with these settings (and device), the same object on every later call."""
-        serving = Serving(
-            self.provider, self.intra_op_threads, self.concurrent_tasks,
-            device_id=task_device_id() if self.provider != "cpu" else 0, prefill_tokens=self.prefill_tokens,
-        )
-        return load_stage_model(self.model_dir, self.kind, serving)
+        device_id = task_device_id() if self.serving.provider != "cpu" else 0
+        return load_stage_model(self.model_dir, self.kind, replace(self.serving, device_id=device_id))
 
 
 def task_device_id() -> int:

@@ -8,7 +8,7 @@ from prox_spark.pipeline.guard import ClippedProgram, clip_to_chunk
 from prox_spark.pipeline.model_kinds import ServedModel, Serving, load_stage_model, verify_stage_model
 from prox_spark.pipeline.generative_model import StageModel
 from prox_spark.pipeline.refine import DOC_COLUMNS, PROGRAM_COLUMNS, refine_batch
-from prox_spark.pipeline.settings import RefineSettings, settings_of
+from prox_spark.pipeline.settings import RefineSettings, serving_of, settings_of
 from prox_spark.pipeline.stage_pass import run_stages, staged_columns
 from prox_spark.pipeline.model_stages import (
     ChunkProgram,
@@ -34,6 +34,7 @@ __all__ = [
     "merge_programs",
     "refine_batch",
     "run_stages",
+    "serving_of",
     "settings_of",
     "staged_columns",
     "write_chunk_programs",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from prox_spark.config import ExecutorSettings, ModelConfig, ModelsConfig, RefineConfig, executor_config
 from prox_spark.lines.cuts import PageCuts
+from prox_spark.pipeline.model_kinds.base import Serving
 from prox_spark.pipeline.model_stages import DocMode
 from prox_spark.programs import ExecutorConfig
 
@@ -69,4 +70,14 @@ def settings_of(config: RefineConfig) -> RefineSettings:
         doc_guard_words=models.doc_guard_words,
         drop_comment_sections=models.drop_comment_sections,
         drop_stray_fragments=models.drop_stray_fragments,
+    )
+
+
+def serving_of(config: RefineConfig, stage: str, concurrent_tasks: int = 1) -> Serving:
+    """How ``config`` serves ``stage``'s model in a process that runs ``concurrent_tasks`` tasks at once:
+    ``prox-spark clean`` and the job's workers both take it from here (a worker adds its task's CUDA device)."""
+    models = config.models
+    return Serving(
+        provider=models.provider, intra_op_threads=models.intra_op_threads, concurrent_tasks=concurrent_tasks,
+        prefill_tokens=models.stage(stage).prefill_tokens,
     )
