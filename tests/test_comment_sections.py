@@ -67,6 +67,18 @@ def test_a_header_before_the_article_is_a_menu_entry_not_a_section():
     assert without_comment_section(lines, [True] * len(lines)) == [True] * len(lines)
 
 
+def test_a_header_repeated_under_every_teaser_is_a_link_not_a_section():
+    # a columnist's index: "Post a comment" under each teaser, the teasers are what the page holds
+    teasers = []
+    for n, paragraph in enumerate(ARTICLE):
+        teasers += [f"  • Column {n}", "    Post a comment", f"    {paragraph}"]
+    keep = [not line.strip().startswith("Post") for line in teasers]
+    assert comment_section_start(teasers, keep) is None
+    # twice (the section's heading and the form's under the thread) is still a section
+    twice = [*ARTICLE, "Post a comment", *COMMENTS, "Post a comment"]
+    assert comment_section_start(twice, [True] * len(twice)) == len(ARTICLE)
+
+
 def test_nothing_kept_or_mismatched_input():
     assert comment_section_start(page(), [False] * len(page())) is None
     with pytest.raises(ValueError, match="decisions"):

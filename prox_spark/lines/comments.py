@@ -11,7 +11,9 @@ A comment section announces itself with a short header line written by the blog 
 starts at the first such line after the article has begun, that is after ``min_kept_share`` of the
 page's kept words: a header above that point is a menu entry or a comment counter under the title. The
 header must be the whole line (give or take a count and punctuation), so a prose or code line that
-merely contains "comment" or "response" never matches.
+merely contains "comment" or "response" never matches. A header line found ``MAX_HEADER_REPEATS`` times or
+more on one page ("Post a comment" under every teaser of an index page) is a link repeated per item, and
+cutting at it would remove the items that follow.
 
 Many threads have no such header, or one the article's share rule cannot reach: when the comments
 outweigh a short post, less than ``min_kept_share`` of the kept words lie above the header. A thread
@@ -29,6 +31,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections import Counter
 from typing import Sequence
 
 #: a kept-word share the page must reach above a header before the header counts as a comment section's
@@ -80,6 +83,9 @@ MAX_ATTRIBUTION_GAP = 30
 #: (lower than a header's: a run of writers is surer evidence than one header line)
 MIN_WORDS_ABOVE_THREAD = 50
 THREAD_MIN_KEPT_SHARE = 0.1
+#: a header line found this many times on one page is a link repeated under every item of a list (a blog's
+#: index, a columnist's teasers), not the page's comment section
+MAX_HEADER_REPEATS = 3
 #: non-blank lines above a thread's first attribution searched for its section header
 HEADER_LOOKBACK = 3
 
@@ -136,11 +142,18 @@ def comment_section_start(
 
 
 def _header_start(lines: Sequence[str], above: list[int], min_kept_share: float) -> int | None:
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped and above[i] >= min_kept_share * above[-1] and SECTION_HEADER.search(stripped):
+    headers = [i for i, line in enumerate(lines) if line.strip() and SECTION_HEADER.search(line.strip())]
+    repeats = Counter(_header_key(lines[i]) for i in headers)
+    for i in headers:
+        if above[i] >= min_kept_share * above[-1] and repeats[_header_key(lines[i])] < MAX_HEADER_REPEATS:
             return i
     return None
+
+
+def _header_key(line: str) -> str:
+    """A header line as it repeats on a page: lower-cased, whitespace collapsed (a count is kept, so
+    "8 Comments" under one teaser and "24 Comments" under the next are different lines)."""
+    return " ".join(line.lower().split())
 
 
 def _thread_start(lines: Sequence[str], above: list[int]) -> int | None:
