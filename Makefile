@@ -225,6 +225,7 @@ EVAL_CMD = "$(PY)" -m jobs.evaluate_cleaning --conf conf/local.yaml --data-dir "
   --variant "generative-chunk=conf/local.yaml,models.chunk.kind=generative,models.chunk.path=prox_spark/resources/models/chunk,models.max_chunk_tokens=128,models.clip_chunk_programs=true" \
   --variant "no-doc-guard=conf/local.yaml,models.doc_guard_words=0" \
   --variant "comments-kept=conf/local.yaml,models.drop_comment_sections=false" \
+  --variant "doubled-kept=conf/local.yaml,models.drop_doubled_lines=false" \
   --variant "fragments-kept=conf/local.yaml,models.drop_stray_fragments=false" $(EVAL_ARGS)
 
 eval: venv

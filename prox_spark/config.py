@@ -148,6 +148,9 @@ class ModelsConfig:
     #: program in model_program. Defaults (here and below) are ``PageCuts``', which the line thresholds are
     #: chosen with (``prox_spark.training.line_train``).
     drop_comment_sections: bool = PageCuts.comment_sections
+    #: with a line-refiner chunk model, also remove kept lines repeated right below themselves (a gallery's
+    #: captions, a link's doubled title; ``prox_spark.lines.doubled``)
+    drop_doubled_lines: bool = PageCuts.doubled_lines
     #: with a line-refiner chunk model, also remove stray fragments: runs of kept lines far smaller than the
     #: page's main text (teasers of other articles, captions; ``prox_spark.lines.fragments``)
     drop_stray_fragments: bool = PageCuts.stray_fragments

@@ -9,6 +9,8 @@ from prox_spark.lines import NO_CUTS, PageCuts, line_decisions
 from prox_spark.lines.fragments import kept_runs, without_stray_fragments
 
 PARAGRAPH = "The council approved the new tram line after a long debate about its cost and the route through town."
+#: an article's paragraphs: distinct, as a page's are (the doubled-line cut removes a line repeated below itself)
+ARTICLE = [f"{PARAGRAPH} Part {i} of the report." for i in range(6)]
 TEASER = "More than sixty thousand people have left the region in three months, the agency said on Wednesday."
 
 
@@ -44,7 +46,7 @@ def test_mismatched_input_is_refused():
 
 
 def test_page_cuts_compose_after_the_line_decisions():
-    lines = ["Home", TEASER, "World", "Sports", *[PARAGRAPH] * 6, "3 Comments", "Anna says:", PARAGRAPH]
+    lines = ["Home", TEASER, "World", "Sports", *ARTICLE, "3 Comments", "Anna says:", PARAGRAPH]
     scores = [0.1, 0.9, 0.1, 0.1] + [0.9] * 6 + [0.2, 0.3, 0.9]
     plain = line_decisions(lines, scores, 0.5)
     assert plain == [False, True, False, False] + [True] * 6 + [False, False, True]

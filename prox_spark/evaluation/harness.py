@@ -139,6 +139,7 @@ def describe(variant: Variant, models: Mapping[str, ServedModel] = NO_MODELS) ->
         described["max_chunk_tokens"] = config.models.max_chunk_tokens
         described["clip_chunk_programs"] = config.models.clip_chunk_programs
         described["drop_comment_sections"] = config.models.drop_comment_sections
+        described["drop_doubled_lines"] = config.models.drop_doubled_lines
         described["drop_stray_fragments"] = config.models.drop_stray_fragments
     if stages != ("rules",):
         described["provider"] = config.models.provider

@@ -122,7 +122,7 @@ def _describe(described: dict[str, Any]) -> str:
             parts.append(f"{stage} model {model['id']} (`{model['path']}`)")
     settings = (
         "doc_mode", "doc_guard_words", "max_chunk_tokens", "clip_chunk_programs", "drop_comment_sections",
-        "drop_stray_fragments", "provider",
+        "drop_doubled_lines", "drop_stray_fragments", "provider",
     )
     parts += [f"{key}={described[key]}" for key in settings if key in described]
     return ", ".join(parts)

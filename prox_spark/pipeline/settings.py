@@ -36,13 +36,18 @@ class RefineSettings:
     doc_guard_words: int = ModelsConfig.doc_guard_words
     #: a line-refiner chunk model also removes each page's reader-comment section (``prox_spark.lines.comments``)
     drop_comment_sections: bool = ModelsConfig.drop_comment_sections
+    #: ... and kept lines repeated right below themselves (``prox_spark.lines.doubled``)
+    drop_doubled_lines: bool = ModelsConfig.drop_doubled_lines
     #: ... and stray fragments far smaller than the page's main text (``prox_spark.lines.fragments``)
     drop_stray_fragments: bool = ModelsConfig.drop_stray_fragments
 
     @property
     def page_cuts(self) -> PageCuts:
         """The line refiner's page cuts these settings ask for (``prox_spark.lines.cuts``)."""
-        return PageCuts(comment_sections=self.drop_comment_sections, stray_fragments=self.drop_stray_fragments)
+        return PageCuts(
+            comment_sections=self.drop_comment_sections, doubled_lines=self.drop_doubled_lines,
+            stray_fragments=self.drop_stray_fragments,
+        )
 
     def __post_init__(self) -> None:
         try:  # a threshold the dialect would ignore is refused here too, as in a job config
@@ -69,6 +74,7 @@ def settings_of(config: RefineConfig) -> RefineSettings:
         clip_chunk_programs=models.clip_chunk_programs,
         doc_guard_words=models.doc_guard_words,
         drop_comment_sections=models.drop_comment_sections,
+        drop_doubled_lines=models.drop_doubled_lines,
         drop_stray_fragments=models.drop_stray_fragments,
     )
 

@@ -65,9 +65,11 @@ class LineTrainConfig:
     #: page resamples that measure the validation F1's noise: a threshold whose F1 is within one standard
     #: error of the best one's is a tie (see ``choose_among_ties``)
     bootstrap_rounds: int = 1000
-    #: choose the thresholds on what serving outputs by default: after the page cuts (comment sections,
-    #: stray fragments)
-    cuts: PageCuts = field(default_factory=PageCuts)
+    #: choose the thresholds on what serving outputs: after the page cuts that decide where the article ends
+    #: (comment sections, stray fragments). The doubled-line cut is left out of the choice: it removes pairs
+    #: of identical lines by their text, and on the validation pages its one large effect is a teacher
+    #: extraction made of repeated PHP warnings (docs/benchmarks.md), which would move the choice by itself.
+    cuts: PageCuts = field(default_factory=lambda: PageCuts(doubled_lines=False))
 
 
 def make_example(page: Page, buckets: int = DEFAULT_BUCKETS, page_weight: float = 1.0) -> LineExample:

@@ -2,7 +2,7 @@
 rendered as the chunk stage's ``remove_lines`` programs, one per page (``write_line_programs``).
 
 It writes chunk programs only and has no decoder: the chunk and token settings do not apply to it; the page cuts
-(``models.drop_comment_sections``, ``models.drop_stray_fragments``) do.
+(``models.drop_comment_sections``, ``models.drop_doubled_lines``, ``models.drop_stray_fragments``) do.
 """
 
 from __future__ import annotations
