@@ -1,4 +1,4 @@
-"""``jobs/compare.py`` on a tiny corpus: four variants refined and trained, the table files consistent."""
+"""``jobs/compare.py`` on a tiny corpus: every variant refined and trained, the table files consistent."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from prox_spark.config import load_config
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_compare_writes_the_table_for_four_variants(spark, untrained_models, shared_data, tmp_path):
+def test_compare_writes_the_table_for_every_variant(spark, untrained_models, shared_data, tmp_path):
     cfg = load_config("conf/compare_local.yaml", [
         f"out_dir={tmp_path / 'compare'}", f"corpus.shared_data={shared_data}", "corpus.max_pages=3",
         "corpus.max_dclm=3", "corpus.warc_pages=false",
