@@ -30,7 +30,8 @@ def without_doubled_lines(lines: Sequence[str], keep: Sequence[bool]) -> list[bo
         raise ValueError(f"{len(lines)} lines but {len(keep)} decisions")
     out = list(keep)
     non_blank = [i for i, line in enumerate(lines) if line.strip()]
+    text = {i: _comparable(lines[i]) for i in non_blank if keep[i]}
     for above, below in zip(non_blank, non_blank[1:]):
-        if keep[above] and keep[below] and _comparable(lines[above]) and _comparable(lines[above]) == _comparable(lines[below]):
+        if text.get(above) and text.get(above) == text.get(below):
             out[above] = out[below] = False
     return out
