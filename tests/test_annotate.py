@@ -86,11 +86,19 @@ class FakeLLM:
                 with fake.lock:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self._in_flight = True
                 try:
                     self._serve()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
                 finally:
+                    self._leave()
+
+            def _leave(self):
+                """The request is no longer in flight: called before its reply is written, since a client that
+                has read a reply may send its next request before this thread returns."""
+                if self._in_flight:
+                    self._in_flight = False
                     with fake.lock:
                         fake.in_flight -= 1
 
@@ -131,6 +139,7 @@ class FakeLLM:
                             "usage": {"prompt_tokens": 1, "completion_tokens": 1},
                         }
                     ).encode()
+                self._leave()
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
