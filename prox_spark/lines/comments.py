@@ -142,10 +142,10 @@ def comment_section_start(
 
 
 def _header_start(lines: Sequence[str], above: list[int], min_kept_share: float) -> int | None:
-    headers = [i for i, line in enumerate(lines) if line.strip() and SECTION_HEADER.search(line.strip())]
-    repeats = Counter(_header_key(lines[i]) for i in headers)
-    for i in headers:
-        if above[i] >= min_kept_share * above[-1] and repeats[_header_key(lines[i])] < MAX_HEADER_REPEATS:
+    headers = [(i, _header_key(line)) for i, line in enumerate(lines) if SECTION_HEADER.search(line.strip())]
+    repeats = Counter(key for _, key in headers)
+    for i, key in headers:
+        if above[i] >= min_kept_share * above[-1] and repeats[key] < MAX_HEADER_REPEATS:
             return i
     return None
 
