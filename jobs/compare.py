@@ -47,6 +47,9 @@ class CorpusSettings:
     #: DCLM documents (0: all 399)
     max_dclm: int = 0
     warc_pages: bool = True
+    #: ISO 639-1 codes a document must be detected as (``prox_spark.language``); the held-out set's language,
+    #: so no variant wins by dropping what the held-out texts lack. []: every language
+    languages: tuple[str, ...] = ("en",)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
     out_dir = Path(cfg.out_dir).resolve()
     corpus_dir, held_out = out_dir / "corpus", out_dir / "held_out.jsonl"
     counts = build_corpus(cfg.corpus.shared_data, corpus_dir, max_pages=cfg.corpus.max_pages,
-                          max_dclm=cfg.corpus.max_dclm, warc_pages=cfg.corpus.warc_pages)
+                          max_dclm=cfg.corpus.max_dclm, warc_pages=cfg.corpus.warc_pages,
+                          languages=cfg.corpus.languages)
     held_out_count, held_out_source = write_held_out(cfg.corpus.shared_data, held_out, cfg.heldout.path)
     log.info("corpus: %s; held out: %d texts", counts, held_out_count)
     refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)

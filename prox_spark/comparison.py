@@ -5,13 +5,15 @@ equal token budget; this module builds the inputs and writes the result table, s
 reused (notebooks) on their own.
 
 Corpus (``build_corpus``) from the shared real data, read in place: the *noisy* page text (menus, footers,
-cookie notices, as in Common Crawl WET extracts) of the trafilatura evaluation pages, the WARC-extracted
-pages, and the DCLM human-labelled documents (good and bad alike: the refiner has to tell them apart).
+cookie notices, as in Common Crawl WET extracts) of the trafilatura evaluation pages and of the trainable gold
+sets' report pages (``CORPUS_GOLD_SETS``), the WARC-extracted pages, and the DCLM human-labelled documents
+(good and bad alike: the refiner has to tell them apart). Only documents in the held-out set's languages
+(``languages``, English by default) go in: the trafilatura pages are about half German, and a variant must not
+win by dropping the languages the held-out set lacks (the rules' stop-word filter drops every German page).
 
 Held-out set (``write_held_out``): human gold main text that neither the corpus nor any bundled refining
 model contains: by default the gold of the evaluation-only cleaning sets (MSV chaos, then Dragnet;
-``prox_spark.evaluation.gold``), or any JSONL with a ``gold_text`` or ``text`` field. The trafilatura pages of
-the ``test`` split stay out of the corpus as before. Clean text is what a refined corpus is meant to teach: a
+``prox_spark.evaluation.gold``), or any JSONL with a ``gold_text`` or ``text`` field. Clean text is what a refined corpus is meant to teach: a
 model trained on boilerplate-heavy text spends capacity on menus and share links that never occur there, so
 lower perplexity on it is the paper's "better pre-training data" at our scale.
 """
@@ -22,9 +24,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from prox_spark.evaluation.gold import gold_pages
+from prox_spark.language import language_filter
 from prox_spark.training.seed import split_of
 from prox_spark.training.seed_sources import DCLM_LABELS, TRAFILATURA_SEGMENTS, WARC_EXTRACTED, read_jsonl_dicts
 
@@ -35,6 +38,10 @@ VARIANTS: dict[str, str | None] = {
     "raw": None, "rules": "rules", "prox-doc": "prox-doc", "prox": "prox", "rules+prox": "rules+prox",
 }
 
+#: gold sets whose report (``test``) pages join the corpus as noisy pages: no bundled model trained on them, and
+#: they are English, as the trafilatura pages are only in part
+CORPUS_GOLD_SETS = ("cleaneval", "readability", "cleanportaleval")
+
 #: the default held-out sets: human gold of pages no bundled model trains on, the smaller set first (the
 #: evaluation reads the first blocks of the held-out texts)
 HELD_OUT_SETS = ("msv_chaos", "dragnet")
@@ -42,11 +49,12 @@ HELD_OUT_SETS = ("msv_chaos", "dragnet")
 
 @dataclass(frozen=True)
 class CorpusCounts:
-    """How many documents of each source went into the corpus."""
+    """How many documents of each source went into the corpus, and how many were left out for their language."""
 
     pages: int
     warc_pages: int
     dclm_docs: int
+    other_languages: int = 0
 
     @property
     def documents(self) -> int:
@@ -63,29 +71,51 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return n
 
 
-def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *,
-                 max_pages: int = 0, max_dclm: int = 0, warc_pages: bool = True) -> CorpusCounts:
+def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *, max_pages: int = 0, max_dclm: int = 0,
+                 warc_pages: bool = True, languages: Sequence[str] = ()) -> CorpusCounts:
     """Write the corpus (``pages.jsonl``, ``warc.jsonl``, ``dclm.jsonl``: one input shard each, ``id`` +
-    ``text``); test-split cleaning pages are left out. ``max_*``: 0 means all."""
+    ``text``); test-split cleaning pages are left out. ``languages``: ISO 639-1 codes a document must be
+    detected as (empty: any). ``max_*`` count the documents that pass; 0 means all."""
     shared, corpus = Path(shared_data), Path(corpus_dir)
+    keeps = language_filter(languages) or (lambda text: True)
+    left_out = 0
+
+    def wanted(text: str) -> bool:
+        nonlocal left_out
+        if not text.strip():
+            return False
+        if keeps(text):
+            return True
+        left_out += 1
+        return False
+
     pages = []
     for page in read_jsonl_dicts(shared / TRAFILATURA_SEGMENTS):
-        if split_of(page["id"]) == "test":
+        if split_of(page["id"]) == "test" or (max_pages and len(pages) >= max_pages):
             continue
-        if page["noisy_text"].strip() and (not max_pages or len(pages) < max_pages):
+        if wanted(page["noisy_text"]):
             pages.append({"id": f"page-{page['id']}", "text": page["noisy_text"], "url": page.get("url")})
+    for set_name in CORPUS_GOLD_SETS:
+        for gold in gold_pages(shared, set_name):
+            if gold.split != "test" or (max_pages and len(pages) >= max_pages):
+                continue
+            if wanted(gold.noisy_text):
+                pages.append({"id": f"page-{gold.page_id}", "text": gold.noisy_text, "url": gold.url or None})
     warc = []
     if warc_pages:
         for name in WARC_EXTRACTED:
             for i, page in enumerate(read_jsonl_dicts(shared / name)):
-                if (page.get("noisy_text") or "").strip():
+                if wanted(page.get("noisy_text") or ""):
                     warc.append({"id": f"{Path(name).stem}-{i}", "text": page["noisy_text"], "url": page.get("url")})
-    dclm = [{"id": f"dclm-{d['id']}", "text": d["text"]} for d in read_jsonl_dicts(shared / DCLM_LABELS) if d["text"].strip()]
-    dclm = dclm[:max_dclm] if max_dclm else dclm
+    dclm = []
+    for doc in read_jsonl_dicts(shared / DCLM_LABELS):
+        if (not max_dclm or len(dclm) < max_dclm) and wanted(doc["text"]):
+            dclm.append({"id": f"dclm-{doc['id']}", "text": doc["text"]})
     return CorpusCounts(
         pages=_write_jsonl(corpus / "pages.jsonl", pages),
         warc_pages=_write_jsonl(corpus / "warc.jsonl", warc) if warc else 0,
         dclm_docs=_write_jsonl(corpus / "dclm.jsonl", dclm),
+        other_languages=left_out,
     )
 
 

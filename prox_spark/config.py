@@ -624,6 +624,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return str(value)
+    if origin is tuple and typing.get_args(hint) == (str, ...):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key}: expected a list of strings, e.g. [en, de], got {value!r}")
+        return tuple(value)
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
