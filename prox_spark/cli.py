@@ -48,7 +48,7 @@ _EXTRA_OF = {
     "pyspark": "spark", "delta": "spark",
     "onnxruntime": "cpu", "tokenizers": "cpu",
     "torch": "train", "transformers": "train", "optimum": "train", "onnx": "train", "httpx": "train",
-    "deltalake": "train",
+    "deltalake": "train", "py3langid": "train",
     "fastwarc": "warc", "resiliparse": "warc",
     "papermill": "notebooks", "matplotlib": "notebooks",
 }

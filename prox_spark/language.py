@@ -4,24 +4,23 @@ Web crawls mix languages; pre-training corpora are built per language, and the l
 any quality filter (FineWeb, DCLM and the corpora the ProX paper refines all do this). The comparison
 (``prox_spark.comparison``) needs it so that every variant starts from the held-out set's language: without
 it, a variant wins by dropping other languages, not by cleaning better. py3langid's model ships inside the
-package, so detection works offline; it is part of the ``train`` extra, which the comparison needs anyway.
+package, so detection works offline; it is part of the ``train`` extra, which the comparison needs anyway (the
+CLI names that extra when it is missing).
 """
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import py3langid
+
 
 def language_filter(languages: Sequence[str]) -> Callable[[str], bool] | None:
     """A predicate that keeps texts detected as one of ``languages`` (e.g. ``["en"]``); ``None`` when the
-    list is empty, i.e. no filter. Fails at once, naming the extra, when py3langid is not installed."""
+    list is empty, i.e. no filter."""
     wanted = {code.strip().lower() for code in languages if code.strip()}
     if not wanted:
         return None
-    try:
-        import py3langid
-    except ImportError as exc:  # the message names the fix; the comparison cannot run without it
-        raise ImportError("filtering a corpus by language needs py3langid: pip install 'prox-spark[train]'") from exc
 
     def keeps(text: str) -> bool:
         language, _score = py3langid.classify(text)

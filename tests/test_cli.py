@@ -124,13 +124,14 @@ def test_version_is_the_package_version():
         assert installed.stdout == f"prox-spark {VERSION}\n"
 
 
-def test_a_missing_dependency_names_the_extra_to_install():
+@pytest.mark.parametrize(("command", "package"), [("train-refiner", "torch"), ("compare", "py3langid")])
+def test_a_missing_dependency_names_the_extra_to_install(command, package):
     """On a light install (no training extra) a training command says what to install instead of a traceback."""
-    probe = ("import sys; sys.modules['torch'] = None; from prox_spark.cli import main; "
-             "sys.exit(main(['train-refiner', '--help']))")
+    probe = (f"import sys; sys.modules['{package}'] = None; from prox_spark.cli import main; "
+             f"sys.exit(main(['{command}', '--help']))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == "prox-spark train-refiner: needs the Python package 'torch', which is not installed " \
+    assert done.stderr.strip() == f"prox-spark {command}: needs the Python package '{package}', which is not installed " \
                                   "(pip install 'prox-spark[train]')"
 
 
