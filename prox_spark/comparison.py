@@ -13,9 +13,9 @@ win by dropping the languages the held-out set lacks (the rules' stop-word filte
 
 Held-out set (``write_held_out``): human gold main text that neither the corpus nor any bundled refining
 model contains: by default the gold of the evaluation-only cleaning sets (MSV chaos, then Dragnet;
-``prox_spark.evaluation.gold``), or any JSONL with a ``gold_text`` or ``text`` field. Clean text is what a refined corpus is meant to teach: a
-model trained on boilerplate-heavy text spends capacity on menus and share links that never occur there, so
-lower perplexity on it is the paper's "better pre-training data" at our scale.
+``prox_spark.evaluation.gold``), or any JSONL with a ``gold_text`` or ``text`` field. Clean text is what a
+refined corpus is meant to teach: a model trained on boilerplate-heavy text spends capacity on menus and share
+links that never occur there, so lower perplexity on it is the paper's "better pre-training data" at our scale.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
 def build_corpus(shared_data: str | Path, corpus_dir: str | Path, *, max_pages: int = 0, max_dclm: int = 0,
                  warc_pages: bool = True, languages: Sequence[str] = ()) -> CorpusCounts:
     """Write the corpus (``pages.jsonl``, ``warc.jsonl``, ``dclm.jsonl``: one input shard each, ``id`` +
-    ``text``); test-split cleaning pages are left out. ``languages``: ISO 639-1 codes a document must be
-    detected as (empty: any). ``max_*`` count the documents that pass; 0 means all."""
+    ``text``): the trafilatura pages outside their test split, the ``CORPUS_GOLD_SETS`` pages inside it.
+    ``languages``: ISO 639-1 codes a document must be detected as (empty: any). ``max_*`` count the documents
+    that pass; 0 means all."""
     shared, corpus = Path(shared_data), Path(corpus_dir)
     keeps = language_filter(languages) or (lambda text: True)
     left_out = 0
