@@ -28,7 +28,8 @@ def test_the_compare_config_takes_a_list_of_codes():
     from prox_spark.jobs.compare import CompareConfig
 
     assert load_config("conf/compare_local.yaml", cls=CompareConfig).corpus.languages == ("en",)
-    assert load_config("conf/compare_local.yaml", ["corpus.languages=[en, de]"], cls=CompareConfig).corpus.languages == ("en", "de")
+    both = load_config("conf/compare_local.yaml", ["corpus.languages=[en, de]"], cls=CompareConfig)
+    assert both.corpus.languages == ("en", "de")
     assert load_config("conf/compare_local.yaml", ["corpus.languages=[]"], cls=CompareConfig).corpus.languages == ()
     with pytest.raises(ConfigError, match="corpus.languages: expected a list of strings"):
         load_config("conf/compare_local.yaml", ["corpus.languages=en"], cls=CompareConfig)
