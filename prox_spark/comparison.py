@@ -54,7 +54,7 @@ class CorpusCounts:
     pages: int
     warc_pages: int
     dclm_docs: int
-    other_languages: int = 0
+    other_languages: int
 
     @property
     def documents(self) -> int:

@@ -79,10 +79,11 @@ def test_held_out_texts_come_from_human_gold_or_a_given_file(shared_data, tmp_pa
 def test_the_corpus_is_in_the_held_out_language_and_outside_every_test_split(shared_data, tmp_path):
     """The comparison's corpus: English documents only (the held-out gold is English; the trafilatura pages are
     half German), the trainable gold sets' report pages, and no page any model trained on from those sets."""
-    import py3langid
-
     from prox_spark.comparison import CORPUS_GOLD_SETS, HELD_OUT_SETS, build_corpus
     from prox_spark.evaluation.gold import GOLD_SETS, gold_pages
+    from prox_spark.language import language_filter
+
+    english = language_filter(["en"])
 
     assert all(GOLD_SETS[name] != "evaluation" for name in CORPUS_GOLD_SETS)
     counts = build_corpus(shared_data, tmp_path / "en", languages=["en"])
@@ -90,12 +91,12 @@ def test_the_corpus_is_in_the_held_out_language_and_outside_every_test_split(sha
             for name in ("pages", "warc", "dclm")}
     assert (counts.pages, counts.warc_pages, counts.dclm_docs) == tuple(map(len, docs.values()))
     assert counts.other_languages > 300  # most of the trafilatura pages are German
-    assert all(py3langid.classify(doc["text"])[0] == "en" for rows in docs.values() for doc in rows)
+    assert all(english(doc["text"]) for rows in docs.values() for doc in rows)
     ids = {doc["id"] for doc in docs["pages"]}
     for set_name in CORPUS_GOLD_SETS:
         pages = list(gold_pages(shared_data, set_name))
         english_report = {f"page-{p.page_id}" for p in pages
-                          if p.split == "test" and py3langid.classify(p.noisy_text)[0] == "en"}
+                          if p.split == "test" and english(p.noisy_text)}
         trained = {f"page-{p.page_id}" for p in pages if p.split != "test"}
         assert english_report and english_report <= ids and not trained & ids
     held_out = {f"page-{p.page_id}" for name in HELD_OUT_SETS for p in gold_pages(shared_data, name)}
