@@ -29,7 +29,9 @@ from pathlib import Path
 
 from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
-from prox_spark.comparison import VARIANTS, VariantResult, build_corpus, write_held_out, write_report
+from prox_spark.comparison import (
+    VARIANTS, VariantResult, build_corpus, shuffle_windows, write_held_out, write_report,
+)
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError
 
@@ -119,11 +121,11 @@ def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
     return len(texts), sum(len(enc.ids) + 1 for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
 
 
-def _pretrain(
+def _pretrain_config(
     cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool, run_id: str
-) -> dict:
+):
+    """The shared ``pretrain`` mapping, pointed at one variant's table and output folder."""
     from prox_spark.pretrain.settings import PretrainConfig
-    from prox_spark.pretrain.train import train
 
     raw = {key: dict(value) if isinstance(value, dict) else value for key, value in cfg.pretrain.items()}
     raw["out_dir"] = str(out)
@@ -132,7 +134,7 @@ def _pretrain(
         raw["data"]["tokenizer_train_vocab"] = 0
     raw.setdefault("eval", {})["path"] = str(held_out)
     raw.setdefault("checkpoint", {}).update(resume=False)
-    return train(build(PretrainConfig, raw, "pretrain")).metrics
+    return build(PretrainConfig, raw, "pretrain")
 
 
 def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
@@ -170,13 +172,22 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
         # raw comes first and trains the tokenizer; a later variant that kept nothing cannot be trained on
         kept = _kept_tokens(folder / "refined", tokenizer) if tokenizer.exists() else None
         metrics = {}
+        pretrain = _pretrain_config(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None,
+                                    run_id=_run_id(mode))
         if kept is None or kept[1]:
-            metrics = _pretrain(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None,
-                                run_id=_run_id(mode))
+            from prox_spark.pretrain.train import train
+
+            metrics = train(pretrain).metrics
         else:
             log.warning("%s kept no text: not trained, no perplexity", name)
         train_seconds = time.perf_counter() - t0
         docs_kept, tokens_kept = kept or _kept_tokens(folder / "refined", tokenizer)
+        windows = shuffle_windows(tokens_kept, pretrain.data.block_size, pretrain.data.shuffle_buffer)
+        if windows > 1:
+            log.warning("%s: one pass fills %d shuffle windows of %d blocks: the seeded file order decides which "
+                        "documents a part-epoch sees and which come last; raise pretrain.data.shuffle_buffer "
+                        "to at least %d blocks", name, windows, pretrain.data.shuffle_buffer,
+                        tokens_kept // (pretrain.data.block_size + 1))
         curve = metrics.get("loss_curve", [])
         results.append(VariantResult(
             name=name, mode=mode, docs_in=docs_in, docs_kept=docs_kept, tokens_kept=tokens_kept,
@@ -184,6 +195,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
             epochs=metrics["tokens_seen"] / tokens_kept if metrics else 0.0,
             held_out_ppl=metrics.get("final_eval_ppl"), final_train_loss=curve[-1]["loss"] if curve else None,
             loss_curve=curve, refine_seconds=round(refine_seconds, 1), train_seconds=round(train_seconds, 1),
+            shuffle_windows=windows,
         ))
         parameters = metrics.get("parameters", parameters)
         log.info("%s: %s", name, results[-1].__dict__ | {"loss_curve": "..."})

@@ -159,6 +159,20 @@ class VariantResult:
     loss_curve: list[dict]
     refine_seconds: float
     train_seconds: float
+    #: shuffle windows one pass of the variant fills (``shuffle_windows``); 1: every step draws from all of it
+    shuffle_windows: int
+
+
+def shuffle_windows(tokens: int, block_size: int, window: int) -> int:
+    """How many shuffle windows of ``window`` blocks one pass of ``tokens`` tokens fills.
+
+    Pre-training reads a table's files in a seeded order and shuffles only within a window of consecutive
+    blocks. When a pass fills more than one window, which source a part-epoch budget covers, and which one it
+    ends on at the lowest learning rate, depends on the file order, that is on the seed: the variants then
+    differ by their curriculum as well as by their text. At 1 every block of the pass is drawn in one
+    permutation."""
+    blocks = tokens // (block_size + 1)
+    return max(1, -(-blocks // max(window, 1)))
 
 
 def write_report(results: list[VariantResult], out_dir: str | Path, meta: dict) -> dict[str, Path]:
@@ -183,13 +197,14 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _markdown(rows: list[dict], meta: dict) -> str:
     lines = [
-        "| variant | docs kept | tokens kept | epochs at budget | held-out ppl | vs raw | final train loss |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | docs kept | tokens kept | epochs at budget | shuffle windows per pass | held-out ppl | vs raw "
+        "| final train loss |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['docs_kept']:,} / {r['docs_in']:,} | {r['tokens_kept']:,} | {_fmt(r['epochs'], '.2f')} "
-            f"| {_fmt(r['held_out_ppl'], '.2f')} | {_fmt(r['ppl_vs_raw'], '+.1%')} | {_fmt(r['final_train_loss'], '.3f')} |"
+            f"| {r['shuffle_windows']} | {_fmt(r['held_out_ppl'], '.2f')} | {_fmt(r['ppl_vs_raw'], '+.1%')} | {_fmt(r['final_train_loss'], '.3f')} |"
         )
     budget = meta.get("token_budget")
     head = [f"# Raw vs rules vs ProX at an equal token budget ({budget:,} training tokens per variant)", ""]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from prox_spark.jobs.compare import CompareConfig, run_compare
-from prox_spark.comparison import VARIANTS
+from prox_spark.comparison import VARIANTS, shuffle_windows
 from prox_spark.config import load_config
 
 
@@ -37,6 +37,7 @@ def test_compare_writes_the_table_for_every_variant(spark, untrained_models, sha
         if row["tokens_kept"]:  # trained on the same budget, evaluated on the same held-out text
             assert row["tokens_trained"] == budget and row["held_out_ppl"] > 1
             assert [p["step"] for p in row["loss_curve"]][-1] == 2
+        assert row["shuffle_windows"] == 1  # the bundled window holds a whole pass of the tiny corpus
     table = paths["md"].read_text()
     assert all(f"| {name} |" in table for name in VARIANTS)
 
@@ -105,3 +106,12 @@ def test_the_corpus_is_in_the_held_out_language_and_outside_every_test_split(sha
     every = build_corpus(shared_data, tmp_path / "all", languages=[])
     assert every.other_languages == 0
     assert every.documents == counts.documents + counts.other_languages
+
+
+def test_shuffle_windows_counts_the_windows_one_pass_fills():
+    """One window per pass means every block of the pass is drawn in one permutation; more, and the file order
+    decides what a part-epoch sees."""
+    assert shuffle_windows(tokens=129 * 100, block_size=128, window=100) == 1
+    assert shuffle_windows(tokens=129 * 101, block_size=128, window=100) == 2
+    assert shuffle_windows(tokens=129 * 250, block_size=128, window=100) == 3
+    assert shuffle_windows(tokens=0, block_size=128, window=100) == 1
