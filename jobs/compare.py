@@ -30,8 +30,9 @@ from pathlib import Path
 from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
 from prox_spark.comparison import (
-    VARIANTS, VariantResult, build_corpus, shuffle_windows, write_held_out, write_report,
+    VARIANTS, VariantResult, build_corpus, corpus_gold, main_text, shuffle_windows, write_held_out, write_report,
 )
+from prox_spark.training.seed_sources import read_jsonl_dicts
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError
 
@@ -100,23 +101,28 @@ def _preflight_variants(cfg: CompareConfig, corpus: Path, out_dir: Path) -> dict
 
 
 def _write_raw(spark, corpus: Path, out: Path) -> int:
-    """The unrefined variant: every corpus document as a kept row of a Delta table (``text``, ``kept``, and
-    ``run_id`` as a refine run's rows carry it)."""
+    """The unrefined variant: every corpus document as a kept row of a Delta table (``doc_id``, ``text``,
+    ``kept``, and ``run_id`` as a refine run's rows carry them)."""
     from pyspark.sql import functions as F
 
-    docs = spark.read.json(str(corpus)).select("id", "text").where(F.length(F.trim("text")) > 0)
+    docs = spark.read.json(str(corpus)).select(F.col("id").alias("doc_id"), "text").where(F.length(F.trim("text")) > 0)
     docs.withColumn("kept", F.lit(True)).withColumn("run_id", F.lit(_run_id(None))).write.format("delta").mode("overwrite").save(str(out / "refined"))
     return docs.count()
 
 
-def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
-    """(kept documents, their tokens + one EOS each) of a refined table's latest version, as pre-training sees them."""
+def _kept_texts(table: Path) -> dict[str, str]:
+    """Document id → text of a refined table's latest version, for the rows pre-training reads (kept, not empty)."""
     from deltalake import DeltaTable
 
+    frame = DeltaTable(str(table)).to_pandas(columns=["doc_id", "text", "kept"])
+    return {i: t for i, t, k in zip(frame["doc_id"], frame["text"], frame["kept"]) if k and isinstance(t, str) and t}
+
+
+def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
+    """(kept documents, their tokens + one EOS each) of a refined table's latest version, as pre-training sees them."""
     from prox_spark.models import load_tokenizer
 
-    frame = DeltaTable(str(table)).to_pandas(columns=["text", "kept"])
-    texts = [t for t, k in zip(frame["text"], frame["kept"]) if k and isinstance(t, str) and t]
+    texts = list(_kept_texts(table).values())
     tokenizer = load_tokenizer(str(tokenizer_path))
     return len(texts), sum(len(enc.ids) + 1 for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
 
@@ -146,6 +152,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
                           languages=cfg.corpus.languages)
     held_out_count, held_out_source = write_held_out(cfg.corpus.shared_data, held_out, cfg.heldout.path)
     log.info("corpus: %s; held out: %d texts", counts, held_out_count)
+    gold = corpus_gold(cfg.corpus.shared_data, (row["id"] for row in read_jsonl_dicts(corpus_dir / "pages.jsonl")))
     refine_variants = _preflight_variants(cfg, corpus_dir, out_dir)
     if spark is None:
         from prox_spark.udfs.session import get_session
@@ -195,12 +202,13 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
             epochs=metrics["tokens_seen"] / tokens_kept if metrics else 0.0,
             held_out_ppl=metrics.get("final_eval_ppl"), final_train_loss=curve[-1]["loss"] if curve else None,
             loss_curve=curve, refine_seconds=round(refine_seconds, 1), train_seconds=round(train_seconds, 1),
-            shuffle_windows=windows,
+            shuffle_windows=windows, main_text=main_text(_kept_texts(folder / "refined"), gold),
         ))
         parameters = metrics.get("parameters", parameters)
         log.info("%s: %s", name, results[-1].__dict__ | {"loss_curve": "..."})
     meta = {
         "token_budget": results[0].tokens_trained,
+        "gold_pages": f"{len(gold)} corpus pages with human gold main text (the main-text columns)",
         "corpus": counts.__dict__ | {"documents": counts.documents},
         "held_out": f"{held_out_count} texts ({held_out.name}): {held_out_source}",
         "parameters": parameters,

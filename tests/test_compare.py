@@ -7,8 +7,10 @@ import json
 import pytest
 
 from prox_spark.jobs.compare import CompareConfig, run_compare
-from prox_spark.comparison import VARIANTS, shuffle_windows
+from prox_spark.comparison import CORPUS_GOLD_SETS, VARIANTS, build_corpus, corpus_gold, main_text, shuffle_windows
 from prox_spark.config import load_config
+from prox_spark.evaluation.gold import gold_pages
+from prox_spark.training.seed_sources import read_jsonl_dicts
 
 
 @pytest.mark.spark
@@ -38,6 +40,8 @@ def test_compare_writes_the_table_for_every_variant(spark, untrained_models, sha
             assert row["tokens_trained"] == budget and row["held_out_ppl"] > 1
             assert [p["step"] for p in row["loss_curve"]][-1] == 2
         assert row["shuffle_windows"] == 1  # the bundled window holds a whole pass of the tiny corpus
+        # the tiny corpus' 3 pages are trafilatura pages: no human gold to measure against
+        assert row["main_text"] == {"gold_pages": 0, "pages_kept": 0, "share": None, "gold_kept": None}
     table = paths["md"].read_text()
     assert all(f"| {name} |" in table for name in VARIANTS)
 
@@ -115,3 +119,28 @@ def test_shuffle_windows_counts_the_windows_one_pass_fills():
     assert shuffle_windows(tokens=129 * 101, block_size=128, window=100) == 2
     assert shuffle_windows(tokens=129 * 250, block_size=128, window=100) == 3
     assert shuffle_windows(tokens=0, block_size=128, window=100) == 1
+
+
+def test_main_text_measures_the_gold_share_of_kept_text_and_the_gold_kept():
+    gold = {"a": "one two three four five six", "b": "red green blue yellow", "c": "alpha beta gamma delta"}
+    kept = {"a": "menu home about one two three four five six", "b": "red green blue yellow"}  # c dropped
+    measured = main_text(kept, gold)
+    # a: 6 kept shingles, 3 of them gold (one..six); b: its one shingle; c: nothing kept of its one shingle
+    assert (measured.gold_pages, measured.pages_kept) == (3, 2)
+    assert measured.share == pytest.approx(4 / 7)
+    assert measured.gold_kept == pytest.approx(4 / 5)
+    assert main_text({}, gold).share is None and main_text({}, gold).gold_kept == 0
+    assert main_text(kept, {}) == type(measured)(gold_pages=0, pages_kept=0, share=None, gold_kept=None)
+
+
+def test_corpus_gold_is_the_human_gold_of_the_corpus_pages_that_have_one(shared_data, tmp_path):
+    build_corpus(shared_data, tmp_path, max_dclm=1, warc_pages=False)
+    noisy = {row["id"]: row["text"] for row in read_jsonl_dicts(tmp_path / "pages.jsonl")}
+    ids = list(noisy)
+    gold = corpus_gold(shared_data, ids)
+    report_pages = {f"page-{page.page_id}": page for name in CORPUS_GOLD_SETS for page in gold_pages(shared_data, name)
+                    if page.split == "test"}
+    assert gold and set(gold) == set(ids) & set(report_pages)  # the trafilatura pages have a teacher, not gold
+    assert all(gold[i] == report_pages[i].gold_text for i in gold)
+    as_read = main_text({i: noisy[i] for i in gold}, gold)
+    assert as_read.pages_kept == len(gold) and as_read.gold_kept > 0.9 and as_read.share < as_read.gold_kept
