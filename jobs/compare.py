@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prox_spark.udfs.preflight import preflight
 from prox_spark.jobs.refine import run_refine
@@ -35,6 +36,9 @@ from prox_spark.comparison import (
 from prox_spark.training.seed_sources import read_jsonl_dicts
 from prox_spark.config import ConfigError, build, load_config
 from prox_spark.inference.manifest import ModelLoadError
+
+if TYPE_CHECKING:
+    from prox_spark.pretrain.settings import PretrainConfig
 
 log = logging.getLogger("prox_spark.compare")
 
@@ -129,7 +133,7 @@ def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
 
 def _pretrain_config(
     cfg: CompareConfig, table: Path, out: Path, tokenizer: Path, held_out: Path, first: bool, run_id: str
-):
+) -> PretrainConfig:
     """The shared ``pretrain`` mapping, pointed at one variant's table and output folder."""
     from prox_spark.pretrain.settings import PretrainConfig
 
