@@ -122,11 +122,11 @@ def _kept_texts(table: Path) -> dict[str, str]:
     return {i: t for i, t, k in zip(frame["doc_id"], frame["text"], frame["kept"]) if k and isinstance(t, str) and t}
 
 
-def _kept_tokens(table: Path, tokenizer_path: Path) -> tuple[int, int]:
-    """(kept documents, their tokens + one EOS each) of a refined table's latest version, as pre-training sees them."""
+def _kept_tokens(kept: dict[str, str], tokenizer_path: Path) -> tuple[int, int]:
+    """(kept documents, their tokens + one EOS each), as pre-training sees them."""
     from prox_spark.models import load_tokenizer
 
-    texts = list(_kept_texts(table).values())
+    texts = list(kept.values())
     tokenizer = load_tokenizer(str(tokenizer_path))
     return len(texts), sum(len(enc.ids) + 1 for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
 
@@ -180,8 +180,9 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
             docs_in = summary.kept + summary.dropped
         refine_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
+        kept_texts = _kept_texts(folder / "refined")
         # raw comes first and trains the tokenizer; a later variant that kept nothing cannot be trained on
-        kept = _kept_tokens(folder / "refined", tokenizer) if tokenizer.exists() else None
+        kept = _kept_tokens(kept_texts, tokenizer) if tokenizer.exists() else None
         metrics = {}
         pretrain = _pretrain_config(cfg, folder, folder / "pretrain", tokenizer, held_out, first=mode is None,
                                     run_id=_run_id(mode))
@@ -192,7 +193,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
         else:
             log.warning("%s kept no text: not trained, no perplexity", name)
         train_seconds = time.perf_counter() - t0
-        docs_kept, tokens_kept = kept or _kept_tokens(folder / "refined", tokenizer)
+        docs_kept, tokens_kept = kept or _kept_tokens(kept_texts, tokenizer)
         windows = shuffle_windows(tokens_kept, pretrain.data.block_size, pretrain.data.shuffle_buffer)
         if windows > 1:
             log.warning("%s: one pass fills %d shuffle windows of %d blocks: the seeded file order decides which "
@@ -206,7 +207,7 @@ def run_compare(cfg: CompareConfig, spark=None) -> dict[str, Path]:
             epochs=metrics["tokens_seen"] / tokens_kept if metrics else 0.0,
             held_out_ppl=metrics.get("final_eval_ppl"), final_train_loss=curve[-1]["loss"] if curve else None,
             loss_curve=curve, refine_seconds=round(refine_seconds, 1), train_seconds=round(train_seconds, 1),
-            shuffle_windows=windows, main_text=main_text(_kept_texts(folder / "refined"), gold),
+            shuffle_windows=windows, main_text=main_text(kept_texts, gold),
         ))
         parameters = metrics.get("parameters", parameters)
         log.info("%s: %s", name, results[-1].__dict__ | {"loss_curve": "..."})

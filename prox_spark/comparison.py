@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from prox_spark.evaluation.gold import gold_pages
-from prox_spark.evaluation.shingles import shingles
+from prox_spark.evaluation.shingles import shingle_counts
 from prox_spark.language import language_filter
 from prox_spark.training.seed import split_of
 from prox_spark.training.seed_sources import DCLM_LABELS, TRAFILATURA_SEGMENTS, WARC_EXTRACTED, read_jsonl_dicts
@@ -95,15 +95,10 @@ def main_text(kept: Mapping[str, str], gold: Mapping[str, str]) -> MainText:
     """``MainText`` of the kept texts (document id → text; dropped documents absent) against ``gold``."""
     matched = predicted = total = pages_kept = 0
     for doc_id, gold_text in gold.items():
-        expected = shingles(gold_text)
-        total += sum(expected.values())
-        text = kept.get(doc_id)
-        if not text:
-            continue
-        pages_kept += 1
-        got = shingles(text)
-        predicted += sum(got.values())
-        matched += sum(min(count, expected[key]) for key, count in got.items())
+        text = kept.get(doc_id, "")
+        tp, fp, fn = shingle_counts(gold_text, text)
+        matched, predicted, total = matched + tp, predicted + tp + fp, total + tp + fn
+        pages_kept += bool(text)
     return MainText(
         gold_pages=len(gold), pages_kept=pages_kept,
         share=matched / predicted if predicted else None, gold_kept=matched / total if total else None,

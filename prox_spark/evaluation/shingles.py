@@ -42,12 +42,18 @@ def shingles(text: str | None, n: int = SHINGLE_SIZE) -> Counter[tuple[str, ...]
     return Counter(tuple(tokens[i:i + n]) for i in range(max(0, len(tokens) - n + 1)))
 
 
-def page_counts(gold: str, predicted: str) -> tuple[float, float, float]:
-    """One page's (tp, fp, fn) shingle counts divided by their sum; (0, 0, 0) when both have no shingle."""
+def shingle_counts(gold: str, predicted: str) -> tuple[int, int, int]:
+    """One page's (tp, fp, fn) shingle counts: matched, only predicted, only in gold."""
     g, p = shingles(gold), shingles(predicted)
     tp = sum(min(g[k], p[k]) for k in g.keys() | p.keys())
     fp = sum(max(0, p[k] - g[k]) for k in p)
     fn = sum(max(0, g[k] - p[k]) for k in g)
+    return tp, fp, fn
+
+
+def page_counts(gold: str, predicted: str) -> tuple[float, float, float]:
+    """One page's (tp, fp, fn) shingle counts divided by their sum; (0, 0, 0) when both have no shingle."""
+    tp, fp, fn = shingle_counts(gold, predicted)
     total = tp + fp + fn
     return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
 
